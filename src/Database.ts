@@ -1,0 +1,675 @@
+/**
+ * The `Database` service: a PostgreSQL pool with typed errors, safe
+ * transactions, pinned connections, LISTEN/NOTIFY, health checks and a
+ * graceful shutdown. Its layers also provide `SqlClient` and `PgClient`, so
+ * plain `@effect/sql` code runs on the same pool and gets the same fixes.
+ *
+ * @since 0.1.0
+ */
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as os from "node:os"
+import type { ConnectionOptions } from "node:tls"
+import pg from "pg"
+import type * as DatabaseError from "./DatabaseError.js"
+import type { Target } from "./internal/classify.js"
+import { CompatConnection, makePgClient, pgClientConfig } from "./internal/compat.js"
+import { acquireClient, Driver, type DriverOptions, runOnClient, type Statement } from "./internal/driver.js"
+import { Listener } from "./internal/listener.js"
+import * as Session from "./internal/session.js"
+import { stream as cursorStream } from "./internal/stream.js"
+
+// ---------------------------------------------------------------------------
+// options
+// ---------------------------------------------------------------------------
+
+/**
+ * How TLS is used, as in libpq's `sslmode`: `disable`, `require` (encrypt,
+ * don't verify), `verify-ca` (verify the certificate chain) and
+ * `verify-full` (also verify the host name).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SslMode = "disable" | "require" | "verify-ca" | "verify-full"
+
+/**
+ * Options for {@link layer} and {@link make}. Give either `url` or
+ * `host`/`database` (with `port`, `user`, `password`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** A `postgresql://user:password@host:port/database?sslmode=...` URL. */
+  readonly url?: string | Redacted.Redacted<string> | undefined
+  readonly host?: string | undefined
+  /** Default 5432. */
+  readonly port?: number | undefined
+  readonly database?: string | undefined
+  readonly user?: string | undefined
+  readonly password?: string | Redacted.Redacted<string> | undefined
+  /** TLS mode, or node `tls` options for full control. Default: the URL's `sslmode`, else no TLS. */
+  readonly ssl?: SslMode | ConnectionOptions | undefined
+  /** Connections opened at start-up and kept open when idle. Default 0. */
+  readonly minConnections?: number | undefined
+  /** Most connections open at once. Default 10. */
+  readonly maxConnections?: number | undefined
+  /** An idle connection above `minConnections` is closed after this. Default 30 seconds. */
+  readonly idleTimeout?: Duration.DurationInput | undefined
+  /** A connection is replaced once it is this old (when next idle). Default 30 minutes. */
+  readonly maxLifetime?: Duration.DurationInput | undefined
+  /** Longest wait for a new connection's socket and authentication. Default 10 seconds. */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  /** Longest wait for a free pooled connection before `PoolTimeout`. Default 10 seconds. */
+  readonly acquireTimeout?: Duration.DurationInput | undefined
+  /** Postgres `statement_timeout` for every session; `StatementTimeout` when hit. Default: none. */
+  readonly statementTimeout?: Duration.DurationInput | undefined
+  /** `application_name`, shown in `pg_stat_activity`. Default `"effect-dal"`. */
+  readonly applicationName?: string | undefined
+  /** On shutdown, how long in-flight work may finish before it is cancelled. Default 5 seconds. */
+  readonly shutdownGracePeriod?: Duration.DurationInput | undefined
+  /**
+   * Retry policy for the start-up connection check when the server is
+   * unreachable. Default: none, fail at once with `ConnectionError`.
+   */
+  readonly connectRetry?: Schedule.Schedule<unknown, unknown> | undefined
+  /**
+   * Prepared statements kept per connection (least recently used are
+   * deallocated). 0 turns named prepared statements off. Default 100.
+   */
+  readonly statementCacheSize?: number | undefined
+}
+
+/**
+ * Pool figures, from {@link stats}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PoolStats {
+  /** Open connections. */
+  readonly total: number
+  /** Open connections not in use. */
+  readonly idle: number
+  /** Connections checked out right now. */
+  readonly active: number
+  /** Callers waiting for a connection. */
+  readonly waiting: number
+  /** `maxConnections`. */
+  readonly max: number
+}
+
+/**
+ * The isolation levels Postgres implements.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Isolation = Session.Isolation
+
+/**
+ * Options for {@link transaction}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TransactionOptions {
+  /** Default: the server's `default_transaction_isolation` (normally read committed). */
+  readonly isolation?: Isolation | undefined
+  /** `READ ONLY`: writes fail with `ReadOnlyViolation`. */
+  readonly readOnly?: boolean | undefined
+  /** `DEFERRABLE`: with serializable and read-only, waits for a safe snapshot instead of risking a failure. */
+  readonly deferrable?: boolean | undefined
+  /**
+   * Re-run the whole body in a fresh transaction when it fails with a
+   * retryable error (`DatabaseError.isRetryable`). `true` uses
+   * {@link defaultRetry}; or give your own `Schedule`. Only on the outermost
+   * transaction.
+   */
+  readonly retry?: boolean | Schedule.Schedule<unknown, unknown> | undefined
+}
+
+const defaults = {
+  minConnections: 0,
+  maxConnections: 10,
+  idleTimeout: Duration.seconds(30),
+  maxLifetime: Duration.minutes(30),
+  connectTimeout: Duration.seconds(10),
+  acquireTimeout: Duration.seconds(10),
+  applicationName: "effect-dal",
+  shutdownGracePeriod: Duration.seconds(5),
+  statementCacheSize: 100
+} as const
+
+const sslOption = (ssl: SslMode | ConnectionOptions): boolean | ConnectionOptions => {
+  if (typeof ssl !== "string") return ssl
+  switch (ssl) {
+    case "disable":
+      return false
+    case "require":
+      return { rejectUnauthorized: false }
+    case "verify-ca":
+      return { rejectUnauthorized: true, checkServerIdentity: () => undefined }
+    case "verify-full":
+      return { rejectUnauthorized: true }
+  }
+}
+
+const millis = (input: Duration.DurationInput) => Math.round(Duration.toMillis(Duration.decode(input)))
+
+const reveal = (value: string | Redacted.Redacted<string> | undefined) =>
+  value === undefined ? undefined : Redacted.isRedacted(value) ? Redacted.value(value) : value
+
+const resolve = (options: Options): { driver: DriverOptions; password: string | undefined } => {
+  const url = reveal(options.url)
+  const password = reveal(options.password)
+  const client: pg.ClientConfig = {
+    ...(url === undefined ? {} : { connectionString: url }),
+    ...(options.host === undefined ? {} : { host: options.host }),
+    ...(options.port === undefined ? {} : { port: options.port }),
+    ...(options.database === undefined ? {} : { database: options.database }),
+    ...(options.user === undefined ? {} : { user: options.user }),
+    ...(password === undefined ? {} : { password }),
+    ...(options.ssl === undefined ? {} : { ssl: sslOption(options.ssl) }),
+    application_name: options.applicationName ?? defaults.applicationName,
+    ...(options.statementTimeout === undefined ? {} : { statement_timeout: millis(options.statementTimeout) }),
+    keepAlive: true
+  }
+  // pg resolves URL, fields and PG* defaults the same way for every client;
+  // the resolved values name the server in errors.
+  const parameters = new pg.Client(client) as unknown as { host: string; port: number; database: string }
+  const target: Target = { host: parameters.host, port: Number(parameters.port), database: parameters.database }
+  const minConnections = options.minConnections ?? defaults.minConnections
+  const maxConnections = options.maxConnections ?? defaults.maxConnections
+  if (!Number.isInteger(maxConnections) || maxConnections < 1) {
+    throw new Error(`maxConnections must be a whole number of at least 1, got ${maxConnections}`)
+  }
+  if (!Number.isInteger(minConnections) || minConnections < 0 || minConnections > maxConnections) {
+    throw new Error(`minConnections must be a whole number from 0 to maxConnections, got ${minConnections}`)
+  }
+  return {
+    password,
+    driver: {
+      target,
+      client,
+      minConnections,
+      maxConnections,
+      idleTimeoutMillis: millis(options.idleTimeout ?? defaults.idleTimeout),
+      maxLifetimeSeconds: Math.ceil(millis(options.maxLifetime ?? defaults.maxLifetime) / 1000),
+      connectTimeoutMillis: millis(options.connectTimeout ?? defaults.connectTimeout),
+      acquireTimeoutMillis: millis(options.acquireTimeout ?? defaults.acquireTimeout),
+      statementCacheSize: options.statementCacheSize ?? defaults.statementCacheSize,
+      shutdownGraceMillis: millis(options.shutdownGracePeriod ?? defaults.shutdownGracePeriod)
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// configuration from the environment
+// ---------------------------------------------------------------------------
+
+const postgresUrl = (name: string) =>
+  Config.redacted(name).pipe(
+    Config.mapOrFail((url) => {
+      try {
+        const parsed = new URL(Redacted.value(url))
+        if (parsed.protocol === "postgres:" || parsed.protocol === "postgresql:") return Either.right(url)
+      } catch {
+        // reported below
+      }
+      return Either.left(ConfigError.InvalidData([name], "Expected a postgresql:// URL"))
+    })
+  )
+
+const optionalDuration = (name: string) => Config.option(Config.duration(name))
+const optionalInteger = (name: string) => Config.option(Config.integer(name))
+const someOrUndefined = <A>(o: Option.Option<A>) => Option.getOrUndefined(o)
+
+/**
+ * Options read from the environment: `DATABASE_URL`, or `PGHOST`,
+ * `PGPORT`, `PGDATABASE`, `PGUSER`, `PGPASSWORD`; plus the pool settings
+ * `DATABASE_POOL_MIN`, `DATABASE_POOL_MAX`, `DATABASE_IDLE_TIMEOUT`,
+ * `DATABASE_MAX_LIFETIME`, `DATABASE_CONNECT_TIMEOUT`,
+ * `DATABASE_ACQUIRE_TIMEOUT`, `DATABASE_STATEMENT_TIMEOUT`,
+ * `DATABASE_APPLICATION_NAME`, `DATABASE_SSL_MODE`,
+ * `DATABASE_SHUTDOWN_GRACE_PERIOD`, `DATABASE_CONNECT_RETRIES` and
+ * `DATABASE_STATEMENT_CACHE_SIZE`. Durations are written like
+ * `"5 seconds"` or `"500 millis"`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  connection: Config.orElse(
+    Config.map(postgresUrl("DATABASE_URL"), (url): Options => ({ url })),
+    () =>
+      Config.all({
+        host: Config.string("PGHOST"),
+        port: Config.withDefault(Config.port("PGPORT"), 5432),
+        database: Config.string("PGDATABASE"),
+        user: Config.withDefault(Config.string("PGUSER"), os.userInfo().username),
+        password: Config.option(Config.redacted("PGPASSWORD"))
+      }).pipe(Config.map(({ password, ...rest }): Options => ({ ...rest, password: someOrUndefined(password) })))
+  ),
+  minConnections: Config.option(
+    Config.integer("DATABASE_POOL_MIN").pipe(Config.validate({ message: "Expected 0 or more", validation: (n) => n >= 0 }))
+  ),
+  maxConnections: Config.option(
+    Config.integer("DATABASE_POOL_MAX").pipe(Config.validate({ message: "Expected 1 or more", validation: (n) => n >= 1 }))
+  ),
+  idleTimeout: optionalDuration("DATABASE_IDLE_TIMEOUT"),
+  maxLifetime: optionalDuration("DATABASE_MAX_LIFETIME"),
+  connectTimeout: optionalDuration("DATABASE_CONNECT_TIMEOUT"),
+  acquireTimeout: optionalDuration("DATABASE_ACQUIRE_TIMEOUT"),
+  statementTimeout: optionalDuration("DATABASE_STATEMENT_TIMEOUT"),
+  applicationName: Config.option(Config.string("DATABASE_APPLICATION_NAME")),
+  ssl: Config.option(Config.literal("disable", "require", "verify-ca", "verify-full")("DATABASE_SSL_MODE")),
+  shutdownGracePeriod: optionalDuration("DATABASE_SHUTDOWN_GRACE_PERIOD"),
+  connectRetries: Config.option(
+    Config.integer("DATABASE_CONNECT_RETRIES").pipe(
+      Config.validate({ message: "Expected 0 or more", validation: (n) => n >= 0 })
+    )
+  ),
+  statementCacheSize: Config.option(
+    Config.integer("DATABASE_STATEMENT_CACHE_SIZE").pipe(
+      Config.validate({ message: "Expected 0 or more", validation: (n) => n >= 0 })
+    )
+  )
+}).pipe(
+  Config.mapOrFail(({ connection, connectRetries, ...pool }) => {
+    const min = someOrUndefined(pool.minConnections)
+    const max = someOrUndefined(pool.maxConnections) ?? defaults.maxConnections
+    if (min !== undefined && min > max) {
+      return Either.left(ConfigError.InvalidData(["DATABASE_POOL_MIN"], `Expected at most DATABASE_POOL_MAX (${max})`))
+    }
+    const retries = someOrUndefined(connectRetries)
+    const options: Options = {
+      ...connection,
+      minConnections: min,
+      maxConnections: someOrUndefined(pool.maxConnections),
+      idleTimeout: someOrUndefined(pool.idleTimeout),
+      maxLifetime: someOrUndefined(pool.maxLifetime),
+      connectTimeout: someOrUndefined(pool.connectTimeout),
+      acquireTimeout: someOrUndefined(pool.acquireTimeout),
+      statementTimeout: someOrUndefined(pool.statementTimeout),
+      applicationName: someOrUndefined(pool.applicationName),
+      ssl: someOrUndefined(pool.ssl),
+      shutdownGracePeriod: someOrUndefined(pool.shutdownGracePeriod),
+      connectRetry: retries === undefined || retries === 0 ? undefined : connectRetry(retries),
+      statementCacheSize: someOrUndefined(pool.statementCacheSize)
+    }
+    return Either.right(options)
+  })
+)
+
+/**
+ * A bounded start-up retry: exponential backoff from 200 ms with jitter,
+ * each delay capped at 5 s, at most `retries` retries.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const connectRetry = (retries: number): Schedule.Schedule<unknown, unknown> =>
+  Schedule.exponential("200 millis", 2).pipe(
+    Schedule.jittered,
+    Schedule.either(Schedule.spaced("5 seconds")),
+    Schedule.intersect(Schedule.recurs(retries)),
+    Schedule.map(() => undefined as unknown)
+  )
+
+/**
+ * The default retry policy of {@link transaction}: exponential backoff from
+ * 10 ms with jitter, each delay capped at 1 s, at most 10 retries, for
+ * errors where `DatabaseError.isRetryable` holds.
+ *
+ * @since 0.1.0
+ * @category transactions
+ */
+export const defaultRetry: Schedule.Schedule<unknown, unknown> = Session.defaultRetry
+
+// ---------------------------------------------------------------------------
+// the service
+// ---------------------------------------------------------------------------
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("effect-dal/Database")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * What repositories run on. `Postgres` for the pool; the in-memory fake has
+ * a backend of its own.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PostgresBackend {
+  readonly _tag: "Postgres"
+  /** Runs a statement on the fiber's transaction, pinned connection, or the pool. */
+  readonly execute: (statement: Statement) => Effect.Effect<pg.QueryResult, DatabaseError.DatabaseError>
+  /** Streams a statement's rows over a server-side cursor. */
+  readonly stream: <A = any>(statement: Statement, batchSize: number) => Stream.Stream<A, DatabaseError.DatabaseError>
+}
+
+/**
+ * The database: transactions, pinned connections, health and pool figures,
+ * LISTEN/NOTIFY.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  readonly [TypeId]: TypeId
+  /** What repositories run on. */
+  readonly backend: PostgresBackend | { readonly _tag: string }
+  /** See {@link transaction}. */
+  readonly transaction: <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    options?: TransactionOptions
+  ) => Effect.Effect<A, E | DatabaseError.DatabaseError, R>
+  /** See {@link withConnection}. */
+  readonly withConnection: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | DatabaseError.DatabaseError, R>
+  /** See {@link ping}. */
+  readonly ping: Effect.Effect<Duration.Duration, DatabaseError.DatabaseError>
+  /** See {@link stats}. */
+  readonly stats: Effect.Effect<PoolStats>
+  /** See {@link listen}. */
+  readonly listen: (channel: string) => Stream.Stream<string, DatabaseError.DatabaseError>
+  /** See {@link subscribe}. */
+  readonly subscribe: (
+    channel: string
+  ) => Effect.Effect<Stream.Stream<string, DatabaseError.DatabaseError>, DatabaseError.DatabaseError, Scope.Scope>
+  /** See {@link notify}. */
+  readonly notify: (channel: string, payload: string) => Effect.Effect<void, DatabaseError.DatabaseError>
+  /** See {@link deferConstraints}. */
+  readonly deferConstraints: (
+    constraints?: "all" | ReadonlyArray<string>
+  ) => Effect.Effect<void, DatabaseError.DatabaseError>
+}
+
+/**
+ * The `Database` service tag: `const db = yield* Database.Database`.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Database extends Context.Tag("effect-dal/Database")<Database, Service>() {}
+
+const SERVER_SETTINGS = "SELECT current_setting('default_transaction_isolation') AS isolation, " +
+  "current_setting('default_transaction_read_only') AS read_only, " +
+  "current_setting('default_transaction_deferrable') AS deferrable"
+
+/**
+ * Builds the service and its pool. The pool is closed gracefully when the
+ * scope closes. Fails with `ConnectionError` (naming host, port and
+ * database) if the server cannot be reached, after `connectRetry` when set.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<{ readonly database: Service; readonly client: PgClient.PgClient }, DatabaseError.DatabaseError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { driver: driverOptions, password } = yield* Effect.try({
+      try: () => resolve(options),
+      catch: (error) => error as Error
+    }).pipe(Effect.orDie)
+    const driver = new Driver(driverOptions)
+    const listener = new Listener(
+      { ...driverOptions.client, connectionTimeoutMillis: driverOptions.connectTimeoutMillis },
+      (error, sql) => driver.classify(error, sql, "connect")
+    )
+    yield* Effect.addFinalizer(() =>
+      Effect.promise(() => Promise.all([listener.close(), driver.close()])).pipe(
+        Effect.withSpan("Database.close")
+      )
+    )
+
+    // Start-up check: one real round trip, which also reads the defaults
+    // that nested transactions are checked against.
+    const check = Effect.acquireUseRelease(
+      acquireClient(driver),
+      (client) => runOnClient(driver, client, { text: SERVER_SETTINGS, values: [] }),
+      (client) => Effect.sync(() => driver.release(client))
+    )
+    const settings = yield* (options.connectRetry === undefined
+      ? check
+      : Effect.retry(check, {
+        schedule: options.connectRetry,
+        while: (error) => error._tag === "ConnectionError" || error._tag === "PoolTimeout"
+      }))
+    const row = settings.rows[0] as { isolation: string; read_only: string; deferrable: string }
+    const serverDefaults: Session.ServerDefaults = {
+      isolation: row.isolation as Isolation,
+      readOnly: row.read_only === "on",
+      deferrable: row.deferrable === "on"
+    }
+    if (driverOptions.minConnections > 0) {
+      yield* Effect.forEach(
+        Array.from({ length: driverOptions.minConnections }),
+        () => acquireClient(driver),
+        { concurrency: "unbounded" }
+      ).pipe(Effect.tap((clients) => clients.forEach((c) => driver.release(c))))
+    }
+
+    const provide: Session.Provide = (session) => (effect) => {
+      const level = session.level
+      const connection = new CompatConnection((statement) => session.run(statement), driver)
+      return Effect.mapInputContext(effect, (context) =>
+        Context.add(
+          Context.add(context, Session.SessionTag, session),
+          SqlClient.TransactionConnection,
+          [connection, level?.depth ?? 0] as const
+        ))
+    }
+
+    const execute = (statement: Statement) => Session.execute(driver, statement)
+    const database: Service = {
+      [TypeId]: TypeId,
+      backend: {
+        _tag: "Postgres",
+        execute,
+        stream: <A>(statement: Statement, batchSize: number) => cursorStream<A>(driver, statement, batchSize)
+      } satisfies PostgresBackend,
+      transaction: (effect, transactionOptions) =>
+        Session.transaction(driver, serverDefaults, provide, effect, transactionOptions),
+      withConnection: (effect) => Session.withConnection(driver, provide, effect),
+      ping: Effect.timed(execute({ text: "SELECT 1", values: [] })).pipe(
+        Effect.map(([duration]) => duration),
+        Effect.withSpan("Database.ping")
+      ),
+      stats: Effect.sync(() => driver.stats()),
+      listen: (channel) => Stream.unwrapScoped(listener.subscribe(channel)),
+      subscribe: (channel) => listener.subscribe(channel),
+      notify: (channel, payload) =>
+        execute({ text: "SELECT pg_notify($1, $2)", values: [channel, payload] }).pipe(
+          Effect.asVoid,
+          Effect.withSpan("Database.notify")
+        ),
+      deferConstraints: (constraints = "all") =>
+        Effect.withFiberRuntime((fiber) => {
+          const session = Session.currentSession(driver, fiber.currentContext)
+          if (session?.level === undefined) {
+            return Effect.dieMessage("Database.deferConstraints must run inside Database.transaction")
+          }
+          const names = constraints === "all" ? "ALL" : constraints.map((c) => pg.escapeIdentifier(c)).join(", ")
+          return Effect.asVoid(session.run({ text: `SET CONSTRAINTS ${names} DEFERRED`, values: [] }))
+        })
+    }
+    const client = yield* makePgClient({
+      driver,
+      defaults: serverDefaults,
+      provide,
+      listener,
+      config: pgClientConfig(driver, password)
+    })
+    return { database, client }
+  })
+
+const toContext = (built: { readonly database: Service; readonly client: PgClient.PgClient }) =>
+  Context.make(Database, built.database).pipe(
+    Context.add(SqlClient.SqlClient, built.client),
+    Context.add(PgClient.PgClient, built.client)
+  )
+
+/**
+ * A layer with the `Database`, and `SqlClient`/`PgClient` on the same pool.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<Database | SqlClient.SqlClient | PgClient.PgClient, DatabaseError.DatabaseError> =>
+  Layer.scopedContext(Effect.map(make(options), toContext))
+
+/**
+ * Like {@link layer}, with options from `Config`; by default {@link config},
+ * which reads the environment. Bad configuration fails with a `ConfigError`
+ * that names the variable.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config<Options> = config
+): Layer.Layer<
+  Database | SqlClient.SqlClient | PgClient.PgClient,
+  DatabaseError.DatabaseError | ConfigError.ConfigError
+> => Layer.scopedContext(Effect.flatMap(options, (o) => Effect.map(make(o), toContext)))
+
+// ---------------------------------------------------------------------------
+// accessors
+// ---------------------------------------------------------------------------
+
+/**
+ * Runs the effect in a transaction: COMMIT when it succeeds, ROLLBACK when
+ * it fails, dies or is interrupted, and the connection goes back to the pool
+ * in every case. Every statement inside (repositories, `sql` templates,
+ * `SqlSchema`, `SqlResolver`) runs on the transaction's connection.
+ *
+ * Inside another transaction it becomes a savepoint with a unique name;
+ * concurrent children take turns, and a failing child rolls back only its
+ * own work. COMMIT errors are typed; a body that swallowed a failed statement
+ * fails with `TransactionAborted`.
+ *
+ * @since 0.1.0
+ * @category transactions
+ */
+export const transaction: {
+  (options?: TransactionOptions): <A, E, R>(
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | DatabaseError.DatabaseError, R | Database>
+  <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    options?: TransactionOptions
+  ): Effect.Effect<A, E | DatabaseError.DatabaseError, R | Database>
+} = function() {
+  if (Effect.isEffect(arguments[0])) {
+    const effect = arguments[0] as Effect.Effect<unknown, unknown, unknown>
+    const options = arguments[1] as TransactionOptions | undefined
+    return Effect.flatMap(Database, (db) => db.transaction(effect, options))
+  }
+  const options = arguments[0] as TransactionOptions | undefined
+  return (effect: Effect.Effect<unknown, unknown, unknown>) =>
+    Effect.flatMap(Database, (db) => db.transaction(effect, options))
+} as never
+
+/**
+ * Pins one connection for session-level work (advisory locks, `SET`,
+ * `LISTEN`, temporary tables). Its session state is reset before it goes
+ * back to the pool, so the next borrower inherits nothing. Inside a
+ * transaction it simply runs on the transaction's connection.
+ *
+ * @since 0.1.0
+ * @category connections
+ */
+export const withConnection = <A, E, R>(
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | DatabaseError.DatabaseError, R | Database> =>
+  Effect.flatMap(Database, (db) => db.withConnection(effect))
+
+/**
+ * Health check: one round trip to the server; succeeds with its duration.
+ *
+ * @since 0.1.0
+ * @category health
+ */
+export const ping: Effect.Effect<Duration.Duration, DatabaseError.DatabaseError, Database> = Effect.flatMap(
+  Database,
+  (db) => db.ping
+)
+
+/**
+ * Pool figures: total, idle, active and waiting.
+ *
+ * @since 0.1.0
+ * @category health
+ */
+export const stats: Effect.Effect<PoolStats, never, Database> = Effect.flatMap(Database, (db) => db.stats)
+
+/**
+ * Notifications on a channel, as a stream. LISTEN runs when the stream
+ * starts; use {@link subscribe} to know that it is listening before you go on.
+ *
+ * @since 0.1.0
+ * @category notifications
+ */
+export const listen = (channel: string): Stream.Stream<string, DatabaseError.DatabaseError, Database> =>
+  Stream.unwrap(Effect.map(Database, (db) => db.listen(channel)))
+
+/**
+ * Listens on a channel and then succeeds with the stream of notifications;
+ * UNLISTEN runs when the scope closes.
+ *
+ * @since 0.1.0
+ * @category notifications
+ */
+export const subscribe = (
+  channel: string
+): Effect.Effect<Stream.Stream<string, DatabaseError.DatabaseError>, DatabaseError.DatabaseError, Database | Scope.Scope> =>
+  Effect.flatMap(Database, (db) => db.subscribe(channel))
+
+/**
+ * Sends a notification with `pg_notify`. Inside a transaction it is
+ * delivered at COMMIT, and not at all on ROLLBACK.
+ *
+ * @since 0.1.0
+ * @category notifications
+ */
+export const notify = (channel: string, payload: string): Effect.Effect<void, DatabaseError.DatabaseError, Database> =>
+  Effect.flatMap(Database, (db) => db.notify(channel, payload))
+
+/**
+ * `SET CONSTRAINTS ... DEFERRED` for the rest of the current transaction:
+ * deferrable constraints are checked at COMMIT, and a violation fails the
+ * transaction with the typed constraint error. Must run inside a transaction.
+ *
+ * @since 0.1.0
+ * @category transactions
+ */
+export const deferConstraints = (
+  constraints: "all" | ReadonlyArray<string> = "all"
+): Effect.Effect<void, DatabaseError.DatabaseError, Database> =>
+  Effect.flatMap(Database, (db) => db.deferConstraints(constraints))

@@ -1,0 +1,16 @@
+/**
+ * effect-dal: a data access layer for PostgreSQL, for applications written
+ * with Effect.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * @since 0.1.0
+ */
+export * as Database from "./Database.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as DatabaseError from "./DatabaseError.js"

@@ -1,0 +1,171 @@
+import pg from "pg"
+import * as DatabaseError from "../DatabaseError.js"
+
+/** @internal Where a connection points; used to name the server in errors. */
+export interface Target {
+  readonly host: string
+  readonly port: number
+  readonly database: string
+}
+
+/** @internal */
+export type Phase = "connect" | "statement" | "commit"
+
+// pg-pool reports a waiter that timed out with this exact message (pg-pool
+// 3.x, index.js `connect`); it has no code, so the message is all there is.
+const POOL_WAIT_TIMEOUT = "timeout exceeded when trying to connect"
+
+const socketUnreachable = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"])
+const socketBroken = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "ETIMEDOUT"])
+
+/**
+ * @internal
+ * Turns anything the driver or the pool threw into a DatabaseError. This is
+ * the only place errors are classified.
+ */
+export const classify = (
+  error: unknown,
+  sql: string,
+  target: Target,
+  phase: Phase,
+  pool?: { readonly acquireTimeoutMillis: number; readonly maxConnections: number }
+): DatabaseError.DatabaseError => {
+  if (DatabaseError.isDatabaseError(error)) return error
+  const duringCommit = phase === "commit"
+  const connection = (
+    reason: DatabaseError.ConnectionFailure,
+    cause: string,
+    sqlState?: string
+  ) =>
+    new DatabaseError.ConnectionError({
+      reason,
+      ...target,
+      cause,
+      duringCommit,
+      ...(sqlState === undefined ? {} : { sqlState })
+    })
+
+  if (error instanceof pg.DatabaseError && typeof error.code === "string") {
+    return fromServer(error, sql, phase, connection)
+  }
+  const e = error instanceof Error ? error : new Error(String(error))
+  const code = (e as NodeJS.ErrnoException).code
+  if (e.message === POOL_WAIT_TIMEOUT && pool !== undefined) {
+    return new DatabaseError.PoolTimeout({
+      waitedMillis: pool.acquireTimeoutMillis,
+      maxConnections: pool.maxConnections
+    })
+  }
+  if (code !== undefined && socketUnreachable.has(code)) return connection("unreachable", code)
+  if (code !== undefined && socketBroken.has(code)) {
+    return connection(phase === "connect" ? "unreachable" : "terminated", code)
+  }
+  if (/connection timeout/i.test(e.message)) return connection("timeout", e.message)
+  if (/after calling end on the pool|pool is closed/i.test(e.message)) return connection("closed", e.message)
+  if (phase === "connect") return connection("unreachable", e.message)
+  // "Connection terminated unexpectedly", "not queryable", socket closed: the
+  // session is gone, and with it any open transaction.
+  return connection("terminated", e.message)
+}
+
+const fromServer = (
+  error: pg.DatabaseError,
+  sql: string,
+  phase: Phase,
+  connection: (reason: DatabaseError.ConnectionFailure, cause: string, sqlState?: string) => DatabaseError.ConnectionError
+): DatabaseError.DatabaseError => {
+  const code = error.code!
+  const common = {
+    sqlState: code,
+    ...(error.detail === undefined ? {} : { detail: error.detail }),
+    ...(error.schema === undefined ? {} : { schema: error.schema })
+  }
+  switch (code) {
+    case "23505":
+      return new DatabaseError.UniqueViolation({
+        ...common,
+        constraint: error.constraint ?? "",
+        table: error.table ?? "",
+        columns: keyColumns(error.detail)
+      })
+    case "23503": {
+      const referenced = error.detail?.match(/is not present in table "([^"]+)"/)?.[1]
+      return new DatabaseError.ForeignKeyViolation({
+        ...common,
+        constraint: error.constraint ?? "",
+        table: error.table ?? "",
+        ...(referenced === undefined ? {} : { referencedTable: referenced })
+      })
+    }
+    case "23514":
+      return new DatabaseError.CheckViolation({
+        ...common,
+        constraint: error.constraint ?? "",
+        table: error.table ?? ""
+      })
+    case "23502":
+      return new DatabaseError.NotNullViolation({ ...common, table: error.table ?? "", column: error.column ?? "" })
+    case "23P01":
+      return new DatabaseError.ExclusionViolation({
+        ...common,
+        constraint: error.constraint ?? "",
+        table: error.table ?? ""
+      })
+    case "40001":
+      return new DatabaseError.SerializationFailure(common)
+    case "40P01":
+      return new DatabaseError.DeadlockDetected(common)
+    case "25006":
+      return new DatabaseError.ReadOnlyViolation(common)
+    case "57014":
+      // The server's words are the only difference between a statement
+      // timeout and a cancel request (both come from ProcessInterrupts).
+      return /statement timeout/i.test(error.message)
+        ? new DatabaseError.StatementTimeout(common)
+        : new DatabaseError.QueryCanceled(common)
+    case "57P01":
+      return connection("terminated", error.message, code)
+    case "57P02":
+    case "57P03":
+      return connection("shutdown", error.message, code)
+    case "53300":
+      return connection("too-many-connections", error.message, code)
+  }
+  if (code.startsWith("08")) return connection(phase === "connect" ? "unreachable" : "terminated", error.message, code)
+  if (code.startsWith("28")) return connection("authentication", error.message, code)
+  return new DatabaseError.QueryError({
+    ...common,
+    serverMessage: error.message,
+    sql,
+    ...(error.hint === undefined ? {} : { hint: error.hint }),
+    ...(error.table === undefined ? {} : { table: error.table }),
+    ...(error.column === undefined ? {} : { column: error.column }),
+    ...(error.constraint === undefined ? {} : { constraint: error.constraint })
+  })
+}
+
+// "Key (tenant_id, email)=(1, a@b.c) already exists." -> ["tenant_id", "email"].
+// The first ")=(" ends the column list; expression indexes keep their text.
+const keyColumns = (detail: string | undefined): Array<string> => {
+  if (detail === undefined || !detail.startsWith("Key (")) return []
+  const end = detail.indexOf(")=(")
+  if (end < 0) return []
+  return splitTopLevel(detail.slice(5, end))
+}
+
+const splitTopLevel = (list: string): Array<string> => {
+  const out: Array<string> = []
+  let depth = 0
+  let start = 0
+  for (let i = 0; i < list.length; i++) {
+    const c = list[i]
+    if (c === "(") depth++
+    else if (c === ")") depth--
+    else if (c === "," && depth === 0) {
+      out.push(list.slice(start, i).trim())
+      start = i + 1
+    }
+  }
+  out.push(list.slice(start).trim())
+  return out.filter((s) => s.length > 0).map((s) => s.startsWith("\"") && s.endsWith("\"") ? s.slice(1, -1) : s)
+}

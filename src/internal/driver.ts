@@ -1,0 +1,429 @@
+import * as Effect from "effect/Effect"
+import * as net from "node:net"
+import pg from "pg"
+import Cursor from "pg-cursor"
+import type * as DatabaseError from "../DatabaseError.js"
+import { classify, type Phase, type Target } from "./classify.js"
+
+/** @internal Options after defaults and parsing. */
+export interface DriverOptions {
+  readonly target: Target
+  readonly client: pg.ClientConfig
+  readonly minConnections: number
+  readonly maxConnections: number
+  readonly idleTimeoutMillis: number
+  readonly maxLifetimeSeconds: number
+  readonly connectTimeoutMillis: number
+  readonly acquireTimeoutMillis: number
+  readonly statementCacheSize: number
+  readonly shutdownGraceMillis: number
+}
+
+/** @internal A statement ready for the wire. */
+export interface Statement {
+  readonly text: string
+  readonly values: ReadonlyArray<unknown>
+  /** Prepared-statement name; statements without one are not prepared. */
+  readonly name?: string | undefined
+  readonly rowMode?: "array" | undefined
+}
+
+/** @internal A pg client with the bookkeeping effect-dal needs. */
+export interface DalClient extends pg.PoolClient {
+  /** Prepared statements of this session, oldest first (an LRU). */
+  dalStatements: Map<string, true>
+  /** The error that broke the session, if any. */
+  dalError: Error | undefined
+  /** The statement running now, for cancellation. */
+  dalRunning: Running | undefined
+  /** The backend's process id, from BackendKeyData. */
+  readonly processID: number | null
+}
+
+interface Running {
+  done: boolean
+  readonly waiters: Array<() => void>
+}
+
+const ROW_CURSOR_BATCH = 1000
+
+/**
+ * @internal
+ * Owns the pg pool. Everything that touches node-postgres lives here; the
+ * rest of the library sees Effects and typed errors.
+ */
+export class Driver {
+  readonly pool: pg.Pool
+  /** Clients checked out of the pool right now. */
+  readonly leased = new Set<DalClient>()
+  /** Callers waiting for a client, so close() can fail them. */
+  private readonly waiting = new Set<(error: DatabaseError.DatabaseError) => void>()
+  private readonly onLeasedEmpty: Array<() => void> = []
+  closing = false
+  private readonly poolInfo: { readonly acquireTimeoutMillis: number; readonly maxConnections: number }
+
+  constructor(readonly options: DriverOptions) {
+    const connectTimeoutMillis = options.connectTimeoutMillis
+    // pg-pool hands its own options to every new client, and uses
+    // connectionTimeoutMillis both as the wait for a free client and as the
+    // connect timeout. The subclass gives the client its own connect timeout
+    // and a permanent 'error' listener: without one, a socket error on a
+    // checked-out client is an unhandled 'error' event that kills the process.
+    class Client extends pg.Client {
+      dalStatements = new Map<string, true>()
+      dalError: Error | undefined = undefined
+      dalRunning: Running | undefined = undefined
+      constructor(config: pg.ClientConfig) {
+        super({ ...config, connectionTimeoutMillis: connectTimeoutMillis })
+        this.on("error", (error) => {
+          this.dalError ??= error
+        })
+      }
+    }
+    this.pool = new pg.Pool({
+      ...options.client,
+      Client: Client as unknown as typeof pg.Client,
+      min: options.minConnections,
+      max: options.maxConnections,
+      idleTimeoutMillis: options.idleTimeoutMillis,
+      maxLifetimeSeconds: options.maxLifetimeSeconds,
+      connectionTimeoutMillis: options.acquireTimeoutMillis
+    })
+    // An idle client that breaks is removed by pg-pool, which then emits
+    // 'error' on the pool; the next caller simply gets a fresh client.
+    this.pool.on("error", () => {})
+    this.poolInfo = { acquireTimeoutMillis: options.acquireTimeoutMillis, maxConnections: options.maxConnections }
+  }
+
+  classify(error: unknown, sql: string, phase: Phase): DatabaseError.DatabaseError {
+    return classify(error, sql, this.options.target, phase, this.poolInfo)
+  }
+
+  /** Checks out a client; `callback` runs once, unless `cancel()` ran first. */
+  acquire(callback: (error: DatabaseError.DatabaseError | undefined, client: DalClient | undefined) => void): () => void {
+    let state: "waiting" | "done" | "abandoned" = "waiting"
+    if (this.closing) {
+      callback(this.classify(new Error("pool is closed"), "", "connect"), undefined)
+      return () => {}
+    }
+    const fail = (error: DatabaseError.DatabaseError) => {
+      if (state !== "waiting") return
+      state = "done"
+      this.waiting.delete(fail)
+      callback(error, undefined)
+    }
+    this.waiting.add(fail)
+    this.pool.connect((error, client) => {
+      if (state !== "waiting") {
+        // The caller was interrupted or the pool closed while we waited.
+        if (client) client.release()
+        return
+      }
+      state = "done"
+      this.waiting.delete(fail)
+      if (error || !client) {
+        callback(this.classify(error ?? new Error("no client"), "", "connect"), undefined)
+        return
+      }
+      const dal = client as DalClient
+      this.leased.add(dal)
+      callback(undefined, dal)
+    })
+    return () => {
+      if (state === "waiting") {
+        state = "abandoned"
+        this.waiting.delete(fail)
+      }
+    }
+  }
+
+  /** Returns a client; a broken client, or one left inside a transaction, is destroyed. */
+  release(client: DalClient, destroy = false): void {
+    if (!this.leased.delete(client)) return
+    // _txStatus is the status byte of the last ReadyForQuery ('I' idle, 'T' in
+    // a transaction, 'E' failed transaction). A session that is not idle must
+    // never reach the next borrower.
+    const status = (client as unknown as { _txStatus: string | null })._txStatus
+    const broken = destroy || client.dalError !== undefined || (status !== null && status !== "I")
+    client.release(broken ? (client.dalError ?? true) as Error : undefined)
+    if (this.leased.size === 0) {
+      for (const notify of this.onLeasedEmpty.splice(0)) notify()
+    }
+  }
+
+  /**
+   * Sends one statement on a client. The callback runs exactly once. While it
+   * runs, `client.dalRunning` lets `cancel` find and wait for it.
+   */
+  submit(
+    client: DalClient,
+    statement: Statement,
+    phase: Phase,
+    mayEvict: boolean,
+    callback: (error: DatabaseError.DatabaseError | undefined, result: pg.QueryResult | undefined) => void
+  ): void {
+    const running: Running = { done: false, waiters: [] }
+    client.dalRunning = running
+    const name = this.options.statementCacheSize > 0 ? statement.name : undefined
+    if (name !== undefined) this.remember(client, name, mayEvict)
+    const config: pg.QueryConfig = {
+      text: statement.text,
+      values: statement.values as Array<unknown>,
+      ...(name === undefined ? {} : { name }),
+      ...(statement.rowMode === undefined ? {} : { rowMode: statement.rowMode })
+    } as pg.QueryConfig
+    client.query(config, (error: Error | null, result: pg.QueryResult) => {
+      running.done = true
+      if (client.dalRunning === running) client.dalRunning = undefined
+      for (const waiter of running.waiters.splice(0)) waiter()
+      if (error) {
+        if (name !== undefined && (error as pg.DatabaseError).code === "0A000") {
+          // "cached plan must not change result type": the table changed
+          // under a prepared statement. The session can't re-prepare that
+          // name, so it is dropped when it goes back to the pool.
+          client.dalError ??= error
+        }
+        callback(this.classify(error, statement.text, phase), undefined)
+      } else {
+        callback(undefined, result)
+      }
+    })
+  }
+
+  // The per-session prepared-statement cache is an LRU: reuse moves a name to
+  // the end, and past the limit the oldest is deallocated. Eviction only
+  // happens on an idle session (outside transactions), so DEALLOCATE cannot
+  // fail in an aborted transaction and leave pg's bookkeeping out of step.
+  private remember(client: DalClient, name: string, mayEvict: boolean) {
+    const cache = client.dalStatements
+    if (cache.delete(name)) {
+      cache.set(name, true)
+      return
+    }
+    cache.set(name, true)
+    if (!mayEvict) return
+    while (cache.size > this.options.statementCacheSize) {
+      const oldest = cache.keys().next().value as string
+      cache.delete(oldest)
+      const parsed = (client as unknown as { connection: { parsedStatements: Record<string, string> } }).connection
+        .parsedStatements
+      if (parsed[oldest] !== undefined) {
+        delete parsed[oldest]
+        client.query(`DEALLOCATE ${pg.escapeIdentifier(oldest)}`, () => {})
+      }
+    }
+  }
+
+  /**
+   * Cancels the statement running on `client` with PostgreSQL's own cancel
+   * request (a new socket carrying the backend's pid and secret key), then
+   * waits until the statement has ended. It needs no pooled connection, so it
+   * works when the pool is full, and it cannot hit another session. Returns
+   * false when the statement did not end in time, and the session must be
+   * destroyed.
+   */
+  async cancel(client: DalClient, waitMillis = 5_000): Promise<boolean> {
+    const running = client.dalRunning
+    if (running === undefined || running.done) return true
+    const ended = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), waitMillis)
+      running.waiters.push(() => {
+        clearTimeout(timer)
+        resolve(true)
+      })
+    })
+    // The cancel socket closes only after the postmaster has signalled the
+    // backend; waiting for both means a late signal can't reach the next
+    // statement on this session.
+    await Promise.all([sendCancelRequest(client), ended])
+    return running.done
+  }
+
+  /** A server-side cursor over a query, read in batches. */
+  openCursor(client: DalClient, statement: Statement): Cursor {
+    return client.query(new Cursor(statement.text, statement.values as Array<unknown>, {
+      ...(statement.rowMode === undefined ? {} : { rowMode: statement.rowMode })
+    }))
+  }
+
+  readCursor(
+    cursor: Cursor,
+    size: number,
+    sql: string,
+    callback: (error: DatabaseError.DatabaseError | undefined, rows: Array<any>) => void
+  ): void {
+    cursor.read(size || ROW_CURSOR_BATCH, (error, rows) => {
+      if (error) callback(this.classify(error, sql, "statement"), [])
+      else callback(undefined, rows)
+    })
+  }
+
+  stats() {
+    return {
+      total: this.pool.totalCount,
+      idle: this.pool.idleCount,
+      active: this.leased.size,
+      waiting: this.waiting.size,
+      max: this.options.maxConnections
+    }
+  }
+
+  /**
+   * Graceful close: refuse new work, let leased clients come back within the
+   * grace period, then cancel what still runs, and terminate what will not
+   * stop, so that no statement outlives the pool.
+   */
+  async close(): Promise<void> {
+    if (this.closing) return
+    this.closing = true
+    for (const fail of [...this.waiting]) fail(this.classify(new Error("pool is closed"), "", "connect"))
+    if (!(await this.leasedEmpty(this.options.shutdownGraceMillis))) {
+      await Promise.all([...this.leased].map((client) => this.cancel(client, 2_000)))
+      if (!(await this.leasedEmpty(2_000))) {
+        await this.terminate([...this.leased])
+        for (const client of [...this.leased]) {
+          destroySocket(client)
+          this.release(client, true)
+        }
+      }
+    }
+    await this.pool.end()
+  }
+
+  private leasedEmpty(millis: number): Promise<boolean> {
+    if (this.leased.size === 0) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(this.leased.size === 0), millis)
+      this.onLeasedEmpty.push(() => {
+        clearTimeout(timer)
+        resolve(true)
+      })
+    })
+  }
+
+  // Last resort for sessions that ignored the cancel request: end their
+  // backends from a separate connection.
+  private async terminate(clients: Array<DalClient>): Promise<void> {
+    const pids = clients.map((c) => c.processID).filter((pid): pid is number => typeof pid === "number")
+    if (pids.length === 0) return
+    const admin = new pg.Client({ ...this.options.client, connectionTimeoutMillis: this.options.connectTimeoutMillis })
+    admin.on("error", () => {})
+    try {
+      await admin.connect()
+      await admin.query("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", [pids])
+    } catch {
+      // The sockets are destroyed next in any case.
+    } finally {
+      await admin.end().catch(() => {})
+    }
+  }
+}
+
+/** @internal Destroys a client's socket at once. */
+export const destroySocket = (client: DalClient): void => {
+  const connection = (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection
+  connection?.stream?.destroy()
+}
+
+// CancelRequest: Int32 length 16, Int32 code 80877102, Int32 pid, Int32 key.
+// https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-CANCELING-REQUESTS
+const sendCancelRequest = (client: DalClient): Promise<void> =>
+  new Promise((resolve) => {
+    const pid = client.processID as number | null
+    const key = (client as unknown as { secretKey: number | null }).secretKey
+    const params = (client as unknown as { connectionParameters: { host: string; port: number } }).connectionParameters
+    if (pid == null || key == null) return resolve()
+    const socket = params.host.startsWith("/")
+      ? net.connect(`${params.host}/.s.PGSQL.${params.port}`)
+      : net.connect(params.port, params.host)
+    const packet = Buffer.alloc(16)
+    packet.writeInt32BE(16, 0)
+    packet.writeInt32BE(80877102, 4)
+    packet.writeInt32BE(pid, 8)
+    packet.writeInt32BE(key, 12)
+    const timer = setTimeout(() => socket.destroy(), 5_000)
+    socket.once("connect", () => socket.write(packet))
+    socket.once("error", () => {})
+    socket.once("close", () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+
+/**
+ * @internal
+ * Runs one statement on a checked-out client. Interruption cancels it on the
+ * server and waits for it to end; a session that won't end is marked broken.
+ */
+export const runOnClient = (
+  driver: Driver,
+  client: DalClient,
+  statement: Statement,
+  phase: Phase = "statement",
+  mayEvict = false
+): Effect.Effect<pg.QueryResult, DatabaseError.DatabaseError> =>
+  Effect.async<pg.QueryResult, DatabaseError.DatabaseError>((resume) => {
+    let finished = false
+    driver.submit(client, statement, phase, mayEvict, (error, result) => {
+      finished = true
+      resume(error ? Effect.fail(error) : Effect.succeed(result!))
+    })
+    return Effect.promise(async () => {
+      if (finished) return
+      if (!(await driver.cancel(client))) {
+        client.dalError ??= new Error("statement did not stop after a cancel request")
+        destroySocket(client)
+      }
+    })
+  })
+
+/**
+ * @internal
+ * The hot path: check out a client, run one statement, return the client.
+ * One async boundary for the whole round trip.
+ */
+export const runPooled = (
+  driver: Driver,
+  statement: Statement
+): Effect.Effect<pg.QueryResult, DatabaseError.DatabaseError> =>
+  Effect.async<pg.QueryResult, DatabaseError.DatabaseError>((resume) => {
+    let client: DalClient | undefined
+    let finished = false
+    const abandon = driver.acquire((error, leased) => {
+      if (error) {
+        finished = true
+        return resume(Effect.fail(error))
+      }
+      client = leased!
+      driver.submit(client, statement, "statement", true, (error, result) => {
+        finished = true
+        driver.release(client!)
+        resume(error ? Effect.fail(error) : Effect.succeed(result!))
+      })
+    })
+    return Effect.promise(async () => {
+      if (finished) return
+      if (client === undefined) return abandon()
+      const leased = client
+      const stopped = await driver.cancel(leased)
+      if (!stopped) {
+        leased.dalError ??= new Error("statement did not stop after a cancel request")
+        destroySocket(leased)
+        driver.release(leased, true)
+      }
+      // When the statement ended, its callback already released the client.
+    })
+  })
+
+/**
+ * @internal
+ * A checked-out client as a scoped resource: released when the scope closes,
+ * and destroyed if the session broke while we held it.
+ */
+export const acquireClient = (driver: Driver): Effect.Effect<DalClient, DatabaseError.DatabaseError> =>
+  Effect.async<DalClient, DatabaseError.DatabaseError>((resume) => {
+    const abandon = driver.acquire((error, client) => {
+      resume(error ? Effect.fail(error) : Effect.succeed(client!))
+    })
+    return Effect.sync(abandon)
+  })

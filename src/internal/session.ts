@@ -1,0 +1,423 @@
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Schedule from "effect/Schedule"
+import type pg from "pg"
+import * as DatabaseError from "../DatabaseError.js"
+import { acquireClient, type DalClient, destroySocket, type Driver, runOnClient, runPooled, type Statement } from "./driver.js"
+
+/** @internal */
+export type Isolation = "read committed" | "repeatable read" | "serializable"
+
+/** @internal */
+export interface TransactionOptions {
+  readonly isolation?: Isolation | undefined
+  readonly readOnly?: boolean | undefined
+  readonly deferrable?: boolean | undefined
+  readonly retry?: boolean | Schedule.Schedule<unknown, unknown> | undefined
+}
+
+/** @internal Server defaults, read once at start-up, that nested options are checked against. */
+export interface ServerDefaults {
+  readonly isolation: Isolation
+  readonly readOnly: boolean
+  readonly deferrable: boolean
+}
+
+/**
+ * @internal
+ * One level of a transaction: the top level (depth 0) or a savepoint. Its lock
+ * makes statements and child transactions at this level take turns, so a
+ * child's ROLLBACK TO SAVEPOINT can only ever undo the child's own work.
+ */
+export class Level {
+  closed = false
+  failedSqlState: string | undefined = undefined
+  readonly lock = Effect.unsafeMakeSemaphore(1)
+  constructor(readonly root: Root, readonly depth: number) {}
+}
+
+/** @internal Shared by all levels of one transaction. */
+export class Root {
+  savepoints = 0
+  broken = false
+  readonly top: Level
+  constructor(readonly settings: ServerDefaults) {
+    this.top = new Level(this, 0)
+  }
+}
+
+/**
+ * @internal
+ * A pinned connection: inside `withConnection`, or a transaction (`level`).
+ */
+export class Session {
+  constructor(
+    readonly driver: Driver,
+    readonly client: DalClient,
+    readonly level: Level | undefined
+  ) {}
+
+  run(statement: Statement): Effect.Effect<pg.QueryResult, DatabaseError.DatabaseError> {
+    const level = this.level
+    if (level === undefined) return runOnClient(this.driver, this.client, statement)
+    if (level.closed) {
+      return Effect.dieMessage(
+        "a statement ran on a transaction that has already ended (was a fiber forked out of Database.transaction?)"
+      )
+    }
+    return level.lock.withPermits(1)(this.runAtLevel(level, statement))
+  }
+
+  runAtLevel(level: Level, statement: Statement, phase: "statement" | "commit" = "statement") {
+    return Effect.catchAll(
+      runOnClient(this.driver, this.client, statement, phase),
+      (error) => Effect.fail(noteFailure(level, error))
+    )
+  }
+}
+
+// Records that Postgres aborted the transaction, and turns "current
+// transaction is aborted" (25P02) into TransactionAborted.
+const noteFailure = (level: Level, error: DatabaseError.DatabaseError): DatabaseError.DatabaseError => {
+  if (error._tag === "ConnectionError") {
+    level.root.broken = true
+    return error
+  }
+  if (error._tag === "PoolTimeout" || error._tag === "NestedTransactionConflict") return error
+  if (error._tag === "QueryError" && error.sqlState === "25P02") {
+    return new DatabaseError.TransactionAborted({
+      nested: level.depth > 0,
+      ...(level.failedSqlState === undefined ? {} : { failedSqlState: level.failedSqlState })
+    })
+  }
+  if (error._tag !== "TransactionAborted") level.failedSqlState ??= error.sqlState
+  return error
+}
+
+/** @internal The session of the current fiber, if it belongs to this driver. */
+export const SessionTag = Context.GenericTag<Session>("effect-dal/internal/Session")
+
+/** @internal Adds a session, and whatever else callers attach, to the context. */
+export type Provide = (session: Session) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+
+/** @internal */
+export const currentSession = (driver: Driver, context: Context.Context<never>): Session | undefined => {
+  const session = Context.getOption(context, SessionTag)
+  return session._tag === "Some" && session.value.driver === driver ? session.value : undefined
+}
+
+/** @internal Runs a statement where the fiber is: its transaction, its pinned connection, or the pool. */
+export const execute = (driver: Driver, statement: Statement): Effect.Effect<pg.QueryResult, DatabaseError.DatabaseError> =>
+  Effect.withFiberRuntime((fiber) => {
+    const session = currentSession(driver, fiber.currentContext)
+    return session === undefined ? runPooled(driver, statement) : session.run(statement)
+  })
+
+/**
+ * @internal
+ * The default retry policy: exponential backoff from 10 ms with jitter,
+ * each delay capped at 1 s, at most 10 retries.
+ */
+export const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("10 millis", 2).pipe(
+  Schedule.jittered,
+  Schedule.either(Schedule.spaced("1 second")),
+  Schedule.intersect(Schedule.recurs(10)),
+  Schedule.map(() => undefined as unknown)
+)
+
+const isolationSql: Record<Isolation, string> = {
+  "read committed": "READ COMMITTED",
+  "repeatable read": "REPEATABLE READ",
+  "serializable": "SERIALIZABLE"
+}
+
+/** @internal BEGIN with the transaction's modes. */
+export const beginSql = (options: TransactionOptions): string => {
+  const modes: Array<string> = []
+  if (options.isolation !== undefined) modes.push(`ISOLATION LEVEL ${isolationSql[options.isolation]}`)
+  if (options.readOnly !== undefined) modes.push(options.readOnly ? "READ ONLY" : "READ WRITE")
+  if (options.deferrable !== undefined) modes.push(options.deferrable ? "DEFERRABLE" : "NOT DEFERRABLE")
+  return modes.length === 0 ? "BEGIN" : `BEGIN ${modes.join(", ")}`
+}
+
+/**
+ * @internal
+ * `Database.transaction`: a new transaction, or a savepoint inside the
+ * fiber's transaction. `mapOwnError` converts errors raised by the
+ * transaction machinery itself (BEGIN, COMMIT, aborted bodies), leaving the
+ * body's own errors alone; the `@effect/sql` adapter uses it to raise
+ * `SqlError`s.
+ */
+export const transaction = <A, E, R, E2 = DatabaseError.DatabaseError>(
+  driver: Driver,
+  defaults: ServerDefaults,
+  provide: Provide,
+  effect: Effect.Effect<A, E, R>,
+  options: TransactionOptions = {},
+  mapOwnError: (error: DatabaseError.DatabaseError) => E2 = (e) => e as unknown as E2
+): Effect.Effect<A, E | E2, R> =>
+  Effect.withFiberRuntime((fiber) => {
+    const session = currentSession(driver, fiber.currentContext)
+    if (session?.level !== undefined) {
+      return nested(session, session.level, provide, effect, options, mapOwnError)
+    }
+    return topLevel(driver, defaults, session, provide, effect, options, mapOwnError)
+  })
+
+const topLevel = <A, E, R, E2>(
+  driver: Driver,
+  defaults: ServerDefaults,
+  pinned: Session | undefined,
+  provide: Provide,
+  effect: Effect.Effect<A, E, R>,
+  options: TransactionOptions,
+  mapOwnError: (error: DatabaseError.DatabaseError) => E2
+): Effect.Effect<A, E | E2, R> => {
+  const settings: ServerDefaults = {
+    isolation: options.isolation ?? defaults.isolation,
+    readOnly: options.readOnly ?? defaults.readOnly,
+    deferrable: options.deferrable ?? defaults.deferrable
+  }
+  const begin: Statement = { text: beginSql(options), values: [] }
+  return Effect.suspend(() => {
+  let attempts = 0
+  const once = Effect.uninterruptibleMask((restore) => {
+    attempts++
+    const acquire = pinned === undefined ? restore(acquireClient(driver)) : Effect.succeed(pinned.client)
+    return Effect.flatMap(Effect.mapError(acquire, mapOwnError), (client) => {
+      const root = new Root(settings)
+      const session = new Session(driver, client, root.top)
+      const release = Effect.sync(() => {
+        root.top.closed = true
+        if (pinned === undefined) driver.release(client, root.broken)
+      })
+      const run = Effect.matchCauseEffect(Effect.mapError(session.runAtLevel(root.top, begin), markOwn), {
+        onFailure: (cause) => Effect.failCause(cause),
+        onSuccess: () =>
+          Effect.flatMap(
+            Effect.exit(restore(provide(session)(effect))),
+            (exit) => finishTop(session, root, exit)
+          )
+      })
+      return Effect.ensuring(
+        Effect.catchAll(run, (error) =>
+          Effect.fail(DatabaseError.isDatabaseError(error) && isOwn(error) ? mapOwnError(error) : error)),
+        release
+      ) as Effect.Effect<A, E | E2, R>
+    })
+  })
+  const retried = options.retry === undefined || options.retry === false
+    ? once
+    : Effect.retry(once, {
+      schedule: options.retry === true ? defaultRetry : options.retry,
+      while: (error) => DatabaseError.isRetryable(error) || DatabaseError.isRetryable(ownCause(error))
+    })
+  return retried.pipe(
+    Effect.onExit((exit) =>
+      Effect.annotateCurrentSpan({
+        "db.transaction.attempts": attempts,
+        "db.transaction.outcome": Exit.isSuccess(exit) ? "commit" : Exit.isInterrupted(exit) ? "interrupted" : "rollback"
+      })
+    ),
+    Effect.withSpan("Database.transaction", {
+      kind: "client",
+      attributes: {
+        "db.system.name": "postgresql",
+        "db.transaction.isolation": settings.isolation,
+        "db.transaction.read_only": settings.readOnly,
+        "db.transaction.depth": 0
+      }
+    })
+  )
+  })
+}
+
+// Errors raised by the transaction machinery carry a marker so that the
+// body's own DatabaseErrors are never passed through mapOwnError.
+const own = new WeakSet<object>()
+const isOwn = (error: object) => own.has(error)
+const markOwn = <E extends object>(error: E): E => {
+  own.add(error)
+  return error
+}
+const ownCause = (error: unknown): unknown =>
+  typeof error === "object" && error !== null && "cause" in error ? (error as { cause: unknown }).cause : undefined
+
+const finishTop = <A, E>(
+  session: Session,
+  root: Root,
+  exit: Exit.Exit<A, E>
+): Effect.Effect<A, E | DatabaseError.DatabaseError> => {
+  const level = root.top
+  if (Exit.isFailure(exit) || level.failedSqlState !== undefined) {
+    const rollback = rollbackOrDestroy(session, root, { text: "ROLLBACK", values: [] })
+    if (Exit.isFailure(exit)) return Effect.zipRight(rollback, exit)
+    return Effect.zipRight(
+      rollback,
+      Effect.fail(markOwn(
+        new DatabaseError.TransactionAborted({ nested: false, failedSqlState: level.failedSqlState! })
+      ))
+    )
+  }
+  level.closed = true
+  return Effect.flatMap(
+    Effect.mapError(session.runAtLevel(level, { text: "COMMIT", values: [] }, "commit"), markOwn),
+    (result): Effect.Effect<A, E | DatabaseError.DatabaseError> =>
+      // Postgres answers COMMIT of an aborted transaction with the command
+      // tag ROLLBACK, not with an error.
+      result.command === "ROLLBACK"
+        ? Effect.fail(markOwn(new DatabaseError.TransactionAborted({ nested: false })))
+        : exit
+  )
+}
+
+// ROLLBACK runs even when the fiber is interrupted. If it cannot run (the
+// session broke or hangs), the session is destroyed instead of reused.
+const rollbackOrDestroy = (session: Session, root: Root, statement: Statement): Effect.Effect<void> =>
+  Effect.interruptible(runOnClient(session.driver, session.client, statement)).pipe(
+    Effect.timeout("10 seconds"),
+    Effect.catchAllCause(() =>
+      Effect.sync(() => {
+        root.broken = true
+        destroySocket(session.client)
+      })
+    ),
+    Effect.asVoid
+  )
+
+const conflict = (
+  root: Root,
+  options: TransactionOptions
+): DatabaseError.NestedTransactionConflict | undefined => {
+  const outer = root.settings
+  if (options.retry !== undefined && options.retry !== false) {
+    return new DatabaseError.NestedTransactionConflict({ option: "retry", outer: "no retry", nested: "retry" })
+  }
+  if (options.isolation !== undefined && options.isolation !== outer.isolation) {
+    return new DatabaseError.NestedTransactionConflict({
+      option: "isolation",
+      outer: outer.isolation,
+      nested: options.isolation
+    })
+  }
+  if (options.readOnly !== undefined && options.readOnly !== outer.readOnly) {
+    return new DatabaseError.NestedTransactionConflict({
+      option: "readOnly",
+      outer: String(outer.readOnly),
+      nested: String(options.readOnly)
+    })
+  }
+  if (options.deferrable !== undefined && options.deferrable !== outer.deferrable) {
+    return new DatabaseError.NestedTransactionConflict({
+      option: "deferrable",
+      outer: String(outer.deferrable),
+      nested: String(options.deferrable)
+    })
+  }
+  return undefined
+}
+
+const nested = <A, E, R, E2>(
+  parentSession: Session,
+  parent: Level,
+  provide: Provide,
+  effect: Effect.Effect<A, E, R>,
+  options: TransactionOptions,
+  mapOwnError: (error: DatabaseError.DatabaseError) => E2
+): Effect.Effect<A, E | E2, R> => {
+  const root = parent.root
+  const problem = conflict(root, options)
+  if (problem !== undefined) return Effect.fail(mapOwnError(problem))
+  const body = Effect.uninterruptibleMask((restore) => {
+    if (parent.closed) {
+      return Effect.dieMessage("a nested transaction started after its transaction ended")
+    }
+    // Names are unique within the transaction, so concurrent children never
+    // share a savepoint (the defect of @effect/sql, effect#6935).
+    const name = `effect_dal_${++root.savepoints}`
+    const child = new Level(root, parent.depth + 1)
+    const session = new Session(parentSession.driver, parentSession.client, child)
+    const rollbackTo: Statement = { text: `ROLLBACK TO SAVEPOINT ${name}; RELEASE SAVEPOINT ${name}`, values: [] }
+    const undo = Effect.interruptible(runOnClient(session.driver, session.client, rollbackTo)).pipe(
+      Effect.timeout("10 seconds"),
+      Effect.catchAllCause(() =>
+        Effect.sync(() => {
+          // The savepoint could not be undone: the whole transaction must not commit.
+          parent.failedSqlState ??= "25P02"
+          root.broken = true
+        })
+      ),
+      Effect.asVoid
+    )
+    const finish = (exit: Exit.Exit<A, E>): Effect.Effect<A, E | DatabaseError.DatabaseError> => {
+      child.closed = true
+      if (Exit.isFailure(exit)) return Effect.zipRight(undo, exit)
+      if (child.failedSqlState !== undefined) {
+        return Effect.zipRight(
+          undo,
+          Effect.fail(markOwn(new DatabaseError.TransactionAborted({ nested: true, failedSqlState: child.failedSqlState })))
+        )
+      }
+      return Effect.matchEffect(
+        parentSession.runAtLevel(parent, { text: `RELEASE SAVEPOINT ${name}`, values: [] }),
+        { onFailure: (error) => Effect.zipRight(undo, Effect.fail(markOwn(error))), onSuccess: () => exit }
+      )
+    }
+    return Effect.flatMap(
+      Effect.mapError(parentSession.runAtLevel(parent, { text: `SAVEPOINT ${name}`, values: [] }), markOwn),
+      () => Effect.flatMap(Effect.exit(restore(provide(session)(effect))), finish)
+    )
+  })
+  return parent.lock.withPermits(1)(body).pipe(
+    Effect.catchAll((error) =>
+      Effect.fail(DatabaseError.isDatabaseError(error) && isOwn(error) ? mapOwnError(error) : error)
+    ),
+    Effect.withSpan("Database.transaction", {
+      kind: "client",
+      attributes: { "db.system.name": "postgresql", "db.transaction.depth": parent.depth + 1 }
+    })
+  ) as Effect.Effect<A, E | E2, R>
+}
+
+/**
+ * @internal
+ * Pins one connection for the effect. Session state (SET, advisory locks,
+ * LISTEN, temp tables, open cursors) is reset before the connection returns
+ * to the pool; if the reset fails the connection is destroyed.
+ */
+export const withConnection = <A, E, R>(
+  driver: Driver,
+  provide: Provide,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | DatabaseError.DatabaseError, R> =>
+  Effect.withFiberRuntime((fiber) => {
+    if (currentSession(driver, fiber.currentContext) !== undefined) return effect
+    return Effect.acquireUseRelease(
+      acquireClient(driver),
+      (client) => provide(new Session(driver, client, undefined))(effect),
+      (client) => resetSession(driver, client)
+    )
+  })
+
+// DISCARD ALL without DEALLOCATE ALL and DISCARD PLANS, so the session keeps
+// its prepared statements. https://www.postgresql.org/docs/current/sql-discard.html
+const RESET_SESSION =
+  "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES"
+
+const resetSession = (driver: Driver, client: DalClient): Effect.Effect<void> => {
+  if (client.dalError !== undefined) return Effect.sync(() => driver.release(client, true))
+  const status = (client as unknown as { _txStatus: string | null })._txStatus
+  const rollback = status !== null && status !== "I"
+    ? runOnClient(driver, client, { text: "ROLLBACK", values: [] })
+    : Effect.void
+  return rollback.pipe(
+    Effect.zipRight(runOnClient(driver, client, { text: RESET_SESSION, values: [] })),
+    Effect.interruptible,
+    Effect.timeout("10 seconds"),
+    Effect.match({
+      onFailure: () => driver.release(client, true),
+      onSuccess: () => driver.release(client)
+    })
+  )
+}

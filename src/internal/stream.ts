@@ -1,0 +1,113 @@
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type Cursor from "pg-cursor"
+import type * as DatabaseError from "../DatabaseError.js"
+import { acquireClient, type DalClient, destroySocket, type Driver, type Statement } from "./driver.js"
+import { currentSession, type Session } from "./session.js"
+
+/**
+ * @internal
+ * Rows of a query as a stream over a server-side cursor, `batchSize` rows per
+ * round trip, so memory stays flat however many rows there are.
+ *
+ * Outside a transaction the stream holds a connection of its own (released
+ * when the stream ends, fails or is interrupted). Inside a transaction it
+ * uses DECLARE/FETCH on the transaction's connection, one statement per
+ * batch, so the consumer can run other statements between batches.
+ */
+export const stream = <A = any>(
+  driver: Driver,
+  statement: Statement,
+  batchSize: number
+): Stream.Stream<A, DatabaseError.DatabaseError> =>
+  Stream.unwrapScoped(Effect.withFiberRuntime<Stream.Stream<A, DatabaseError.DatabaseError>, DatabaseError.DatabaseError, import("effect/Scope").Scope>((fiber) => {
+    const session = currentSession(driver, fiber.currentContext)
+    if (session?.level !== undefined) return Effect.succeed(fetchStream<A>(session, statement, batchSize))
+    if (session !== undefined) return Effect.succeed(cursorStream<A>(driver, session.client, statement, batchSize))
+    return Effect.map(
+      Effect.acquireRelease(acquireClient(driver), (client) => Effect.sync(() => driver.release(client))),
+      (client) => cursorStream<A>(driver, client, statement, batchSize)
+    )
+  }))
+
+const cursorStream = <A>(
+  driver: Driver,
+  client: DalClient,
+  statement: Statement,
+  batchSize: number
+): Stream.Stream<A, DatabaseError.DatabaseError> =>
+  Stream.unwrapScoped(Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() => driver.openCursor(client, statement)),
+      (cursor) => closeCursor(client, cursor)
+    ),
+    (cursor) =>
+      Stream.repeatEffectChunkOption(
+        Effect.async<Chunk.Chunk<A>, Option.Option<DatabaseError.DatabaseError>>((resume) => {
+          driver.readCursor(cursor, batchSize, statement.text, (error, rows) => {
+            if (error) resume(Effect.fail(Option.some(error)))
+            else if (rows.length === 0) resume(Effect.fail(Option.none()))
+            else resume(Effect.succeed(Chunk.unsafeFromArray(rows)))
+          })
+        })
+      )
+  ))
+
+// Closing the portal ends the statement on the server. A cursor that cannot
+// be closed in time leaves the session unusable, so it is destroyed.
+const closeCursor = (client: DalClient, cursor: Cursor): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const timer = setTimeout(() => {
+      client.dalError ??= new Error("cursor did not close")
+      destroySocket(client)
+      resume(Effect.void)
+    }, 5_000)
+    cursor.close(() => {
+      clearTimeout(timer)
+      resume(Effect.void)
+    })
+  })
+
+let cursors = 0
+
+const fetchStream = <A>(
+  session: Session,
+  statement: Statement,
+  batchSize: number
+): Stream.Stream<A, DatabaseError.DatabaseError> => {
+  const name = `effect_dal_cursor_${++cursors}`
+  const declare: Statement = {
+    text: `DECLARE ${name} NO SCROLL CURSOR FOR ${statement.text}`,
+    values: statement.values,
+    ...(statement.rowMode === undefined ? {} : { rowMode: statement.rowMode })
+  }
+  const fetch: Statement = {
+    text: `FETCH FORWARD ${Math.max(1, Math.floor(batchSize))} FROM ${name}`,
+    values: [],
+    ...(statement.rowMode === undefined ? {} : { rowMode: statement.rowMode })
+  }
+  return Stream.unwrapScoped(Effect.map(
+    Effect.acquireRelease(
+      session.run(declare),
+      () =>
+        // A cursor dies with its transaction; close it only while the
+        // transaction is still usable.
+        session.level!.closed || session.level!.failedSqlState !== undefined
+          ? Effect.void
+          : Effect.ignore(session.run({ text: `CLOSE ${name}`, values: [] }))
+    ),
+    () =>
+      Stream.repeatEffectChunkOption(
+        session.run(fetch).pipe(
+          Effect.mapError(Option.some),
+          Effect.flatMap((result) =>
+            result.rows.length === 0
+              ? Effect.fail(Option.none())
+              : Effect.succeed(Chunk.unsafeFromArray(result.rows as Array<A>))
+          )
+        )
+      )
+  ))
+}
