@@ -221,11 +221,13 @@ export type ConnectionFailure =
   | "terminated"
   | "shutdown"
   | "too-many-connections"
+  | "rejected"
   | "closed"
 
 /**
  * The server could not be reached, refused us, or the connection broke:
- * refused or timed-out connects, authentication failures, a backend killed
+ * refused or timed-out connects, authentication failures, a missing
+ * database or other refusal at connect time, a backend killed
  * by `pg_terminate_backend` or an admin shutdown (08xxx, 28xxx, 57P01-57P03,
  * 53300), and use of a closed pool. Names host, port and database; never the
  * password.
@@ -241,6 +243,7 @@ export class ConnectionError extends Schema.TaggedError<ConnectionError>()("Conn
     "terminated",
     "shutdown",
     "too-many-connections",
+    "rejected",
     "closed"
   ),
   host: Schema.String,
@@ -265,6 +268,7 @@ export class ConnectionError extends Schema.TaggedError<ConnectionError>()("Conn
       "terminated": `connection to PostgreSQL at ${target} was terminated`,
       "shutdown": `PostgreSQL at ${target} is shutting down`,
       "too-many-connections": `PostgreSQL at ${target} has too many connections`,
+      "rejected": `PostgreSQL at ${target} refused the connection`,
       "closed": `the pool for ${target} is closed`
     }
     const commit = this.duringCommit ? " during COMMIT; the transaction's outcome is unknown" : ""
@@ -457,7 +461,9 @@ export const isConstraintViolation = (u: unknown): u is ConstraintViolation =>
  */
 export const isRetryable = (u: unknown): boolean => {
   if (u instanceof SerializationFailure || u instanceof DeadlockDetected) return true
-  if (u instanceof ConnectionError) return !u.duringCommit && u.reason !== "closed" && u.reason !== "authentication"
+  if (u instanceof ConnectionError) {
+    return !u.duringCommit && u.reason !== "closed" && u.reason !== "authentication" && u.reason !== "rejected"
+  }
   if (u instanceof TransactionAborted) return u.failedSqlState === "40001" || u.failedSqlState === "40P01"
   return false
 }

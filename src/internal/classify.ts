@@ -133,6 +133,8 @@ const fromServer = (
   }
   if (code.startsWith("08")) return connection(phase === "connect" ? "unreachable" : "terminated", error.message, code)
   if (code.startsWith("28")) return connection("authentication", error.message, code)
+  // Any other refusal while connecting (a missing database, 3D000, say).
+  if (phase === "connect") return connection("rejected", error.message, code)
   return new DatabaseError.QueryError({
     ...common,
     serverMessage: error.message,

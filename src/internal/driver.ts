@@ -74,7 +74,8 @@ export class Driver {
       dalError: Error | undefined = undefined
       dalRunning: Running | undefined = undefined
       constructor(config: pg.ClientConfig) {
-        super({ ...config, connectionTimeoutMillis: connectTimeoutMillis })
+        // pg-pool makes `password` non-enumerable, so a spread would drop it.
+        super({ ...config, password: config.password, connectionTimeoutMillis: connectTimeoutMillis } as pg.ClientConfig)
         this.on("error", (error) => {
           this.dalError ??= error
         })

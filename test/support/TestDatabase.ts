@@ -3,6 +3,7 @@
  * dropped afterwards, so files can run in parallel without seeing each
  * other's rows.
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -10,21 +11,27 @@ import { inject } from "vitest"
 import * as Database from "../../src/Database.js"
 import * as PostgresServer from "../../src/testing/PostgresServer.js"
 
+/** The URL of the test file's database, for admin connections that bypass the library. */
+export class TestUrl extends Context.Tag("test/TestUrl")<TestUrl, string>() {}
+
 /** The URL of a new database, dropped when the scope closes. */
 export const url: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
-  Effect.promise(() => {
+  Effect.promise(async () => {
     const name = PostgresServer.uniqueName("effect_dal_test")
-    return PostgresServer.createDatabase(inject("serverUrl"), name, inject("templateDatabase")).then((url) => ({
-      url,
-      name
-    }))
+    const url = await PostgresServer.createDatabase(inject("serverUrl"), name, inject("templateDatabase"))
+    return { url, name }
   }),
   ({ name }) => Effect.promise(() => PostgresServer.dropDatabase(inject("serverUrl"), name))
 ).pipe(Effect.map(({ url }) => url))
 
-/** A Database layer (with SqlClient and PgClient) on a fresh database. */
-export const layer = (options: Omit<Database.Options, "url"> = {}) =>
-  Layer.unwrapScoped(Effect.map(url, (url) => Database.layer({ ...options, url })))
+/** A fresh database's URL as a layer. */
+export const layerUrl: Layer.Layer<TestUrl> = Layer.scoped(TestUrl, url)
 
-/** The server URL, for tests that need an admin connection. */
-export const serverUrl = () => inject("serverUrl")
+/** A Database layer (with SqlClient and PgClient) on a fresh database, plus its TestUrl. */
+export const layer = (options: Omit<Database.Options, "url"> = {}) =>
+  Layer.unwrapEffect(Effect.map(TestUrl, (url) => Database.layer({ ...options, url }))).pipe(
+    Layer.provideMerge(layerUrl)
+  )
+
+/** The server's URL (its `postgres` database). */
+export const serverUrl = (): string => inject("serverUrl")

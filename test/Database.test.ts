@@ -1,0 +1,443 @@
+import { assert, describe, expect, it, layer } from "@effect/vitest"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as ConfigError from "effect/ConfigError"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as net from "node:net"
+import * as Database from "../src/Database.js"
+import * as DatabaseError from "../src/DatabaseError.js"
+import * as Admin from "./support/admin.js"
+import * as TestDatabase from "./support/TestDatabase.js"
+
+const freePort = () =>
+  Effect.promise(() =>
+    new Promise<number>((resolve) => {
+      const probe = net.createServer()
+      probe.listen(0, "127.0.0.1", () => {
+        const port = (probe.address() as net.AddressInfo).port
+        probe.close(() => resolve(port))
+      })
+    })
+  )
+
+/** Builds a layer in its own scope and runs `use` with its context. */
+const withLayer = <A, E, R>(
+  build: Layer.Layer<Database.Database | SqlClient.SqlClient, unknown>,
+  use: Effect.Effect<A, E, R | Database.Database | SqlClient.SqlClient>
+) => Effect.scoped(Effect.flatMap(Layer.build(build), (context) => Effect.provide(use, context)))
+
+/** Every path named in a ConfigError, e.g. [["DATABASE_POOL_MAX"]]. */
+const configPaths = (error: ConfigError.ConfigError): Array<string> => {
+  switch (error._op) {
+    case "And":
+    case "Or":
+      return [...configPaths(error.left), ...configPaths(error.right)]
+    default:
+      return [error.path.join(".")]
+  }
+}
+
+const configFrom = (entries: Record<string, string>) => ConfigProvider.fromMap(new Map(Object.entries(entries)))
+
+describe("Database layer", () => {
+  it.live("starts, opens minConnections, and closes every session when its scope closes", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      const app = Admin.appName("lifecycle")
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        Database.layer({ url, minConnections: 2, applicationName: app }),
+        scope
+      )
+      const stats = yield* Effect.provide(Database.stats, context)
+      expect(stats.total).toBe(2)
+      expect(stats.idle).toBe(2)
+      expect((yield* Admin.sessions(url, app)).length).toBe(2)
+      yield* Scope.close(scope, Exit.void)
+      const after = yield* Admin.eventually(Admin.sessions(url, app), (rows) => rows.length === 0)
+      expect(after).toEqual([])
+    }).pipe(Effect.scoped))
+
+  it.live("never opens more than maxConnections", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      const app = Admin.appName("max")
+      yield* withLayer(
+        Database.layer({ url, maxConnections: 3, applicationName: app }),
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          let peak = 0
+          yield* Effect.forEach(
+            Array.from({ length: 20 }),
+            () =>
+              sql`select pg_sleep(0.02)`.pipe(
+                Effect.zipRight(Database.stats),
+                Effect.tap((s) => Effect.sync(() => (peak = Math.max(peak, s.total))))
+              ),
+            { concurrency: "unbounded" }
+          )
+          expect(peak).toBeLessThanOrEqual(3)
+          const stats = yield* Database.stats
+          expect(stats.total).toBeLessThanOrEqual(3)
+          expect(stats.idle).toBe(stats.total)
+        })
+      )
+    }).pipe(Effect.scoped))
+
+  it.live("ping answers with its round-trip time, and stats show active and waiting callers", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      yield* withLayer(
+        Database.layer({ url, maxConnections: 1 }),
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const rtt = yield* Database.ping
+          expect(rtt.toJSON()).toHaveProperty("_id", "Duration")
+          const holder = yield* Effect.fork(Database.transaction(sql`select pg_sleep(0.5)`))
+          yield* Admin.eventually(Database.stats, (s) => s.active === 1)
+          const waiter = yield* Effect.fork(Database.ping)
+          const busy = yield* Admin.eventually(Database.stats, (s) => s.waiting === 1)
+          expect(busy).toEqual({ total: 1, idle: 0, active: 1, waiting: 1, max: 1 })
+          yield* Fiber.join(holder)
+          yield* Fiber.join(waiter)
+          expect(yield* Database.stats).toEqual({ total: 1, idle: 1, active: 0, waiting: 0, max: 1 })
+        })
+      )
+    }).pipe(Effect.scoped))
+
+  it.live("a caller that waits longer than acquireTimeout gets PoolTimeout", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      yield* withLayer(
+        Database.layer({ url, maxConnections: 1, acquireTimeout: "200 millis" }),
+        Effect.gen(function*() {
+          const holder = yield* Effect.fork(Database.transaction(Effect.never))
+          yield* Admin.eventually(Database.stats, (s) => s.active === 1)
+          const error = yield* Effect.flip(Database.ping)
+          assert(error._tag === "PoolTimeout")
+          expect(error.maxConnections).toBe(1)
+          expect(error.waitedMillis).toBe(200)
+          yield* Fiber.interrupt(holder)
+          expect(yield* Database.stats).toMatchObject({ active: 0, waiting: 0 })
+          yield* Database.ping
+        })
+      )
+    }).pipe(Effect.scoped))
+
+  it.live("statementTimeout stops a long statement with StatementTimeout", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      yield* withLayer(
+        Database.layer({ url, statementTimeout: "150 millis" }),
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const setting = yield* sql<{ statement_timeout: string }>`show statement_timeout`
+          expect(setting[0]!.statement_timeout).toBe("150ms")
+          const error = yield* sql`select pg_sleep(5)`.pipe(Effect.mapError(DatabaseError.fromSqlError), Effect.flip)
+          expect(error._tag).toBe("StatementTimeout")
+          expect(error.message).toContain("statement_timeout")
+          expect(yield* Database.stats).toMatchObject({ active: 0 })
+        })
+      )
+    }).pipe(Effect.scoped))
+
+  it.live("an unreachable server fails fast with a ConnectionError naming host, port and database, not the password", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort()
+      const started = Date.now()
+      const exit = yield* Effect.exit(withLayer(
+        Database.layer({ host: "127.0.0.1", port, database: "nowhere", user: "app", password: "s3cret-pw" }),
+        Database.ping
+      ))
+      assert(Exit.isFailure(exit))
+      const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+      assert(error instanceof DatabaseError.ConnectionError)
+      expect(error.reason).toBe("unreachable")
+      expect({ host: error.host, port: error.port, database: error.database }).toEqual({
+        host: "127.0.0.1",
+        port,
+        database: "nowhere"
+      })
+      expect(error.message).toContain(`127.0.0.1:${port}/nowhere`)
+      expect(error.message).not.toContain("s3cret-pw")
+      expect(JSON.stringify(error)).not.toContain("s3cret-pw")
+      // Failing fast: no retry without connectRetry (a bound, not a timing).
+      expect(Date.now() - started).toBeLessThan(5_000)
+    }))
+
+  it.live("wrong credentials fail with ConnectionError reason authentication, without the password", () =>
+    Effect.gen(function*() {
+      const url = new URL(yield* TestDatabase.url)
+      // An unknown role fails under every auth method (28000 under trust,
+      // 28P01 under password/SCRAM).
+      url.username = "no_such_role"
+      url.password = "not-the-password"
+      const error = yield* Effect.flip(withLayer(Database.layer({ url: url.toString() }), Database.ping))
+      assert(error instanceof DatabaseError.ConnectionError)
+      expect(error.reason).toBe("authentication")
+      expect(error.sqlState?.slice(0, 2)).toBe("28")
+      expect(error.message).not.toContain("not-the-password")
+    }).pipe(Effect.scoped))
+
+  it.live("a database that does not exist fails with ConnectionError reason rejected", () =>
+    Effect.gen(function*() {
+      const url = new URL(yield* TestDatabase.url)
+      url.pathname = "/no_such_database"
+      const error = yield* Effect.flip(withLayer(Database.layer({ url: url.toString() }), Database.ping))
+      assert(error instanceof DatabaseError.ConnectionError)
+      expect(error.reason).toBe("rejected")
+      expect(error.sqlState).toBe("3D000")
+      expect(error.database).toBe("no_such_database")
+    }).pipe(Effect.scoped))
+
+  it.live("with connectRetry, start-up keeps trying until the server appears", () =>
+    Effect.gen(function*() {
+      const url = new URL(yield* TestDatabase.url)
+      const port = yield* freePort()
+      // A TCP proxy to the real server, opened only after a while.
+      const proxy = net.createServer((socket) => {
+        const upstream = net.connect(Number(url.port), url.hostname)
+        socket.pipe(upstream).pipe(socket)
+        socket.on("error", () => upstream.destroy())
+        upstream.on("error", () => socket.destroy())
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => proxy.close()))
+      const opened = setTimeout(() => proxy.listen(port, "127.0.0.1"), 600)
+      yield* Effect.addFinalizer(() => Effect.sync(() => clearTimeout(opened)))
+      const proxied = new URL(url)
+      proxied.port = String(port)
+      let attempts = 0
+      const rtt = yield* withLayer(
+        Database.layer({
+          url: proxied.toString(),
+          connectRetry: Schedule.spaced("100 millis").pipe(
+            Schedule.intersect(Schedule.recurs(50)),
+            Schedule.tapInput(() => Effect.sync(() => attempts++))
+          )
+        }),
+        Database.ping
+      )
+      expect(rtt.toJSON()).toHaveProperty("_id", "Duration")
+      expect(attempts).toBeGreaterThanOrEqual(2)
+    }).pipe(Effect.scoped))
+
+  it.live("with connectRetry, a server that never appears still fails with ConnectionError after the retries", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort()
+      let attempts = 0
+      const error = yield* withLayer(
+        Database.layer({
+          host: "127.0.0.1",
+          port,
+          database: "nowhere",
+          connectRetry: Schedule.spaced("20 millis").pipe(
+            Schedule.intersect(Schedule.recurs(3)),
+            Schedule.tapInput(() => Effect.sync(() => attempts++))
+          )
+        }),
+        Database.ping
+      ).pipe(Effect.flip)
+      expect(error).toBeInstanceOf(DatabaseError.ConnectionError)
+      expect(attempts).toBe(4)
+    }))
+
+  it.live("closing the layer cancels a statement that outlives the grace period; none keeps running", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      const app = Admin.appName("shutdown")
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        Database.layer({ url, applicationName: app, shutdownGracePeriod: "200 millis" }),
+        scope
+      )
+      const sql = Effect.runSync(Effect.provide(SqlClient.SqlClient, context))
+      const running = yield* Effect.forkDaemon(sql`select pg_sleep(30)`.pipe(Effect.mapError(DatabaseError.fromSqlError)))
+      yield* Admin.eventually(Admin.sessions(url, app), (rows) => rows.some((r) => r.state === "active"))
+      yield* Scope.close(scope, Exit.void)
+      const active = yield* Admin.sessions(url, app)
+      expect(active.filter((r) => r.state === "active")).toEqual([])
+      const exit = yield* Fiber.await(running)
+      assert(Exit.isFailure(exit) && exit.cause._tag === "Fail")
+      expect(exit.cause.error._tag).toBe("QueryCanceled")
+      expect(yield* Admin.eventually(Admin.sessions(url, app), (rows) => rows.length === 0)).toEqual([])
+    }).pipe(Effect.scoped))
+
+  it.live("closing the layer lets in-flight work that ends within the grace period finish", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      const app = Admin.appName("grace")
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        Database.layer({ url, applicationName: app, shutdownGracePeriod: "10 seconds" }),
+        scope
+      )
+      const sql = Effect.runSync(Effect.provide(SqlClient.SqlClient, context))
+      const running = yield* Effect.forkDaemon(sql<{ done: number }>`select 1 as done from pg_sleep(0.4)`)
+      yield* Admin.eventually(Admin.sessions(url, app), (rows) => rows.some((r) => r.state === "active"))
+      yield* Scope.close(scope, Exit.void)
+      const rows = yield* Fiber.join(running)
+      expect(rows).toEqual([{ done: 1 }])
+      // New work after close is refused with a typed error.
+      const refused = yield* Effect.flip(Effect.provide(Database.ping, context))
+      assert(refused._tag === "ConnectionError")
+      expect(refused.reason).toBe("closed")
+    }).pipe(Effect.scoped))
+
+  it.live("an idle connection killed by pg_terminate_backend does not crash the process; the next query gets a fresh one", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      yield* withLayer(
+        Database.layer({ url, maxConnections: 2 }),
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const [{ pid }] = (yield* sql<{ pid: number }>`select pg_backend_pid() as pid`) as [{ pid: number }]
+          expect(yield* Database.stats).toMatchObject({ total: 1, idle: 1 })
+          const killed = yield* Admin.query<{ ok: boolean }>(url, "select pg_terminate_backend($1) as ok", [pid])
+          expect(killed).toEqual([{ ok: true }])
+          yield* Admin.eventually(Database.stats, (s) => s.total === 0)
+          const [{ pid: next }] = (yield* sql<{ pid: number }>`select pg_backend_pid() as pid`) as [{ pid: number }]
+          expect(next).not.toBe(pid)
+        })
+      )
+    }).pipe(Effect.scoped))
+
+  it.live("a connection killed while in use fails that transaction with ConnectionError and is not reused", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      yield* withLayer(
+        Database.layer({ url, maxConnections: 1 }),
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const work = Database.transaction(Effect.gen(function*() {
+            yield* sql`select pg_sleep(10)`
+          })).pipe(Effect.mapError((e) => e._tag === "SqlError" ? DatabaseError.fromSqlError(e) : e))
+          const fiber = yield* Effect.fork(work)
+          const [{ pid }] = yield* Admin.eventually(
+            Admin.query<{ pid: number }>(url, "select pid from pg_stat_activity where query like 'select pg_sleep(10)%'"),
+            (rows) => rows.length === 1
+          ) as Effect.Effect<[{ pid: number }], Error>
+          yield* Admin.query(url, "select pg_terminate_backend($1)", [pid])
+          const error = yield* Effect.flip(Fiber.join(fiber))
+          assert(error._tag === "ConnectionError")
+          expect(error.reason).toBe("terminated")
+          expect(DatabaseError.isRetryable(error)).toBe(true)
+          const [{ pid: next }] = (yield* sql<{ pid: number }>`select pg_backend_pid() as pid`) as [{ pid: number }]
+          expect(next).not.toBe(pid)
+          expect(yield* Database.stats).toMatchObject({ total: 1, idle: 1, active: 0 })
+        })
+      )
+    }).pipe(Effect.scoped))
+})
+
+describe("Database.layerConfig", () => {
+  it.live("reads DATABASE_URL and the pool settings from the environment", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      const app = Admin.appName("config")
+      const settings = yield* withLayer(
+        Database.layerConfig(),
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const stats = yield* Database.stats
+          const rows = yield* sql<{ application_name: string; statement_timeout: string }>`
+            select current_setting('application_name') as application_name,
+                   current_setting('statement_timeout') as statement_timeout`
+          return { stats, row: rows[0] }
+        })
+      ).pipe(Effect.withConfigProvider(configFrom({
+        DATABASE_URL: url,
+        DATABASE_POOL_MIN: "1",
+        DATABASE_POOL_MAX: "3",
+        DATABASE_STATEMENT_TIMEOUT: "2 seconds",
+        DATABASE_APPLICATION_NAME: app,
+        DATABASE_ACQUIRE_TIMEOUT: "1 second",
+        DATABASE_CONNECT_RETRIES: "2"
+      })))
+      expect(settings.stats).toMatchObject({ total: 1, max: 3 })
+      expect(settings.row).toEqual({ application_name: app, statement_timeout: "2s" })
+    }).pipe(Effect.scoped))
+
+  it.live("reads PGHOST, PGPORT, PGDATABASE, PGUSER and PGPASSWORD when DATABASE_URL is not set", () =>
+    Effect.gen(function*() {
+      const url = new URL(yield* TestDatabase.url)
+      const database = yield* withLayer(
+        Database.layerConfig(),
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          return (yield* sql<{ db: string; usr: string }>`select current_database() as db, current_user as usr`)[0]
+        })
+      ).pipe(Effect.withConfigProvider(configFrom({
+        PGHOST: url.hostname,
+        PGPORT: url.port,
+        PGDATABASE: url.pathname.slice(1),
+        PGUSER: decodeURIComponent(url.username),
+        PGPASSWORD: decodeURIComponent(url.password)
+      })))
+      expect(database).toEqual({ db: url.pathname.slice(1), usr: decodeURIComponent(url.username) })
+    }).pipe(Effect.scoped))
+
+  const badConfig = (entries: Record<string, string>) =>
+    withLayer(Database.layerConfig(), Database.ping).pipe(
+      Effect.withConfigProvider(configFrom(entries)),
+      Effect.flip,
+      Effect.map((error) => {
+        assert(ConfigError.isConfigError(error), `expected a ConfigError, got ${String(error)}`)
+        return configPaths(error)
+      })
+    )
+
+  it.effect("with neither DATABASE_URL nor PGHOST, the ConfigError names both", () =>
+    Effect.gen(function*() {
+      const paths = yield* badConfig({})
+      expect(paths).toContain("DATABASE_URL")
+      expect(paths).toContain("PGHOST")
+    }))
+
+  it.effect("a non-numeric pool size is a ConfigError naming DATABASE_POOL_MAX", () =>
+    Effect.gen(function*() {
+      expect(yield* badConfig({ DATABASE_URL: "postgresql://u@localhost/db", DATABASE_POOL_MAX: "ten" })).toEqual([
+        "DATABASE_POOL_MAX"
+      ])
+    }))
+
+  it.effect("an unparsable URL is a ConfigError naming DATABASE_URL", () =>
+    Effect.gen(function*() {
+      const paths = yield* badConfig({ DATABASE_URL: "not a url" })
+      expect(paths).toContain("DATABASE_URL")
+    }))
+
+  it.effect("a URL of another scheme is a ConfigError naming DATABASE_URL", () =>
+    Effect.gen(function*() {
+      const paths = yield* badConfig({ DATABASE_URL: "mysql://u@localhost/db" })
+      expect(paths).toContain("DATABASE_URL")
+    }))
+
+  it.effect("an unknown SSL mode, a bad duration, or min above max each name their variable", () =>
+    Effect.gen(function*() {
+      const base = { DATABASE_URL: "postgresql://u@localhost/db" }
+      expect(yield* badConfig({ ...base, DATABASE_SSL_MODE: "sometimes" })).toEqual(["DATABASE_SSL_MODE"])
+      expect(yield* badConfig({ ...base, DATABASE_ACQUIRE_TIMEOUT: "soon" })).toEqual(["DATABASE_ACQUIRE_TIMEOUT"])
+      expect(yield* badConfig({ ...base, DATABASE_POOL_MIN: "5", DATABASE_POOL_MAX: "2" })).toEqual([
+        "DATABASE_POOL_MIN"
+      ])
+      expect(yield* badConfig({ ...base, DATABASE_POOL_MAX: "0" })).toEqual(["DATABASE_POOL_MAX"])
+    }))
+})
+
+layer(TestDatabase.layer())("SqlClient and PgClient from the Database layer", (it) => {
+  it.effect("run plain @effect/sql code on the same pool", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`create table notes (id serial primary key, body text not null)`
+      yield* sql`insert into notes ${sql.insert([{ body: "a" }, { body: "b" }])}`
+      const rows = yield* sql<{ body: string }>`select body from notes order by id`
+      expect(rows).toEqual([{ body: "a" }, { body: "b" }])
+      const stats = yield* Database.stats
+      expect(stats.idle).toBe(stats.total)
+    }))
+})
