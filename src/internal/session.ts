@@ -234,11 +234,13 @@ const topLevel = <A, E, R, E2>(
 }
 
 // Errors raised by the transaction machinery carry a marker so that the
-// body's own DatabaseErrors are never passed through mapOwnError.
-const own = new WeakSet<object>()
-const isOwn = (error: object) => own.has(error)
+// body's own DatabaseErrors are never passed through mapOwnError. It is a
+// property, not a WeakSet entry: Effect copies an error (own properties
+// included) when it crosses a span, so identity is not preserved.
+const OwnError = Symbol.for("effect-dal/internal/TransactionMachineryError")
+const isOwn = (error: object) => (error as { [OwnError]?: true })[OwnError] === true
 const markOwn = <E extends object>(error: E): E => {
-  own.add(error)
+  ;(error as { [OwnError]?: true })[OwnError] = true
   return error
 }
 const ownCause = (error: unknown): unknown =>
