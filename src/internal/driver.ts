@@ -36,6 +36,8 @@ export interface DalClient extends pg.PoolClient {
   dalError: Error | undefined
   /** The statement running now, for cancellation. */
   dalRunning: Running | undefined
+  /** A cancel request still in flight for this session. */
+  dalCancelling: Promise<void> | undefined
   /** The backend's process id, from BackendKeyData. */
   readonly processID: number | null
 }
@@ -73,6 +75,7 @@ export class Driver {
       dalStatements = new Map<string, true>()
       dalError: Error | undefined = undefined
       dalRunning: Running | undefined = undefined
+      dalCancelling: Promise<void> | undefined = undefined
       constructor(config: pg.ClientConfig) {
         // pg-pool makes `password` non-enumerable, so a spread would drop it.
         super({ ...config, password: config.password, connectionTimeoutMillis: connectTimeoutMillis } as pg.ClientConfig)
@@ -140,6 +143,13 @@ export class Driver {
 
   /** Returns a client; a broken client, or one left inside a transaction, is destroyed. */
   release(client: DalClient, destroy = false): void {
+    if (client.dalCancelling !== undefined) {
+      // Postgres may signal the backend after the cancelled statement has
+      // already ended (it signals the process and its group); until the
+      // request is done, the session must not run anyone else's statement.
+      client.dalCancelling.then(() => this.release(client, destroy))
+      return
+    }
     if (!this.leased.delete(client)) return
     // _txStatus is the status byte of the last ReadyForQuery ('I' idle, 'T' in
     // a transaction, 'E' failed transaction). A session that is not idle must
@@ -236,7 +246,11 @@ export class Driver {
     // The cancel socket closes only after the postmaster has signalled the
     // backend; waiting for both means a late signal can't reach the next
     // statement on this session.
-    await Promise.all([sendCancelRequest(client), ended])
+    const request = sendCancelRequest(client).finally(() => {
+      if (client.dalCancelling === request) client.dalCancelling = undefined
+    })
+    client.dalCancelling = request
+    await Promise.all([request, ended])
     return running.done
   }
 
