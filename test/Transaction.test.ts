@@ -380,30 +380,31 @@ layer(TestDatabase.layer({ maxConnections: 6 }), { excludeTestServices: true })(
       yield* sql`create table doctors (name text primary key, on_call boolean not null)`
     }))
 
-  // T1 and T2 each read what the other writes (a read/write dependency
-  // cycle). T1 commits first; Postgres then fails T2 at COMMIT with 40001.
+  // A and B each read what the other writes (a read/write dependency
+  // cycle). A commits only after B's insert, so both conflicts exist before
+  // anyone commits; when A has committed, Postgres fails B at COMMIT (40001).
   const writeSkew = (retry: boolean) =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       yield* sql`delete from marks`
       yield* sql`insert into marks values (1, 10), (2, 20)`
       const aRead = yield* Deferred.make<void>()
-      const bRead = yield* Deferred.make<void>()
+      const bInserted = yield* Deferred.make<void>()
       const aCommitted = yield* Deferred.make<void>()
       let bAttempts = 0
       let bBodyEnded = 0
       const a = Database.transaction(Effect.gen(function*() {
         yield* sql`select sum(value) from marks where class = 1`
         yield* Deferred.succeed(aRead, undefined)
-        yield* Deferred.await(bRead)
+        yield* Deferred.await(bInserted)
         yield* sql`insert into marks values (2, 1)`
       }), { isolation: "serializable" }).pipe(Effect.ensuring(Deferred.succeed(aCommitted, undefined)))
       const b = Database.transaction(Effect.gen(function*() {
         bAttempts++
         yield* sql`select sum(value) from marks where class = 2`
-        yield* Deferred.succeed(bRead, undefined)
         yield* Deferred.await(aRead)
         yield* sql`insert into marks values (1, 2)`
+        yield* Deferred.succeed(bInserted, undefined)
         yield* Deferred.await(aCommitted)
         bBodyEnded++
       }), { isolation: "serializable", retry })

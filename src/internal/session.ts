@@ -180,58 +180,81 @@ const topLevel = <A, E, R, E2>(
     deferrable: options.deferrable ?? defaults.deferrable
   }
   const begin: Statement = { text: beginSql(options), values: [] }
-  return Effect.suspend(() => {
-  let attempts = 0
-  const once = Effect.uninterruptibleMask((restore) => {
-    attempts++
-    const acquire = pinned === undefined ? restore(acquireClient(driver)) : Effect.succeed(pinned.client)
-    return Effect.flatMap(Effect.mapError(acquire, mapOwnError), (client) => {
-      const root = new Root(settings)
-      const session = new Session(driver, client, root.top)
-      const release = Effect.sync(() => {
-        root.top.closed = true
-        if (pinned === undefined) driver.release(client, root.broken)
+  // One uninterruptible region from start to return, so that a transaction
+  // whose COMMIT went through can never be reported as interrupted. Only the
+  // wait for a connection, the body and the backoff between attempts are
+  // interruptible.
+  return Effect.uninterruptibleMask((restore) => {
+    let attempts = 0
+    const once = Effect.suspend(() => {
+      attempts++
+      const acquire = pinned === undefined ? restore(acquireClient(driver)) : Effect.succeed(pinned.client)
+      return Effect.flatMap(Effect.mapError(acquire, mapOwnError), (client) => {
+        const root = new Root(settings)
+        const session = new Session(driver, client, root.top)
+        const release = Effect.sync(() => {
+          root.top.closed = true
+          if (pinned === undefined) driver.release(client, root.broken)
+        })
+        const run = Effect.matchCauseEffect(Effect.mapError(session.runAtLevel(root.top, begin), markOwn), {
+          onFailure: (cause) => Effect.failCause(cause),
+          onSuccess: () =>
+            Effect.flatMap(
+              Effect.exit(restore(provide(session)(effect))),
+              (exit) => finishTop(session, root, exit, restore)
+            )
+        })
+        return Effect.ensuring(
+          Effect.catchAll(run, (error) =>
+            Effect.fail(DatabaseError.isDatabaseError(error) && isOwn(error) ? mapOwnError(error) : error)),
+          release
+        ) as Effect.Effect<A, E | E2, R>
       })
-      const run = Effect.matchCauseEffect(Effect.mapError(session.runAtLevel(root.top, begin), markOwn), {
-        onFailure: (cause) => Effect.failCause(cause),
-        onSuccess: () =>
-          Effect.flatMap(
-            Effect.exit(restore(provide(session)(effect))),
-            (exit) => finishTop(session, root, exit)
-          )
+    })
+    const retried = options.retry === undefined || options.retry === false
+      ? once
+      : retryWhole(once, options.retry === true ? defaultRetry : options.retry, restore)
+    return retried.pipe(
+      Effect.onExit((exit) =>
+        Effect.annotateCurrentSpan({
+          "db.transaction.attempts": attempts,
+          "db.transaction.outcome": Exit.isSuccess(exit)
+            ? "commit"
+            : Exit.isInterrupted(exit)
+            ? "interrupted"
+            : "rollback"
+        })
+      ),
+      Effect.withSpan("Database.transaction", {
+        kind: "client",
+        attributes: {
+          "db.system.name": "postgresql",
+          "db.transaction.isolation": settings.isolation,
+          "db.transaction.read_only": settings.readOnly,
+          "db.transaction.depth": 0
+        }
       })
-      return Effect.ensuring(
-        Effect.catchAll(run, (error) =>
-          Effect.fail(DatabaseError.isDatabaseError(error) && isOwn(error) ? mapOwnError(error) : error)),
-        release
-      ) as Effect.Effect<A, E | E2, R>
-    })
-  })
-  const retried = options.retry === undefined || options.retry === false
-    ? once
-    : Effect.retry(once, {
-      schedule: options.retry === true ? defaultRetry : options.retry,
-      while: (error) => DatabaseError.isRetryable(error) || DatabaseError.isRetryable(ownCause(error))
-    })
-  return retried.pipe(
-    Effect.onExit((exit) =>
-      Effect.annotateCurrentSpan({
-        "db.transaction.attempts": attempts,
-        "db.transaction.outcome": Exit.isSuccess(exit) ? "commit" : Exit.isInterrupted(exit) ? "interrupted" : "rollback"
-      })
-    ),
-    Effect.withSpan("Database.transaction", {
-      kind: "client",
-      attributes: {
-        "db.system.name": "postgresql",
-        "db.transaction.isolation": settings.isolation,
-        "db.transaction.read_only": settings.readOnly,
-        "db.transaction.depth": 0
-      }
-    })
-  )
+    )
   })
 }
+
+// Effect.retry, except that the backoff sleeps stay interruptible inside the
+// transaction's uninterruptible region.
+const retryWhole = <A, E, R>(
+  once: Effect.Effect<A, E, R>,
+  schedule: Schedule.Schedule<unknown, unknown>,
+  restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
+): Effect.Effect<A, E, R> =>
+  Effect.flatMap(Schedule.driver(schedule), (driver) => {
+    const attempt: Effect.Effect<A, E, R> = Effect.catchAll(once, (error) =>
+      DatabaseError.isRetryable(error) || DatabaseError.isRetryable(ownCause(error))
+        ? Effect.flatMap(
+          Effect.either(restore(driver.next(error))),
+          (next) => next._tag === "Left" ? Effect.fail(error) : attempt
+        )
+        : Effect.fail(error))
+    return attempt
+  })
 
 // Errors raised by the transaction machinery carry a marker so that the
 // body's own DatabaseErrors are never passed through mapOwnError. It is a
@@ -249,19 +272,36 @@ const ownCause = (error: unknown): unknown =>
 const finishTop = <A, E>(
   session: Session,
   root: Root,
-  exit: Exit.Exit<A, E>
+  exit: Exit.Exit<A, E>,
+  restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
 ): Effect.Effect<A, E | DatabaseError.DatabaseError> => {
   const level = root.top
-  if (Exit.isFailure(exit) || level.failedSqlState !== undefined) {
-    const rollback = rollbackOrDestroy(session, root, { text: "ROLLBACK", values: [] })
-    if (Exit.isFailure(exit)) return Effect.zipRight(rollback, exit)
+  const rollback = rollbackOrDestroy(session, root, { text: "ROLLBACK", values: [] })
+  if (Exit.isFailure(exit)) return Effect.zipRight(rollback, exit)
+  if (level.failedSqlState !== undefined) {
     return Effect.zipRight(
       rollback,
       Effect.fail(markOwn(
-        new DatabaseError.TransactionAborted({ nested: false, failedSqlState: level.failedSqlState! })
+        new DatabaseError.TransactionAborted({ nested: false, failedSqlState: level.failedSqlState })
       ))
     )
   }
+  // Last interruption checkpoint: an interrupt that arrived after the body
+  // ended rolls back instead of committing. Once COMMIT is on the wire it
+  // cannot be undone; an interrupt arriving during its round trip makes
+  // Effect report the fiber as interrupted although the transaction
+  // committed (the span records outcome "commit").
+  return Effect.matchCauseEffect(restore(Effect.void), {
+    onFailure: (cause) => Effect.zipRight(rollback, Effect.failCause(cause)),
+    onSuccess: () => commit(session, level, exit)
+  })
+}
+
+const commit = <A, E>(
+  session: Session,
+  level: Level,
+  exit: Exit.Exit<A, E>
+): Effect.Effect<A, E | DatabaseError.DatabaseError> => {
   level.closed = true
   return Effect.flatMap(
     Effect.mapError(session.runAtLevel(level, { text: "COMMIT", values: [] }, "commit"), markOwn),
