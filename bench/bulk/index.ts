@@ -1,0 +1,11 @@
+/**
+ * The bulk loaders compared after the main table. The first is the
+ * reference every ratio is relative to; a new loader is one file in this
+ * directory plus one entry here.
+ */
+import { copy } from "./copy.js"
+import { multiRowInsert } from "./multi-row-insert.js"
+import type { BulkLoader } from "./types.js"
+import { unnestInsert } from "./unnest-insert.js"
+
+export const bulkLoaders: ReadonlyArray<BulkLoader> = [copy, multiRowInsert, unnestInsert]

@@ -1,0 +1,98 @@
+/** The runner's side of a worker process: spawn, one request at a time, close or kill. */
+import { type ChildProcess, spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import type { OperationName } from "./impl/types.js"
+import type { CellResult, Reply, Request } from "./protocol.js"
+import type { SeedSize } from "./seed.js"
+
+const WORKER = fileURLToPath(new URL("./worker.ts", import.meta.url))
+// Resolved here so the worker starts whatever the current directory is.
+const TSX = import.meta.resolve("tsx")
+
+export interface Cell {
+  readonly op: OperationName
+  readonly concurrency: number
+  readonly durationMs: number
+  readonly seed: number
+}
+
+export class Child {
+  private pending: { resolve: (reply: Reply) => void; reject: (error: Error) => void } | undefined
+  private readonly exited: Promise<void>
+
+  private connectedRssKb = 0
+
+  private constructor(readonly name: string, private readonly child: ChildProcess) {
+    this.exited = new Promise((resolve) => {
+      child.once("exit", (code, signal) => {
+        this.fail(new Error(`worker "${name}" exited (${signal ?? code})`))
+        resolve()
+      })
+    })
+    child.once("error", (error) => this.fail(error))
+    child.on("message", (reply: Reply) => {
+      const pending = this.pending
+      this.pending = undefined
+      pending?.resolve(reply)
+    })
+  }
+
+  /** Starts a worker for the named implementation and waits until its pool is connected. */
+  static async start(implementation: string, url: string, size: SeedSize): Promise<Child> {
+    const child = new Child(
+      implementation,
+      spawn(process.execPath, ["--import", TSX, "--expose-gc", WORKER], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+    )
+    try {
+      child.connectedRssKb = (await child.request({ type: "init", implementation, url, size }, "ready")).rssKb
+    } catch (error) {
+      child.kill()
+      throw error
+    }
+    return child
+  }
+
+  /** RSS in KiB once the implementation was loaded and connected, before any cell. */
+  get startRssKb(): number {
+    return this.connectedRssKb
+  }
+
+  async cell(cell: Cell): Promise<CellResult> {
+    return (await this.request({ type: "cell", ...cell }, "cell")).result
+  }
+
+  /** Closes the implementation and waits for the process to exit; resolves with its peak RSS in KiB. */
+  async close(): Promise<number> {
+    const { maxRssKb } = await this.request({ type: "close" }, "closed")
+    await this.exited
+    return maxRssKb
+  }
+
+  /** Ends the process if it is still running (after a failure). */
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill()
+  }
+
+  private fail(error: Error): void {
+    const pending = this.pending
+    this.pending = undefined
+    pending?.reject(error)
+  }
+
+  private request<T extends Reply["type"]>(request: Request, expected: T): Promise<Extract<Reply, { type: T }>> {
+    if (this.pending !== undefined) return Promise.reject(new Error(`worker "${this.name}" is busy`))
+    return new Promise((resolve, reject) => {
+      this.pending = {
+        resolve: (reply) => {
+          if (reply.type === expected) resolve(reply as Extract<Reply, { type: T }>)
+          else if (reply.type === "error") reject(new Error(`worker "${this.name}": ${reply.message}`))
+          else reject(new Error(`worker "${this.name}" sent ${reply.type}, expected ${expected}`))
+        },
+        reject
+      }
+      this.child.send(request, (error) => {
+        if (error) this.fail(error)
+      })
+    })
+  }
+}

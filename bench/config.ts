@@ -1,0 +1,50 @@
+/** What a run measures and for how long, from `BENCH_SECONDS` and `BENCH_QUICK=1`. */
+import type { OperationName } from "./impl/types.js"
+
+export interface Operation {
+  readonly name: OperationName
+  /** Writes are undone after each cell, so every cell starts from the seeded data. */
+  readonly writes: boolean
+}
+
+/** In run order: the reads, then the writes. */
+export const OPERATIONS: ReadonlyArray<Operation> = [
+  { name: "findById", writes: false },
+  { name: "recentMessages", writes: false },
+  { name: "eagerLoad", writes: false },
+  { name: "insertOne", writes: true },
+  { name: "transfer", writes: true },
+  { name: "insertBatch", writes: true }
+]
+
+export const CONCURRENCIES: ReadonlyArray<number> = [1, 32]
+
+export interface Config {
+  readonly quick: boolean
+  readonly cellMs: number
+  /** Per implementation, operation and concurrency, before any cell is timed. */
+  readonly warmupMs: number
+  readonly repetitions: number
+  readonly bulkRows: number
+  readonly bulkRepetitions: number
+}
+
+const seconds = (name: string, fallback: number): number => {
+  const raw = process.env[name]
+  if (raw === undefined || raw === "") return fallback
+  const value = Number(raw)
+  if (!(value > 0)) throw new Error(`${name} must be a positive number of seconds, got ${JSON.stringify(raw)}`)
+  return value
+}
+
+export const fromEnv = (): Config => {
+  const quick = process.env["BENCH_QUICK"] === "1"
+  return {
+    quick,
+    cellMs: quick ? 50 : seconds("BENCH_SECONDS", 2) * 1000,
+    warmupMs: quick ? 20 : 500,
+    repetitions: 3,
+    bulkRows: quick ? 10_000 : 100_000,
+    bulkRepetitions: quick ? 1 : 3
+  }
+}

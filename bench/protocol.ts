@@ -1,0 +1,38 @@
+/** Messages between the runner and a worker process, over the IPC channel. */
+import type { OperationName } from "./impl/types.js"
+import type { SeedSize } from "./seed.js"
+
+export type Request =
+  | {
+    readonly type: "init"
+    readonly implementation: string
+    readonly url: string
+    /** What the database holds, so the worker generates valid inputs. */
+    readonly size: SeedSize
+  }
+  | {
+    readonly type: "cell"
+    readonly op: OperationName
+    readonly concurrency: number
+    readonly durationMs: number
+    /** Seeds the input generator; the same in every implementation's cell. */
+    readonly seed: number
+  }
+  | { readonly type: "close" }
+
+export type Reply =
+  | {
+    readonly type: "ready"
+    /** RSS with the implementation loaded and connected, before any cell. */
+    readonly rssKb: number
+  }
+  | { readonly type: "cell"; readonly result: CellResult }
+  | { readonly type: "closed"; readonly maxRssKb: number }
+  | { readonly type: "error"; readonly message: string }
+
+export interface CellResult {
+  readonly ops: number
+  readonly elapsedMs: number
+  /** User plus system CPU time of the worker process during the cell. */
+  readonly cpuMicros: number
+}

@@ -1,0 +1,67 @@
+/**
+ * A worker process: runs one implementation, cell by cell, as the runner
+ * asks over IPC. One process per implementation keeps their JIT state,
+ * garbage and CPU accounting apart.
+ */
+import { performance } from "node:perf_hooks"
+import { findImplementation } from "./impl/index.js"
+import type { Implementation } from "./impl/types.js"
+import { makeInputs } from "./inputs.js"
+import type { CellResult, Reply, Request } from "./protocol.js"
+import type { SeedSize } from "./seed.js"
+
+if (process.send === undefined) throw new Error("bench/worker.ts is started by bench/run.ts, with an IPC channel")
+const send = process.send.bind(process)
+
+let state: { readonly implementation: Implementation; readonly size: SeedSize } | undefined
+
+const initialized = () => {
+  if (state === undefined) throw new Error("the worker got a request before init")
+  return state
+}
+
+const runCell = async (request: Extract<Request, { type: "cell" }>): Promise<CellResult> => {
+  const { implementation, size } = initialized()
+  const inputs = makeInputs(request.op, size, request.seed)
+  // Garbage left by earlier cells is not charged to this one.
+  globalThis.gc?.()
+  const cpu = process.cpuUsage()
+  const start = performance.now()
+  const deadline = start + request.durationMs
+  const ops = await implementation.run(request.op, {
+    inputs,
+    concurrency: request.concurrency,
+    more: () => performance.now() < deadline
+  })
+  const elapsedMs = performance.now() - start
+  const used = process.cpuUsage(cpu)
+  return { ops, elapsedMs, cpuMicros: used.user + used.system }
+}
+
+const handle = async (request: Request): Promise<Reply> => {
+  switch (request.type) {
+    case "init": {
+      const { make } = await findImplementation(request.implementation).load()
+      state = { implementation: await make(request.url), size: request.size }
+      return { type: "ready", rssKb: process.memoryUsage.rss() / 1024 }
+    }
+    case "cell":
+      return { type: "cell", result: await runCell(request) }
+    case "close":
+      await initialized().implementation.close()
+      return { type: "closed", maxRssKb: process.resourceUsage().maxRSS }
+  }
+}
+
+process.on("message", (request: Request) => {
+  handle(request).then(
+    (reply) =>
+      send(reply, undefined, {}, () => {
+        if (reply.type === "closed") process.disconnect()
+      }),
+    (error: unknown) => send({ type: "error", message: error instanceof Error ? error.stack ?? error.message : String(error) })
+  )
+})
+
+// The runner closed the channel or died: nothing is left to do.
+process.on("disconnect", () => process.exit())
