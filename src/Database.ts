@@ -24,6 +24,9 @@ import * as os from "node:os"
 import type { ConnectionOptions } from "node:tls"
 import pg from "pg"
 import type * as DatabaseError from "./DatabaseError.js"
+import { makeLiveRepository } from "./internal/liveRepository.js"
+import type * as Repository from "./Repository.js"
+import type * as Table from "./Table.js"
 import type { Target } from "./internal/classify.js"
 import { CompatConnection, makePgClient, pgClientConfig } from "./internal/compat.js"
 import { acquireClient, Driver, type DriverOptions, runOnClient, type Statement } from "./internal/driver.js"
@@ -357,18 +360,15 @@ export const TypeId: unique symbol = Symbol.for("effect-dal/Database")
 export type TypeId = typeof TypeId
 
 /**
- * What repositories run on. `Postgres` for the pool; the in-memory fake has
- * a backend of its own.
+ * What repositories run on: PostgreSQL, or the in-memory database. Each
+ * backend makes the repositories of its kind.
  *
  * @since 0.1.0
  * @category models
  */
-export interface PostgresBackend {
-  readonly _tag: "Postgres"
-  /** Runs a statement on the fiber's transaction, pinned connection, or the pool. */
-  readonly execute: (statement: Statement) => Effect.Effect<pg.QueryResult, DatabaseError.DatabaseError>
-  /** Streams a statement's rows over a server-side cursor. */
-  readonly stream: <A = any>(statement: Statement, batchSize: number) => Stream.Stream<A, DatabaseError.DatabaseError>
+export interface Backend {
+  readonly _tag: "Postgres" | "Memory"
+  readonly repository: <T extends Table.Table<any, any>>(table: T, options: Repository.Options) => Repository.Repository<T>
 }
 
 /**
@@ -381,7 +381,7 @@ export interface PostgresBackend {
 export interface Service {
   readonly [TypeId]: TypeId
   /** What repositories run on. */
-  readonly backend: PostgresBackend | { readonly _tag: string }
+  readonly backend: Backend
   /** See {@link transaction}. */
   readonly transaction: <A, E, R>(
     effect: Effect.Effect<A, E, R>,
@@ -489,9 +489,13 @@ export const make = (
       [TypeId]: TypeId,
       backend: {
         _tag: "Postgres",
-        execute,
-        stream: <A>(statement: Statement, batchSize: number) => cursorStream<A>(driver, statement, batchSize)
-      } satisfies PostgresBackend,
+        repository: (table, repositoryOptions) =>
+          makeLiveRepository(table, repositoryOptions, {
+            execute,
+            stream: (statement, batchSize) => cursorStream(driver, statement, batchSize),
+            transaction: (effect) => Session.transaction(driver, serverDefaults, provide, effect)
+          })
+      },
       transaction: (effect, transactionOptions) =>
         Session.transaction(driver, serverDefaults, provide, effect, transactionOptions),
       withConnection: (effect) => Session.withConnection(driver, provide, effect),

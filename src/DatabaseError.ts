@@ -516,3 +516,19 @@ const conditionNames: Record<string, string> = {
   "55000": "object_not_in_prerequisite_state",
   "XX000": "internal_error"
 }
+
+/**
+ * A pagination cursor that this table and query did not produce (garbled,
+ * or from another ordering). Raised before any SQL is sent.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidCursor extends Schema.TaggedError<InvalidCursor>()("InvalidCursor", {
+  table: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `invalid pagination cursor for "${this.table}": ${this.reason}`
+  }
+}

@@ -1,0 +1,583 @@
+/**
+ * Queries are immutable values, built by piping and run later by a
+ * repository. A query is plain data (filters, ordering, limits), never a
+ * closure over SQL: Postgres gets it compiled to one parameterized statement,
+ * and the in-memory database evaluates the same value directly.
+ *
+ * @example
+ * const recent = (userId: number) =>
+ *   Query.make(Messages).pipe(
+ *     Query.where({ userId, role: Query.in(["user", "assistant"]) }),
+ *     Query.orderBy("createdAt", "desc"),
+ *     Query.limit(20)
+ *   )
+ *
+ * @since 0.1.0
+ */
+import type * as Model from "@effect/sql/Model"
+import { dual } from "effect/Function"
+import { type Pipeable, pipeArguments } from "effect/Pipeable"
+import type * as Schema from "effect/Schema"
+import type * as Table from "./Table.js"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("effect-dal/Query")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+// ---------------------------------------------------------------------------
+// expressions: the plain data a query's filter compiles to
+// ---------------------------------------------------------------------------
+
+/**
+ * A comparison operator.
+ *
+ * @since 0.1.0
+ * @category expressions
+ */
+export type Comparison = "=" | "<>" | "<" | "<=" | ">" | ">="
+
+/**
+ * A filter as a tree of plain values. Field names are model field names;
+ * values are the model's (decoded) values, encoded by the repository.
+ *
+ * @since 0.1.0
+ * @category expressions
+ */
+export type Expr =
+  | { readonly _tag: "Compare"; readonly field: string; readonly op: Comparison; readonly value: unknown }
+  | { readonly _tag: "Between"; readonly field: string; readonly low: unknown; readonly high: unknown }
+  | { readonly _tag: "In"; readonly field: string; readonly values: ReadonlyArray<unknown>; readonly negated: boolean }
+  | { readonly _tag: "IsNull"; readonly field: string; readonly negated: boolean }
+  | {
+    readonly _tag: "Like"
+    readonly field: string
+    /** A LIKE pattern: `%` and `_` are wildcards, `\` escapes. */
+    readonly pattern: string
+    readonly caseInsensitive: boolean
+  }
+  | { readonly _tag: "ArrayContains"; readonly field: string; readonly values: ReadonlyArray<unknown> }
+  | { readonly _tag: "ArrayOverlaps"; readonly field: string; readonly values: ReadonlyArray<unknown> }
+  | { readonly _tag: "JsonContains"; readonly field: string; readonly value: unknown }
+  | { readonly _tag: "And"; readonly exprs: ReadonlyArray<Expr> }
+  | { readonly _tag: "Or"; readonly exprs: ReadonlyArray<Expr> }
+  | { readonly _tag: "Not"; readonly expr: Expr }
+  | { readonly _tag: "Const"; readonly value: boolean }
+
+/**
+ * One ordering term. `nulls` defaults to Postgres's rule: last when
+ * ascending, first when descending.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Order {
+  readonly field: string
+  readonly direction: "asc" | "desc"
+  readonly nulls: "first" | "last"
+}
+
+/**
+ * Which rows of a soft-delete table a query sees.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Deleted = "exclude" | "include" | "only"
+
+/**
+ * A query over rows of type `A`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Query<in out A> extends Pipeable {
+  readonly [TypeId]: { readonly _A: (a: A) => A }
+  /** The filter: all `where` clauses joined with AND. */
+  readonly filter: Expr | undefined
+  readonly order: ReadonlyArray<Order>
+  readonly limit: number | undefined
+  readonly offset: number | undefined
+  /** DISTINCT ON these fields: the first row (by `order`) of each distinct value. */
+  readonly distinctOn: ReadonlyArray<string> | undefined
+  /** Soft-deleted rows: left out (the default), included, or the only ones. */
+  readonly deleted: Deleted
+}
+
+const QueryProto = {
+  pipe() {
+    return pipeArguments(this, arguments)
+  }
+}
+
+const build = <A>(fields: Omit<Query<A>, TypeId | "pipe">): Query<A> =>
+  Object.assign(Object.create(QueryProto), { [TypeId]: { _A: (a: A) => a } }, fields)
+
+const empty = build<never>({
+  filter: undefined,
+  order: [],
+  limit: undefined,
+  offset: undefined,
+  distinctOn: undefined,
+  deleted: "exclude"
+})
+
+/**
+ * A query over a table's rows (all of them, until you add filters).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: {
+  <T extends Table.Table<any, any>>(table: T): Query<Table.Row<T>>
+  <A>(): Query<A>
+} = () => empty as never
+
+/**
+ * A query over a model's rows.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const forModel = <S extends Model.Any>(_model: S): Query<Schema.Schema.Type<S>> => empty as never
+
+/**
+ * Whether a value is a query.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isQuery = (u: unknown): u is Query<unknown> => typeof u === "object" && u !== null && TypeId in u
+
+// ---------------------------------------------------------------------------
+// filters: objects keyed by field, checked against the model
+// ---------------------------------------------------------------------------
+
+declare const OperatorValue: unique symbol
+
+/**
+ * A condition on one field, for use as that field's value in a filter:
+ * `{ age: Query.gte(18) }`.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export interface Operator<out V> {
+  readonly _tag: "Operator"
+  readonly [OperatorValue]?: V
+  readonly toExpr: (field: string) => Expr
+}
+
+/**
+ * A filter over rows of type `A`: an object of field conditions (all must
+ * hold), or conditions combined with {@link and}, {@link or}, {@link not}.
+ * A plain value means equality; `null` means IS NULL.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export type Filter<A> = FieldFilter<A> | Condition<A>
+
+/**
+ * Conditions on fields: `{ email: "a@b.c", age: Query.gte(18) }`.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export type FieldFilter<A> = { readonly [K in keyof A]?: A[K] | Operator<A[K]> }
+
+/**
+ * A combined filter (from {@link and}, {@link or}, {@link not}, {@link expr}).
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export interface Condition<in out A> {
+  readonly _tag: "Condition"
+  readonly [OperatorValue]?: (a: A) => A
+  readonly expr: Expr
+}
+
+const operator = <V>(toExpr: (field: string) => Expr): Operator<V> => ({ _tag: "Operator", toExpr })
+
+const isOperator = (u: unknown): u is Operator<unknown> =>
+  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "Operator" && "toExpr" in u
+
+const isCondition = (u: unknown): u is Condition<unknown> =>
+  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "Condition" && "expr" in u
+
+/**
+ * The expression a filter stands for.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const toExpr = <A>(filter: Filter<A>): Expr => {
+  if (isCondition(filter)) return filter.expr
+  const terms: Array<Expr> = []
+  for (const [field, value] of Object.entries(filter as Record<string, unknown>)) {
+    if (value === undefined) continue
+    if (isOperator(value)) terms.push(value.toExpr(field))
+    else if (value === null) terms.push({ _tag: "IsNull", field, negated: false })
+    else terms.push({ _tag: "Compare", field, op: "=", value })
+  }
+  return terms.length === 1 ? terms[0]! : { _tag: "And", exprs: terms }
+}
+
+const compare = (op: Comparison) => <V>(value: V): Operator<V> =>
+  operator((field) => ({ _tag: "Compare", field, op, value }))
+
+/**
+ * Equal to.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const eq: <V>(value: V) => Operator<V> = compare("=")
+
+/**
+ * Not equal to (`<>`; as in SQL, a NULL field matches neither `eq` nor `ne`).
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const ne: <V>(value: V) => Operator<V> = compare("<>")
+
+/**
+ * Less than.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const lt: <V>(value: V) => Operator<V> = compare("<")
+
+/**
+ * Less than or equal to.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const lte: <V>(value: V) => Operator<V> = compare("<=")
+
+/**
+ * Greater than.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const gt: <V>(value: V) => Operator<V> = compare(">")
+
+/**
+ * Greater than or equal to.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const gte: <V>(value: V) => Operator<V> = compare(">=")
+
+/**
+ * Between two values, both included.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const between = <V>(low: V, high: V): Operator<V> =>
+  operator((field) => ({ _tag: "Between", field, low, high }))
+
+/**
+ * One of the values. An empty list matches nothing.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+const in_ = <V>(values: ReadonlyArray<V>): Operator<V> =>
+  operator((field) => ({ _tag: "In", field, values, negated: false }))
+
+export {
+  /**
+   * One of the values. An empty list matches nothing.
+   *
+   * @since 0.1.0
+   * @category filters
+   */
+  in_ as in
+}
+
+/**
+ * None of the values. An empty list matches every row.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const notIn = <V>(values: ReadonlyArray<V>): Operator<V> =>
+  operator((field) => ({ _tag: "In", field, values, negated: true }))
+
+/**
+ * IS NULL.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const isNull = <V>(): Operator<V> => operator((field) => ({ _tag: "IsNull", field, negated: false }))
+
+/**
+ * IS NOT NULL.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const isNotNull = <V>(): Operator<V> => operator((field) => ({ _tag: "IsNull", field, negated: true }))
+
+/**
+ * A LIKE pattern (`%` any text, `_` one character, `\` escapes).
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const like = (pattern: string): Operator<string> =>
+  operator((field) => ({ _tag: "Like", field, pattern, caseInsensitive: false }))
+
+/**
+ * A case-insensitive LIKE pattern (ILIKE).
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const ilike = (pattern: string): Operator<string> =>
+  operator((field) => ({ _tag: "Like", field, pattern, caseInsensitive: true }))
+
+/**
+ * Escapes LIKE's wildcards (`%`, `_`) and escape character (`\`) in a value.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const escapeLike = (value: string): string => value.replace(/[\\%_]/g, (c) => `\\${c}`)
+
+/**
+ * Starts with a prefix; wildcards in the prefix are matched literally.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const startsWith = (prefix: string, options?: { readonly caseInsensitive?: boolean }): Operator<string> =>
+  operator((field) => ({
+    _tag: "Like",
+    field,
+    pattern: `${escapeLike(prefix)}%`,
+    caseInsensitive: options?.caseInsensitive ?? false
+  }))
+
+/**
+ * An array field holds all of these elements (`@>`).
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const contains = <E>(values: ReadonlyArray<E>): Operator<ReadonlyArray<E>> =>
+  operator((field) => ({ _tag: "ArrayContains", field, values }))
+
+/**
+ * An array field holds at least one of these elements (`&&`).
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const overlaps = <E>(values: ReadonlyArray<E>): Operator<ReadonlyArray<E>> =>
+  operator((field) => ({ _tag: "ArrayOverlaps", field, values }))
+
+/**
+ * A jsonb field contains this JSON value (`@>`): objects match on a subset
+ * of their keys, arrays on a subset of their elements.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const jsonContains = <V = unknown>(value: unknown): Operator<V> =>
+  operator((field) => ({ _tag: "JsonContains", field, value }))
+
+/**
+ * All of the filters hold. With none, every row matches.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const and = <A>(...filters: ReadonlyArray<Filter<NoInfer<A>>>): Condition<A> => ({
+  _tag: "Condition",
+  expr: filters.length === 0 ? { _tag: "Const", value: true } : { _tag: "And", exprs: filters.map(toExpr) }
+})
+
+/**
+ * At least one of the filters holds. With none, no row matches (unlike
+ * `sql.or([])` in `@effect/sql`, which is TRUE).
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const or = <A>(...filters: ReadonlyArray<Filter<NoInfer<A>>>): Condition<A> => ({
+  _tag: "Condition",
+  expr: filters.length === 0 ? { _tag: "Const", value: false } : { _tag: "Or", exprs: filters.map(toExpr) }
+})
+
+/**
+ * The filter does not hold (SQL NOT: a row where the filter is unknown
+ * because of a NULL matches neither the filter nor its negation).
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const not = <A>(filter: Filter<NoInfer<A>>): Condition<A> => ({
+  _tag: "Condition",
+  expr: { _tag: "Not", expr: toExpr(filter) }
+})
+
+// ---------------------------------------------------------------------------
+// combinators
+// ---------------------------------------------------------------------------
+
+/**
+ * Adds a filter; several `where` clauses must all hold.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const where: {
+  <A>(filter: Filter<NoInfer<A>>): (self: Query<A>) => Query<A>
+  <A>(self: Query<A>, filter: Filter<NoInfer<A>>): Query<A>
+} = dual(2, <A>(self: Query<A>, filter: Filter<A>): Query<A> => {
+  const expr = toExpr(filter)
+  return build<A>({
+    ...self,
+    filter: self.filter === undefined ? expr : { _tag: "And", exprs: [self.filter, expr] }
+  })
+})
+
+/**
+ * Adds an ordering term after those already there.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const orderBy: {
+  <A>(
+    field: Extract<keyof NoInfer<A>, string>,
+    direction?: "asc" | "desc",
+    options?: { readonly nulls?: "first" | "last" }
+  ): (self: Query<A>) => Query<A>
+  <A>(
+    self: Query<A>,
+    field: Extract<keyof NoInfer<A>, string>,
+    direction?: "asc" | "desc",
+    options?: { readonly nulls?: "first" | "last" }
+  ): Query<A>
+} = dual(
+  (args) => isQuery(args[0]),
+  <A>(
+    self: Query<A>,
+    field: string,
+    direction: "asc" | "desc" = "asc",
+    options?: { readonly nulls?: "first" | "last" }
+  ): Query<A> =>
+    build<A>({
+      ...self,
+      order: [...self.order, { field, direction, nulls: options?.nulls ?? (direction === "asc" ? "last" : "first") }]
+    })
+)
+
+/**
+ * At most this many rows.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const limit: {
+  (n: number): <A>(self: Query<A>) => Query<A>
+  <A>(self: Query<A>, n: number): Query<A>
+} = dual(2, <A>(self: Query<A>, n: number): Query<A> => {
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`Query.limit expects a whole number >= 0, got ${n}`)
+  return build<A>({ ...self, limit: n })
+})
+
+/**
+ * Skips this many rows (prefer {@link paginate}-style keyset paging for deep pages).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const offset: {
+  (n: number): <A>(self: Query<A>) => Query<A>
+  <A>(self: Query<A>, n: number): Query<A>
+} = dual(2, <A>(self: Query<A>, n: number): Query<A> => {
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`Query.offset expects a whole number >= 0, got ${n}`)
+  return build<A>({ ...self, offset: n })
+})
+
+/**
+ * One row per distinct value of these fields (Postgres DISTINCT ON): the
+ * first by the query's ordering.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const distinct: {
+  <A>(...fields: ReadonlyArray<Extract<keyof NoInfer<A>, string>>): (self: Query<A>) => Query<A>
+} = (...fields: ReadonlyArray<string>) => <A>(self: Query<A>): Query<A> =>
+  build<A>({ ...self, distinctOn: fields.length === 0 ? undefined : fields })
+
+/**
+ * Includes soft-deleted rows.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withDeleted = <A>(self: Query<A>): Query<A> => build<A>({ ...self, deleted: "include" })
+
+/**
+ * Only soft-deleted rows.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const onlyDeleted = <A>(self: Query<A>): Query<A> => build<A>({ ...self, deleted: "only" })
+
+/**
+ * A filter from an expression tree, for filters built programmatically.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const expr = <A>(expression: Expr): Condition<A> => ({ _tag: "Condition", expr: expression })
+
+/**
+ * The fields a query mentions (in filters, ordering and DISTINCT ON).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const fieldsOf = (query: Query<any>): ReadonlySet<string> => {
+  const fields = new Set<string>()
+  const visit = (e: Expr): void => {
+    switch (e._tag) {
+      case "And":
+      case "Or":
+        return e.exprs.forEach(visit)
+      case "Not":
+        return visit(e.expr)
+      case "Const":
+        return
+      default:
+        fields.add(e.field)
+    }
+  }
+  if (query.filter !== undefined) visit(query.filter)
+  for (const o of query.order) fields.add(o.field)
+  for (const f of query.distinctOn ?? []) fields.add(f)
+  return fields
+}

@@ -1,0 +1,215 @@
+/**
+ * Repositories: typed reads and writes for one table, made from a table
+ * definition. The same repository runs on PostgreSQL or on the in-memory
+ * database, whichever `Database` layer is provided.
+ *
+ * @since 0.1.0
+ */
+import type { Statement } from "@effect/sql/Statement"
+import * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type { ParseError } from "effect/ParseResult"
+import type * as Stream from "effect/Stream"
+import { Database } from "./Database.js"
+import type * as DatabaseError from "./DatabaseError.js"
+import type * as Query from "./Query.js"
+import type * as Table from "./Table.js"
+
+/**
+ * A page of rows from {@link Repository.paginate}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Page<A> {
+  readonly items: ReadonlyArray<A>
+  /** An opaque cursor for the next page; `None` on the last page. */
+  readonly next: Option.Option<string>
+}
+
+/**
+ * What `upsert` does when the row conflicts: update every inserted column
+ * (except the conflict key and the created timestamp), update the listed
+ * fields, or leave the existing row as it is.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConflictUpdate<F extends string> = "all" | "nothing" | ReadonlyArray<F>
+
+/**
+ * Options of `upsert`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UpsertOptions<F extends string> {
+  /** The unique key that decides a conflict (its fields), or a constraint name. */
+  readonly onConflict: ReadonlyArray<F> | { readonly constraint: string }
+  /** Default `"all"`. */
+  readonly update?: ConflictUpdate<F> | undefined
+}
+
+/**
+ * Errors of reads that take a query: a filter value that fails the model's
+ * schema is a `ParseError`, raised before any SQL is sent.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ReadError = DatabaseError.DatabaseError | ParseError | DatabaseError.InvalidCursor
+
+/**
+ * Errors of writes: input that fails the model's schema is a `ParseError`,
+ * raised before any SQL is sent; the rest come from the database.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WriteError = DatabaseError.DatabaseError | ParseError
+
+/**
+ * The repository of a table.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Repository<T extends Table.Table<any, any>> {
+  readonly table: T
+
+  /** The row with this primary key, if there is one (and it is not soft-deleted). */
+  readonly findById: (id: Table.Id<T>) => Effect.Effect<Option.Option<Table.Row<T>>, WriteError>
+  /** The row with this primary key, or `NotFound`. */
+  readonly getById: (
+    id: Table.Id<T>
+  ) => Effect.Effect<Table.Row<T>, WriteError | DatabaseError.NotFound>
+  /** The first row the query returns. */
+  readonly findOne: (query?: Query.Query<Table.Row<T>>) => Effect.Effect<Option.Option<Table.Row<T>>, ReadError>
+  /** Every row the query returns. */
+  readonly findMany: (query?: Query.Query<Table.Row<T>>) => Effect.Effect<ReadonlyArray<Table.Row<T>>, ReadError>
+  /** How many rows the query returns. */
+  readonly count: (query?: Query.Query<Table.Row<T>>) => Effect.Effect<number, ReadError>
+  /** Whether the query returns any row. */
+  readonly exists: (query?: Query.Query<Table.Row<T>>) => Effect.Effect<boolean, ReadError>
+  /** Sum of a numeric field over the query's rows; `None` when there are none. */
+  readonly sum: (
+    field: NumericField<Table.Row<T>>,
+    query?: Query.Query<Table.Row<T>>
+  ) => Effect.Effect<Option.Option<number>, ReadError>
+  /** Average of a numeric field; `None` when there are no rows. */
+  readonly avg: (
+    field: NumericField<Table.Row<T>>,
+    query?: Query.Query<Table.Row<T>>
+  ) => Effect.Effect<Option.Option<number>, ReadError>
+  /** Smallest value of a numeric field; `None` when there are no rows. */
+  readonly min: (
+    field: NumericField<Table.Row<T>>,
+    query?: Query.Query<Table.Row<T>>
+  ) => Effect.Effect<Option.Option<number>, ReadError>
+  /** Largest value of a numeric field; `None` when there are no rows. */
+  readonly max: (
+    field: NumericField<Table.Row<T>>,
+    query?: Query.Query<Table.Row<T>>
+  ) => Effect.Effect<Option.Option<number>, ReadError>
+  /**
+   * Keyset pagination over the query's ordering, with the primary key as
+   * the final tie-breaker: stable while rows are inserted, and as fast on
+   * page 1,000 as on page 1. The query's own limit and offset are ignored.
+   */
+  readonly paginate: (
+    query: Query.Query<Table.Row<T>>,
+    options: { readonly limit: number; readonly after?: string | undefined }
+  ) => Effect.Effect<Page<Table.Row<T>>, ReadError>
+  /**
+   * The query's rows as a stream over a server-side cursor: memory stays
+   * flat, and the connection is released when the stream ends or the
+   * consumer stops early.
+   */
+  readonly stream: (
+    query?: Query.Query<Table.Row<T>>,
+    options?: { readonly batchSize?: number | undefined }
+  ) => Stream.Stream<Table.Row<T>, ReadError>
+
+  /** Inserts a row and returns it as stored (generated columns included). */
+  readonly insert: (row: Table.Insert<T>) => Effect.Effect<Table.Row<T>, WriteError>
+  /**
+   * Inserts many rows in as few statements as the parameter limit allows
+   * (one `unnest` statement when the columns allow it) and returns them in
+   * input order. An empty list does nothing.
+   */
+  readonly insertMany: (rows: ReadonlyArray<Table.Insert<T>>) => Effect.Effect<ReadonlyArray<Table.Row<T>>, WriteError>
+  /** Like `insertMany`, without reading the rows back: faster for bulk loads. */
+  readonly insertManyDiscard: (rows: ReadonlyArray<Table.Insert<T>>) => Effect.Effect<void, WriteError>
+  /** Inserts, or on a conflict of the given key updates (or keeps) the existing row; returns the row. */
+  readonly upsert: (
+    row: Table.Insert<T>,
+    options: UpsertOptions<Table.FieldName<T["model"]>>
+  ) => Effect.Effect<Table.Row<T>, WriteError>
+  /**
+   * Updates some fields of one row and returns it. With `expectedVersion`
+   * (tables with a version field) the row must still have that version, or
+   * the update fails with `StaleVersion`; every update increments it.
+   */
+  readonly update: (
+    id: Table.Id<T>,
+    patch: Table.Patch<T>,
+    options?: { readonly expectedVersion?: number | undefined }
+  ) => Effect.Effect<Table.Row<T>, WriteError | DatabaseError.NotFound | DatabaseError.StaleVersion>
+  /** Updates the query's rows; returns how many. */
+  readonly updateMany: (
+    query: Query.Query<Table.Row<T>>,
+    patch: Table.Patch<T>
+  ) => Effect.Effect<number, ReadError>
+  /** Deletes one row (soft-deletes on a soft-delete table), or `NotFound`. */
+  readonly delete: (id: Table.Id<T>) => Effect.Effect<void, WriteError | DatabaseError.NotFound>
+  /** Deletes the query's rows (soft-deletes on a soft-delete table); returns how many. */
+  readonly deleteMany: (query: Query.Query<Table.Row<T>>) => Effect.Effect<number, ReadError>
+  /** Brings back a soft-deleted row and returns it, or `NotFound` when no soft-deleted row has this key. */
+  readonly restore: (id: Table.Id<T>) => Effect.Effect<Table.Row<T>, WriteError | DatabaseError.NotFound>
+  /** Deletes one row for good, soft-deleted or not, or `NotFound`. */
+  readonly hardDelete: (id: Table.Id<T>) => Effect.Effect<void, WriteError | DatabaseError.NotFound>
+  /**
+   * Runs your own SQL (a CTE, a window function) on the fiber's transaction
+   * or the pool, and decodes the rows with the model. Columns are matched to
+   * fields by their column names. Not supported by the in-memory database.
+   */
+  readonly raw: (statement: Statement<unknown>) => Effect.Effect<ReadonlyArray<Table.Row<T>>, DatabaseError.DatabaseError>
+}
+
+/**
+ * The fields of `A` that hold numbers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type NumericField<A> = { readonly [K in keyof A]: A[K] extends number | null ? K : never }[keyof A] & string
+
+/**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Rows per round trip for `stream`. Default 1,000. */
+  readonly streamBatchSize?: number | undefined
+}
+
+/**
+ * Makes the repository of a table on whatever `Database` is provided:
+ * PostgreSQL (`Database.layer`) or the in-memory database
+ * (`Database.layerMemory`). Put it behind your own service:
+ *
+ * @example
+ * class Users extends Effect.Service<Users>()("app/Users", {
+ *   effect: Repository.make(UsersTable)
+ * }) {}
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <T extends Table.Table<any, any>>(
+  table: T,
+  options: Options = {}
+): Effect.Effect<Repository<T>, never, Database> =>
+  Effect.map(Database, (database) => database.backend.repository(table, options))

@@ -1,0 +1,273 @@
+/**
+ * A table definition binds a `Model.Class` from `@effect/sql` to a
+ * PostgreSQL table: its name, primary key, unique keys, soft-delete column,
+ * version column and timestamps. Repositories (on Postgres and in memory)
+ * are made from it.
+ *
+ * @since 0.1.0
+ */
+import type * as Model from "@effect/sql/Model"
+import * as Schema from "effect/Schema"
+
+/**
+ * The field names of a model.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FieldName<S extends Model.Any> = Extract<keyof Schema.Schema.Type<S>, string>
+
+/**
+ * How values of a generated column are made by the in-memory database:
+ * `"serial"` counts up from 1 (serial, identity), `"uuid"` is a random v4
+ * UUID (`gen_random_uuid()`), or a function of your own.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Generator = "serial" | "uuid" | (() => unknown)
+
+/**
+ * A unique key: its fields, and the constraint name when it is not the one
+ * Postgres chooses (`<table>_<columns>_key`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UniqueKey<F extends string = string> {
+  readonly fields: ReadonlyArray<F>
+  readonly constraint?: string | undefined
+}
+
+/**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<S extends Model.Any, PK extends FieldName<S>> {
+  /** The table's name in Postgres. */
+  readonly name: string
+  /** Its schema; default `public`. */
+  readonly schema?: string | undefined
+  /** The primary-key field (one column; composite keys are not supported yet). */
+  readonly primaryKey: PK
+  /** The primary key's constraint name; default `<table>_pkey`. */
+  readonly primaryKeyConstraint?: string | undefined
+  /** Unique keys besides the primary key. */
+  readonly uniqueKeys?: ReadonlyArray<ReadonlyArray<FieldName<S>> | UniqueKey<FieldName<S>>> | undefined
+  /** A nullable timestamp field: when set, `delete` sets it instead of deleting. */
+  readonly softDelete?: FieldName<S> | undefined
+  /** An integer field for optimistic locking: incremented by every update. */
+  readonly version?: FieldName<S> | undefined
+  /** Fields set from `Clock` on insert (`created`, `updated`) and on every write (`updated`). */
+  readonly timestamps?: {
+    readonly created?: FieldName<S> | undefined
+    readonly updated?: FieldName<S> | undefined
+  } | undefined
+  /**
+   * Column names: `"snake_case"` (the default: `createdAt` is `created_at`),
+   * `"same"` (field names as they are), or a function; `columnOverrides`
+   * sets single columns.
+   */
+  readonly naming?: "snake_case" | "same" | ((field: string) => string) | undefined
+  readonly columnOverrides?: { readonly [K in FieldName<S>]?: string } | undefined
+  /**
+   * How the in-memory database fills generated fields (`Model.Generated`)
+   * and columns with defaults that an insert leaves out. Postgres uses the
+   * table's own defaults. A `Model.Generated` number defaults to `"serial"`,
+   * a string to `"uuid"`.
+   */
+  readonly generated?: { readonly [K in FieldName<S>]?: Generator } | undefined
+  /** Defaults for the in-memory database, for columns an insert may leave out. */
+  readonly defaults?: { readonly [K in FieldName<S>]?: unknown | (() => unknown) } | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("effect-dal/Table")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * A table definition.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Table<S extends Model.Any = Model.Any, PK extends string = FieldName<S>> {
+  readonly [TypeId]: TypeId
+  readonly model: S
+  readonly name: string
+  readonly schema: string
+  /** The quoted, schema-qualified name, ready for SQL. */
+  readonly qualifiedName: string
+  readonly primaryKey: PK
+  readonly primaryKeyConstraint: string
+  readonly uniqueKeys: ReadonlyArray<{ readonly fields: ReadonlyArray<FieldName<S>>; readonly constraint: string }>
+  readonly softDelete: FieldName<S> | undefined
+  readonly version: FieldName<S> | undefined
+  readonly timestamps: { readonly created: FieldName<S> | undefined; readonly updated: FieldName<S> | undefined }
+  /** The model's fields, in declaration order. */
+  readonly fields: ReadonlyArray<FieldName<S>>
+  /** Field name to column name. */
+  readonly columns: { readonly [K in FieldName<S>]: string }
+  readonly generated: { readonly [K in FieldName<S>]?: Generator }
+  readonly defaults: { readonly [K in FieldName<S>]?: unknown }
+}
+
+/**
+ * The row type of a table: the model's select variant.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Row<T extends Table<any, any>> = Schema.Schema.Type<T["model"]>
+
+/**
+ * What `insert` takes: the model's insert variant (generated fields left out).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Insert<T extends Table<any, any>> = Schema.Schema.Type<T["model"]["insert"]>
+
+/**
+ * What `update` takes: some fields of the model's update variant, never the
+ * primary key.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Patch<T extends Table<any, any>> = Partial<
+  Omit<Schema.Schema.Type<T["model"]["update"]>, T["primaryKey"]>
+>
+
+/**
+ * The primary key's type.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Id<T extends Table<any, any>> = Row<T>[T["primaryKey"]]
+
+/**
+ * `createdAt` -> `created_at`, `userID` -> `user_id`, `HTMLPage` -> `html_page`.
+ *
+ * @since 0.1.0
+ * @category naming
+ */
+export const snakeCase = (field: string): string =>
+  field
+    .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
+    .replace(/([A-Z]+)([A-Z][a-z])/g, "$1_$2")
+    .toLowerCase()
+
+/**
+ * The name Postgres gives a constraint or index when none is given
+ * (`makeObjectName` in PostgreSQL's `indexcmds.c`): `<table>_<columns>_<label>`,
+ * shortened to 63 bytes by trimming the longer of the two parts.
+ *
+ * @since 0.1.0
+ * @category naming
+ */
+export const postgresObjectName = (table: string, columns: ReadonlyArray<string>, label: string): string => {
+  const maxBytes = 63
+  let name1 = table
+  let name2 = columns.join("_")
+  const overhead = label.length + 1 + (name2.length > 0 ? 1 : 0)
+  const bytes = (s: string) => Buffer.byteLength(s, "utf8")
+  // Trim characters, not bytes, from the longer part until the name fits.
+  while (bytes(name1) + bytes(name2) + overhead > maxBytes) {
+    if (bytes(name1) > bytes(name2)) name1 = Array.from(name1).slice(0, -1).join("")
+    else name2 = Array.from(name2).slice(0, -1).join("")
+  }
+  return name2.length > 0 ? `${name1}_${name2}_${label}` : `${name1}_${label}`
+}
+
+/** Quotes an SQL identifier. */
+const quote = (identifier: string) => `"${identifier.replace(/"/g, "\"\"")}"`
+
+/**
+ * Defines a table for a model.
+ *
+ * @example
+ * class User extends Model.Class<User>("User")({
+ *   id: Model.Generated(Schema.Number),
+ *   email: Schema.String,
+ *   createdAt: Model.DateTimeInsertFromDate,
+ *   updatedAt: Model.DateTimeUpdateFromDate
+ * }) {}
+ * const Users = Table.make(User, {
+ *   name: "users",
+ *   primaryKey: "id",
+ *   uniqueKeys: [["email"]],
+ *   timestamps: { created: "createdAt", updated: "updatedAt" }
+ * })
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <S extends Model.Any, const PK extends FieldName<S>>(
+  model: S,
+  options: Options<S, PK>
+): Table<S, PK> => {
+  const fields = Object.keys((model as unknown as Schema.Struct<Schema.Struct.Fields>).fields) as Array<FieldName<S>>
+  const known = new Set<string>(fields)
+  const check = (field: string | undefined, role: string) => {
+    if (field !== undefined && !known.has(field)) {
+      throw new Error(`Table "${options.name}": ${role} "${field}" is not a field of the model`)
+    }
+  }
+  check(options.primaryKey, "primary key")
+  check(options.softDelete, "soft-delete field")
+  check(options.version, "version field")
+  check(options.timestamps?.created, "created timestamp")
+  check(options.timestamps?.updated, "updated timestamp")
+  const naming = options.naming ?? "snake_case"
+  const toColumn = naming === "snake_case" ? snakeCase : naming === "same" ? (f: string) => f : naming
+  const columns = Object.fromEntries(
+    fields.map((field) => [field, (options.columnOverrides as Record<string, string> | undefined)?.[field] ?? toColumn(field)])
+  ) as { [K in FieldName<S>]: string }
+  const uniqueKeys = (options.uniqueKeys ?? []).map((key) => {
+    const spec: UniqueKey<FieldName<S>> = Array.isArray(key) ? { fields: key } : (key as UniqueKey<FieldName<S>>)
+    for (const field of spec.fields) check(field, "unique key field")
+    return {
+      fields: spec.fields,
+      constraint: spec.constraint ?? postgresObjectName(options.name, spec.fields.map((f) => columns[f]), "key")
+    }
+  })
+  const schema = options.schema ?? "public"
+  return {
+    [TypeId]: TypeId,
+    model,
+    name: options.name,
+    schema,
+    qualifiedName: schema === "public" ? quote(options.name) : `${quote(schema)}.${quote(options.name)}`,
+    primaryKey: options.primaryKey,
+    primaryKeyConstraint: options.primaryKeyConstraint ?? postgresObjectName(options.name, [], "pkey"),
+    uniqueKeys,
+    softDelete: options.softDelete,
+    version: options.version,
+    timestamps: { created: options.timestamps?.created, updated: options.timestamps?.updated },
+    fields,
+    columns,
+    generated: (options.generated ?? {}) as Table<S, PK>["generated"],
+    defaults: (options.defaults ?? {}) as Table<S, PK>["defaults"]
+  }
+}
+
+/**
+ * Whether a value is a table definition.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isTable = (u: unknown): u is Table => typeof u === "object" && u !== null && TypeId in u
+

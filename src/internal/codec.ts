@@ -1,0 +1,268 @@
+import * as DateTime from "effect/DateTime"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import type * as SchemaAST from "effect/SchemaAST"
+import type * as Table from "../Table.js"
+
+type Fields = Schema.Struct.Fields
+type Encoder = (value: unknown) => Either.Either<unknown, ParseResult.ParseError>
+
+/** @internal Quotes an SQL identifier. */
+export const quote = (identifier: string): string => `"${identifier.replace(/"/g, "\"\"")}"`
+
+const fieldsOf = (schema: unknown): Fields => (schema as Schema.Struct<Fields>).fields
+
+// One field as a struct of its own, so property signatures (optional,
+// defaults, Model overrides) encode exactly as in the whole model.
+const struct1 = (fields: Fields, field: string) =>
+  Schema.Struct({ [field]: fields[field]! }) as unknown as Schema.Schema<Record<string, unknown>, Record<string, unknown>>
+
+const fieldEncoder = (fields: Fields, field: string): Encoder => {
+  const encode = Schema.encodeUnknownEither(struct1(fields, field))
+  return (value) => Either.map(encode({ [field]: value }), (encoded) => (encoded as Record<string, unknown>)[field])
+}
+
+const accepts = (fields: Fields, field: string) => {
+  const is = Schema.is(Schema.typeSchema(struct1(fields, field)))
+  return (value: unknown) => is({ [field]: value })
+}
+
+const timestampCandidates = (millis: number): Array<unknown> => [
+  DateTime.unsafeMake(millis),
+  new Date(millis),
+  millis,
+  new Date(millis).toISOString()
+]
+
+/** How a field is fixed up before decoding, because pg's value differs from what the schema reads. */
+type Fixup = "date-to-iso" | "numeric-string-to-number"
+
+/** @internal Everything a repository needs to turn model values into SQL values and back. */
+export interface Codec {
+  readonly table: Table.Table<any, any>
+  /** `"created_at" AS "createdAt", ...`: rows come back keyed by field name. */
+  readonly selectList: string
+  readonly column: (field: string) => string
+  /** A model value of a field, encoded for SQL; a ParseError is returned, not thrown. */
+  readonly encodeField: (field: string, value: unknown) => Either.Either<unknown, ParseResult.ParseError>
+  /** An encoded (SQL) value of a field, decoded back to the model's value. */
+  readonly decodeField: (field: string, value: unknown) => Either.Either<unknown, ParseResult.ParseError>
+  /** A patch value of a field (the update variant). */
+  readonly encodePatchField: (field: string, value: unknown) => Either.Either<unknown, ParseResult.ParseError>
+  /** An insert row with timestamps, soft-delete and version filled in, encoded; keys are fields. */
+  readonly encodeInsert: (row: unknown, nowMillis: number) => Either.Either<Record<string, unknown>, ParseResult.ParseError>
+  /** The fields an insert writes, in order. */
+  readonly insertFields: ReadonlyArray<string>
+  /** The update-variant value meaning "now" for a timestamp field (also a soft-delete mark). */
+  readonly nowFor: (field: string, nowMillis: number) => unknown
+  /** The update-variant value meaning "not deleted" for the soft-delete field. */
+  readonly notDeleted: unknown
+  /** Decodes one row keyed by field; a row that does not fit the model is a defect naming the column. */
+  readonly decodeRow: (row: Record<string, unknown>) => unknown
+  /** Decodes a row whose keys are column names (raw SQL). */
+  readonly decodeColumns: (row: Record<string, unknown>) => unknown
+}
+
+/** @internal */
+export class RowDecodeError extends Error {
+  override readonly name = "RowDecodeError"
+}
+
+/** @internal Builds a table's codec once; nothing here runs per call. */
+export const makeCodec = (table: Table.Table<any, any>): Codec => {
+  const model = table.model as unknown as Schema.Schema<unknown, unknown> & {
+    readonly insert: Schema.Schema<unknown, unknown>
+    readonly update: Schema.Schema<unknown, unknown>
+  }
+  const selectFields = fieldsOf(model)
+  const insertFields = fieldsOf(model.insert)
+  const updateFields = fieldsOf(model.update)
+  const columns = table.columns as Record<string, string>
+  const fields = table.fields as ReadonlyArray<string>
+
+  const selectList = fields
+    .map((f) => (columns[f] === f ? quote(f) : `${quote(columns[f]!)} AS ${quote(f)}`))
+    .join(", ")
+
+  const selectEncoders = new Map(fields.map((f) => [f, fieldEncoder(selectFields, f)]))
+  const selectDecoders = new Map(fields.map((f) => {
+    const decode = Schema.decodeUnknownEither(struct1(selectFields, f))
+    return [f, (value: unknown) => Either.map(decode({ [f]: value }), (decoded) => (decoded as Record<string, unknown>)[f])]
+  }))
+  const patchEncoders = new Map(Object.keys(updateFields).map((f) => [f, fieldEncoder(updateFields, f)]))
+
+  // A timestamp field takes whichever representation its schema accepts:
+  // DateTime.Utc (Model.DateTime*), Date, epoch millis or an ISO string.
+  const pick = (fieldSet: Fields, field: string, wrapOption: boolean) => {
+    if (!(field in fieldSet)) return undefined
+    const ok = accepts(fieldSet, field)
+    const probe = timestampCandidates(0)
+    const index = probe.findIndex((c) => ok(c))
+    if (index >= 0) return (millis: number) => timestampCandidates(millis)[index]
+    if (wrapOption) {
+      const optionIndex = probe.findIndex((c) => ok(Option.some(c)))
+      if (optionIndex >= 0) return (millis: number) => Option.some(timestampCandidates(millis)[optionIndex])
+    }
+    throw new Error(`Table "${table.name}": field "${field}" cannot hold a timestamp (DateTime, Date, number or string)`)
+  }
+  const insertNow = new Map<string, (millis: number) => unknown>()
+  const updateNow = new Map<string, (millis: number) => unknown>()
+  for (const field of [table.timestamps.created, table.timestamps.updated, table.softDelete]) {
+    if (field === undefined) continue
+    const soft = field === table.softDelete
+    if (!soft) {
+      const i = pick(insertFields, field, false)
+      if (i) insertNow.set(field, i)
+    }
+    const u = pick(updateFields, field, soft)
+    if (u) updateNow.set(field, u)
+  }
+  const notDeletedValue = (fieldSet: Fields): unknown => {
+    const field = table.softDelete
+    if (field === undefined || !(field in fieldSet)) return undefined
+    const ok = accepts(fieldSet, field)
+    const candidate = [null, Option.none()].find((c) => ok(c))
+    if (candidate === undefined) {
+      throw new Error(`Table "${table.name}": soft-delete field "${field}" must be nullable (null or Option)`)
+    }
+    return candidate
+  }
+  const insertNotDeleted = notDeletedValue(insertFields)
+  const updateNotDeleted = notDeletedValue(updateFields)
+
+  const encodeInsertStruct = Schema.encodeUnknownEither(model.insert)
+  const insertFieldNames = Object.keys(insertFields)
+  const versionInInsert = table.version !== undefined && table.version in insertFields
+
+  const encodeInsert = (row: unknown, nowMillis: number) => {
+    const input = { ...(row as Record<string, unknown>) }
+    for (const [field, make] of insertNow) if (input[field] === undefined) input[field] = make(nowMillis)
+    if (table.softDelete !== undefined && table.softDelete in insertFields && input[table.softDelete] === undefined) {
+      input[table.softDelete] = insertNotDeleted
+    }
+    if (versionInInsert && input[table.version!] === undefined) input[table.version!] = 1
+    return encodeInsertStruct(input) as Either.Either<Record<string, unknown>, ParseResult.ParseError>
+  }
+
+  // pg returns timestamps as Date and int8/numeric as strings; a field whose
+  // schema reads ISO strings or numbers gets them in that form. Only
+  // integers that survive the conversion exactly are converted.
+  const fixups: Array<readonly [string, Fixup]> = []
+  for (const field of fields) {
+    const encoded = Schema.encodedSchema(struct1(selectFields, field))
+    const is = Schema.is(encoded)
+    const ok = (v: unknown) => is({ [field]: v })
+    if (!ok(new Date(0)) && ok("1970-01-01T00:00:00.000Z")) fixups.push([field, "date-to-iso"])
+    else if (ok(0) && !ok("0")) fixups.push([field, "numeric-string-to-number"])
+  }
+  const applyFixups = (row: Record<string, unknown>) => {
+    for (const [field, fixup] of fixups) {
+      const value = row[field]
+      if (fixup === "date-to-iso") {
+        if (value instanceof Date) row[field] = value.toISOString()
+      } else if (typeof value === "string" && value.length > 0) {
+        const n = Number(value)
+        if (Number.isFinite(n) && (!Number.isInteger(n) || Number.isSafeInteger(n))) row[field] = n
+      }
+    }
+    return row
+  }
+
+  const decode = Schema.decodeUnknownEither(model)
+  const decodeRow = (row: Record<string, unknown>) => {
+    const result = decode(fixups.length === 0 ? row : applyFixups(row))
+    if (result._tag === "Right") return result.right
+    throw new RowDecodeError(describeDecodeFailure(table, result.left))
+  }
+  const columnToField = new Map(fields.map((f) => [columns[f]!, f]))
+  const decodeColumns = (row: Record<string, unknown>) => {
+    const byField: Record<string, unknown> = {}
+    for (const key in row) byField[columnToField.get(key) ?? key] = row[key]
+    return decodeRow(byField)
+  }
+
+  const missing = (field: string) =>
+    Either.left(
+      new ParseResult.ParseError({
+        issue: new ParseResult.Unexpected(field, `"${field}" is not a field of table "${table.name}"`)
+      })
+    )
+
+  return {
+    table,
+    selectList,
+    column: (field) => {
+      const column = columns[field]
+      if (column === undefined) throw new Error(`"${field}" is not a field of table "${table.name}"`)
+      return column
+    },
+    encodeField: (field, value) => selectEncoders.get(field)?.(value) ?? missing(field),
+    decodeField: (field, value) => selectDecoders.get(field)?.(value) ?? missing(field),
+    encodePatchField: (field, value) => patchEncoders.get(field)?.(value) ?? missing(field),
+    encodeInsert,
+    insertFields: insertFieldNames,
+    nowFor: (field, millis) => {
+      const make = updateNow.get(field)
+      if (make === undefined) throw new Error(`Table "${table.name}": "${field}" is not a timestamp field`)
+      return make(millis)
+    },
+    notDeleted: updateNotDeleted,
+    decodeRow,
+    decodeColumns
+  }
+}
+
+// "column "email" (field email): expected string, got null". The value
+// itself is never shown: rows hold personal data.
+const describeDecodeFailure = (table: Table.Table<any, any>, error: ParseResult.ParseError): string => {
+  const { path, issue } = firstLeaf(error.issue, [])
+  const field = path[0] === undefined ? undefined : String(path[0])
+  const column = field === undefined ? undefined : (table.columns as Record<string, string>)[field]
+  const where = field === undefined
+    ? ""
+    : `: column "${column ?? field}" (field ${field}${path.length > 1 ? `, at ${path.slice(1).join(".")}` : ""})`
+  return `a row of table "${table.name}" does not fit the model${where}: ${issue}`
+}
+
+const describeActual = (actual: unknown): string =>
+  actual === null
+    ? "null"
+    : actual === undefined
+    ? "nothing"
+    : actual instanceof Date
+    ? "a Date"
+    : Array.isArray(actual)
+    ? "an array"
+    : `a ${typeof actual}`
+
+const firstLeaf = (
+  issue: ParseResult.ParseIssue,
+  path: Array<PropertyKey>
+): { path: Array<PropertyKey>; issue: string } => {
+  switch (issue._tag) {
+    case "Pointer": {
+      const next = Array.isArray(issue.path) ? issue.path : [issue.path]
+      return firstLeaf(issue.issue, [...path, ...next])
+    }
+    case "Composite": {
+      const first = Array.isArray(issue.issues) ? issue.issues[0] : issue.issues
+      return first === undefined ? { path, issue: "invalid" } : firstLeaf(first as ParseResult.ParseIssue, path)
+    }
+    case "Refinement":
+    case "Transformation":
+      return firstLeaf(issue.issue, path)
+    case "Missing":
+      return { path, issue: "the column is missing" }
+    case "Type":
+      return { path, issue: `expected ${expected(issue.ast)}, got ${describeActual(issue.actual)}` }
+    default:
+      return { path, issue: issue._tag === "Forbidden" ? "forbidden" : "unexpected value" }
+  }
+}
+
+const expected = (ast: SchemaAST.AST): string => {
+  const text = String(ast)
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text
+}

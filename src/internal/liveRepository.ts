@@ -1,0 +1,618 @@
+import type { Statement as SqlStatement } from "@effect/sql/Statement"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type * as ParseResult from "effect/ParseResult"
+import * as Stream from "effect/Stream"
+import type pg from "pg"
+import * as DatabaseError from "../DatabaseError.js"
+import * as Query from "../Query.js"
+import type * as Repository from "../Repository.js"
+import type * as Table from "../Table.js"
+import { type Codec, makeCodec, quote } from "./codec.js"
+import type { Statement } from "./driver.js"
+import { afterExpr, decodeCursor, encodeCursor, keysetOrder } from "./keyset.js"
+import {
+  EncodeFailure,
+  effectiveFilter,
+  effectiveOrder,
+  keysSubquery,
+  limitClause,
+  needsSubquery,
+  orderClause,
+  Params,
+  selectSql,
+  whereClause
+} from "./sql.js"
+
+/** @internal What a live repository runs on. */
+export interface LiveBackend {
+  readonly execute: (statement: Statement) => Effect.Effect<pg.QueryResult, DatabaseError.DatabaseError>
+  readonly stream: (statement: Statement, batchSize: number) => Stream.Stream<any, DatabaseError.DatabaseError>
+  readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | DatabaseError.DatabaseError, R>
+}
+
+// Prepared-statement names: one per distinct SQL text, shared by every
+// connection (each connection prepares a name once, on first use).
+const statementNames = new Map<string, string>()
+const MAX_NAMED_STATEMENTS = 10_000
+const nameFor = (text: string): string | undefined => {
+  let name = statementNames.get(text)
+  if (name === undefined && statementNames.size < MAX_NAMED_STATEMENTS) {
+    name = `effect_dal_${statementNames.size + 1}`
+    statementNames.set(text, name)
+  }
+  return name
+}
+
+/** @internal Postgres's limit on bind parameters per statement. */
+export const MAX_PARAMETERS = 65_535
+
+const fromEither = <A>(either: Either.Either<A, ParseResult.ParseError>): Effect.Effect<A, ParseResult.ParseError> =>
+  either._tag === "Right" ? Effect.succeed(either.right) : Effect.fail(either.left)
+
+// Compiling encodes filter values; a value that fails its schema becomes a
+// typed ParseError before any SQL is sent.
+const compile = <A>(build: () => A): Effect.Effect<A, ParseResult.ParseError> =>
+  Effect.suspend(() => {
+    try {
+      return Effect.succeed(build())
+    } catch (error) {
+      if (error instanceof EncodeFailure) return Effect.fail(error.error)
+      throw error
+    }
+  })
+
+const toNumber = (value: unknown): Option.Option<number> =>
+  value === null || value === undefined ? Option.none() : Option.some(typeof value === "number" ? value : Number(value))
+
+interface ColumnType {
+  readonly type: string
+  readonly isArray: boolean
+}
+
+/** @internal The repository of a table on PostgreSQL. */
+export const makeLiveRepository = <T extends Table.Table<any, any>>(
+  table: T,
+  options: Repository.Options,
+  backend: LiveBackend
+): Repository.Repository<T> => {
+  type Row = Table.Row<T>
+  const codec: Codec = makeCodec(table)
+  const name = table.qualifiedName
+  const pkField = table.primaryKey as string
+  const pk = quote(codec.column(pkField))
+  const softField = table.softDelete as string | undefined
+  const soft = softField === undefined ? undefined : quote(codec.column(softField))
+  const versionField = table.version as string | undefined
+  const version = versionField === undefined ? undefined : quote(codec.column(versionField))
+  const updatedField = table.timestamps.updated as string | undefined
+  const visible = soft === undefined ? "" : ` AND ${soft} IS NULL`
+  const returning = ` RETURNING ${codec.selectList}`
+  const streamBatchSize = options.streamBatchSize ?? 1_000
+
+  const span = (operation: string) => {
+    const spanName = `${table.name}.${operation}`
+    const attributes = {
+      "db.system.name": "postgresql",
+      "db.collection.name": table.name,
+      "db.operation.name": operation
+    }
+    return <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.withSpan(effect, spanName, { kind: "client", attributes })
+  }
+
+  const run = (text: string, values: ReadonlyArray<unknown>) =>
+    backend.execute({ text, values, name: nameFor(text) })
+
+  const decodeRows = (result: pg.QueryResult): ReadonlyArray<Row> => result.rows.map(codec.decodeRow) as Array<Row>
+
+  // A unique violation names its columns even when Postgres's detail
+  // could not be parsed, if the table definition knows the constraint.
+  const knownKeys = new Map<string, ReadonlyArray<string>>([
+    [table.primaryKeyConstraint, [codec.column(pkField)]],
+    ...table.uniqueKeys.map((k) => [k.constraint, k.fields.map((f: string) => codec.column(f))] as const)
+  ])
+  const enrich = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.mapError(effect, (error) =>
+      error instanceof DatabaseError.UniqueViolation && error.columns.length === 0 && knownKeys.has(error.constraint)
+        ? new DatabaseError.UniqueViolation({ ...error, columns: knownKeys.get(error.constraint)! }) as E
+        : error)
+
+  const encodeId = (id: unknown) => fromEither(codec.encodeField(pkField, id))
+  const notFound = (id: unknown) => new DatabaseError.NotFound({ table: table.name, key: id })
+
+  // -- reads ------------------------------------------------------------------
+
+  const findByIdSql = `SELECT ${codec.selectList} FROM ${name} WHERE ${pk} = $1${visible}`
+  const findById = (id: Table.Id<T>) =>
+    encodeId(id).pipe(
+      Effect.flatMap((key) => run(findByIdSql, [key])),
+      Effect.map((result) => result.rows.length === 0 ? Option.none<Row>() : Option.some(codec.decodeRow(result.rows[0]) as Row)),
+      span("findById")
+    )
+
+  const getById = (id: Table.Id<T>) =>
+    findById(id).pipe(
+      Effect.flatMap(Option.match({ onNone: () => Effect.fail(notFound(id)), onSome: Effect.succeed })),
+      span("getById")
+    )
+
+  const everything = Query.make<Row>()
+  const orAll = (query: Query.Query<Row> | undefined): Query.Query<Row> => query ?? everything
+
+  const select = (query: Query.Query<Row>, limit?: number) =>
+    compile(() => {
+      const params = new Params()
+      const text = selectSql(codec, query, params, { limit })
+      return { text, values: params.values }
+    })
+
+  const findMany = (query?: Query.Query<Row>) =>
+    select(orAll(query)).pipe(
+      Effect.flatMap(({ text, values }) => run(text, values)),
+      Effect.map(decodeRows),
+      span("findMany")
+    )
+
+  const findOne = (query?: Query.Query<Row>) => {
+    const q = orAll(query)
+    return select(q, Math.min(q.limit ?? 1, 1)).pipe(
+      Effect.flatMap(({ text, values }) => run(text, values)),
+      Effect.map((result) => result.rows.length === 0 ? Option.none<Row>() : Option.some(codec.decodeRow(result.rows[0]) as Row)),
+      span("findOne")
+    )
+  }
+
+  // FROM clause for an aggregate: the table itself, or the query as a
+  // subquery when it has ORDER BY / LIMIT / DISTINCT ON.
+  const aggregateSql = (query: Query.Query<Row>, expression: (column: string) => string, field?: string) =>
+    compile(() => {
+      const params = new Params()
+      if (!needsSubquery(query)) {
+        const column = field === undefined ? "*" : quote(codec.column(field))
+        const text = `SELECT ${expression(column)} AS v FROM ${name}` +
+          whereClause(codec, effectiveFilter(codec, query), params)
+        return { text, values: params.values }
+      }
+      const inner = field === undefined ? "1 AS v" : `${quote(codec.column(field))} AS v`
+      const text = `SELECT ${expression(field === undefined ? "*" : "v")} AS v FROM (SELECT ${
+        query.distinctOn === undefined
+          ? ""
+          : `DISTINCT ON (${query.distinctOn.map((f) => quote(codec.column(f))).join(", ")}) `
+      }${inner} FROM ${name}${whereClause(codec, effectiveFilter(codec, query), params)}${
+        orderClause(codec, effectiveOrder(query))
+      }${limitClause(query.limit, query.offset, params)}) AS q`
+      return { text, values: params.values }
+    })
+
+  const count = (query?: Query.Query<Row>) =>
+    aggregateSql(orAll(query), () => "count(*)").pipe(
+      Effect.flatMap(({ text, values }) => run(text, values)),
+      Effect.map((result) => Number(result.rows[0]!.v)),
+      span("count")
+    )
+
+  const exists = (query?: Query.Query<Row>) =>
+    select(orAll(query), Math.min(orAll(query).limit ?? 1, 1)).pipe(
+      Effect.flatMap(({ text, values }) => run(`SELECT EXISTS (${text}) AS v`, values)),
+      Effect.map((result) => result.rows[0]!.v === true),
+      span("exists")
+    )
+
+  const aggregate = (fn: "sum" | "avg" | "min" | "max") =>
+  (field: Repository.NumericField<Row>, query?: Query.Query<Row>) =>
+    aggregateSql(orAll(query), (column) => `${fn}(${column})`, field).pipe(
+      Effect.flatMap(({ text, values }) => run(text, values)),
+      Effect.map((result) => toNumber(result.rows[0]!.v)),
+      span(fn)
+    )
+
+  const paginate = (
+    query: Query.Query<Row>,
+    { after, limit }: { readonly limit: number; readonly after?: string | undefined }
+  ) =>
+    Effect.suspend(() => {
+      if (!Number.isInteger(limit) || limit < 1) {
+        return Effect.dieMessage(`${table.name}.paginate: limit must be a whole number >= 1, got ${limit}`)
+      }
+      const order = keysetOrder(codec, query)
+      const base = {
+        ...query,
+        order: query.distinctOn === undefined ? order : query.order,
+        limit: undefined,
+        offset: undefined
+      } as Query.Query<Row>
+      const position = after === undefined ? Either.right(undefined) : Either.map(decodeCursor(codec, order, after), (values) => values)
+      return Effect.flatMap(
+        position._tag === "Left" ? Effect.fail(position.left) : Effect.succeed(position.right),
+        (values) =>
+          compile(() => {
+            const params = new Params()
+            const text = selectSql(codec, base, params, {
+              extra: values === undefined ? undefined : afterExpr(order, values),
+              limit: limit + 1
+            })
+            return { text, values: params.values }
+          })
+      ).pipe(
+        Effect.flatMap(({ text, values }) => run(text, values)),
+        Effect.map((result): Repository.Page<Row> => {
+          const items = decodeRows(result)
+          const page = items.slice(0, limit)
+          return {
+            items: page,
+            next: items.length > limit
+              ? Option.some(encodeCursor(codec, order, page[page.length - 1] as Record<string, unknown>))
+              : Option.none()
+          }
+        })
+      )
+    }).pipe(span("paginate"))
+
+  const stream = (query?: Query.Query<Row>, streamOptions?: { readonly batchSize?: number | undefined }) =>
+    Stream.unwrap(
+      select(orAll(query)).pipe(
+        Effect.map(({ text, values }) =>
+          backend.stream({ text, values }, streamOptions?.batchSize ?? streamBatchSize).pipe(
+            Stream.map((row) => codec.decodeRow(row) as Row)
+          )
+        )
+      )
+    ).pipe(Stream.withSpan(`${table.name}.stream`))
+
+  // -- writes -----------------------------------------------------------------
+
+  const insertSqlCache = new Map<string, string>()
+  const insertSql = (columns: ReadonlyArray<string>, rowCount: number, withReturning: boolean) => {
+    const key = `${columns.join(",")}|${rowCount}|${withReturning}`
+    let text = insertSqlCache.get(key)
+    if (text === undefined) {
+      let n = 0
+      const tuples: Array<string> = []
+      for (let r = 0; r < rowCount; r++) tuples.push(`(${columns.map(() => `$${++n}`).join(", ")})`)
+      text = `INSERT INTO ${name} (${columns.map((f) => quote(codec.column(f))).join(", ")}) VALUES ${tuples.join(", ")}${
+        withReturning ? returning : ""
+      }`
+      if (insertSqlCache.size < 1_000) insertSqlCache.set(key, text)
+    }
+    return text
+  }
+
+  // An encoded insert row: the columns it sets (fields left undefined take
+  // the column's default) and their values.
+  const encodeInsert = (row: Table.Insert<T>, now: number) =>
+    Either.map(codec.encodeInsert(row, now), (encoded) => {
+      const columns = codec.insertFields.filter((f) => encoded[f] !== undefined)
+      return { columns, values: columns.map((f) => encoded[f]) }
+    })
+
+  const insert = (row: Table.Insert<T>) =>
+    Clock.currentTimeMillis.pipe(
+      Effect.flatMap((now) => fromEither(encodeInsert(row, now))),
+      Effect.flatMap(({ columns, values }) => run(insertSql(columns, 1, true), values)),
+      Effect.map((result) => codec.decodeRow(result.rows[0]) as Row),
+      enrich,
+      span("insert")
+    )
+
+  // Column types, read once from the catalog, let a bulk insert send one
+  // array per column through unnest(): a constant statement text however
+  // many rows, and no parameter limit.
+  let columnTypes: Map<string, ColumnType> | undefined
+  const loadColumnTypes = Effect.suspend(() =>
+    columnTypes !== undefined
+      ? Effect.succeed(columnTypes)
+      : run(
+        `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typcategory = 'A' AS is_array
+         FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+         WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
+        [name]
+      ).pipe(Effect.map((result) => {
+        columnTypes = new Map(result.rows.map((r) => [r.name as string, { type: r.type as string, isArray: r.is_array as boolean }]))
+        return columnTypes
+      }))
+  )
+
+  const insertGroup = (
+    columns: ReadonlyArray<string>,
+    rows: ReadonlyArray<ReadonlyArray<unknown>>,
+    withReturning: boolean
+  ): Effect.Effect<ReadonlyArray<pg.QueryResult>, DatabaseError.DatabaseError> =>
+    Effect.flatMap(loadColumnTypes, (types) => {
+      const typed = columns.map((f) => types.get(codec.column(f)))
+      if (columns.length > 0 && typed.every((t) => t !== undefined && !t.isArray)) {
+        const text = `INSERT INTO ${name} (${columns.map((f) => quote(codec.column(f))).join(", ")}) SELECT * FROM unnest(${
+          typed.map((t, i) => `$${i + 1}::${t!.type}[]`).join(", ")
+        })${withReturning ? returning : ""}`
+        const arrays = columns.map((_, c) => rows.map((r) => r[c]))
+        return Effect.map(run(text, arrays), (result) => [result])
+      }
+      // Array columns cannot go through unnest (it would flatten them):
+      // multi-row VALUES, in chunks under the parameter limit.
+      const perStatement = Math.max(1, Math.floor(MAX_PARAMETERS / Math.max(1, columns.length)))
+      const chunks: Array<ReadonlyArray<ReadonlyArray<unknown>>> = []
+      for (let i = 0; i < rows.length; i += perStatement) chunks.push(rows.slice(i, i + perStatement))
+      return Effect.forEach(chunks, (chunk) => {
+        const text = columns.length === 0
+          ? `INSERT INTO ${name} DEFAULT VALUES${withReturning ? returning : ""}`
+          : insertSql(columns, chunk.length, withReturning)
+        return columns.length === 0
+          ? Effect.map(Effect.forEach(chunk, () => run(text, [])), (results) => results)
+          : Effect.map(run(text, chunk.flat()), (result) => [result])
+      }).pipe(Effect.map((results) => results.flat()))
+    })
+
+  const insertRows = (rows: ReadonlyArray<Table.Insert<T>>, withReturning: boolean) =>
+    Effect.gen(function*() {
+      if (rows.length === 0) return []
+      const now = yield* Clock.currentTimeMillis
+      // Group rows by the columns they set; every row is encoded (and may
+      // fail) before any SQL is sent.
+      const groups = new Map<string, { columns: ReadonlyArray<string>; rows: Array<ReadonlyArray<unknown>>; at: Array<number> }>()
+      for (let i = 0; i < rows.length; i++) {
+        const { columns, values } = yield* fromEither(encodeInsert(rows[i]!, now))
+        const key = columns.join(",")
+        let group = groups.get(key)
+        if (group === undefined) groups.set(key, group = { columns, rows: [], at: [] })
+        group.rows.push(values)
+        group.at.push(i)
+      }
+      const work = Effect.forEach([...groups.values()], (group) =>
+        Effect.map(insertGroup(group.columns, group.rows, withReturning), (results) => ({ group, results })))
+      // Several statements are one unit: all rows or none.
+      const single = groups.size === 1 && [...groups.values()][0]!.rows.length * Math.max(1, [...groups.values()][0]!.columns.length) <= MAX_PARAMETERS
+      const outcome = yield* (single ? work : backend.transaction(work))
+      if (!withReturning) return []
+      const out = new Array<Row>(rows.length)
+      for (const { group, results } of outcome) {
+        const decoded = results.flatMap((r) => r.rows.map((row) => codec.decodeRow(row) as Row))
+        group.at.forEach((index, k) => (out[index] = decoded[k]!))
+      }
+      return out
+    }).pipe(enrich)
+
+  const insertMany = (rows: ReadonlyArray<Table.Insert<T>>) => insertRows(rows, true).pipe(span("insertMany"))
+  const insertManyDiscard = (rows: ReadonlyArray<Table.Insert<T>>) =>
+    Effect.asVoid(insertRows(rows, false)).pipe(span("insertManyDiscard"))
+
+  const conflictFields = (target: Repository.UpsertOptions<string>["onConflict"]): ReadonlyArray<string> | undefined => {
+    if (Array.isArray(target)) return target as ReadonlyArray<string>
+    const constraint = (target as { readonly constraint: string }).constraint
+    if (constraint === table.primaryKeyConstraint) return [pkField]
+    return table.uniqueKeys.find((k) => k.constraint === constraint)?.fields as ReadonlyArray<string> | undefined
+  }
+
+  const upsert = (row: Table.Insert<T>, upsertOptions: Repository.UpsertOptions<Table.FieldName<T["model"]>>) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const { columns, values } = yield* fromEither(encodeInsert(row, now))
+      const target = upsertOptions.onConflict
+      const keyFields = conflictFields(target)
+      const conflict = Array.isArray(target)
+        ? `(${(target as ReadonlyArray<string>).map((f) => quote(codec.column(f))).join(", ")})`
+        : `ON CONSTRAINT ${quote((target as { readonly constraint: string }).constraint)}`
+      const mode = upsertOptions.update ?? "all"
+      // The key, the created timestamp and the version keep their values;
+      // the version is bumped below.
+      const keep = new Set([...(keyFields ?? []), pkField, table.timestamps.created as string | undefined, versionField])
+      const set = mode === "nothing"
+        ? []
+        : mode === "all"
+        ? columns.filter((f) => !keep.has(f))
+        : (mode as ReadonlyArray<string>).filter((f) => columns.includes(f) && f !== versionField)
+      const assignments = set.map((f) => `${quote(codec.column(f))} = EXCLUDED.${quote(codec.column(f))}`)
+      if (assignments.length > 0) {
+        if (updatedField !== undefined && columns.includes(updatedField) && !set.includes(updatedField)) {
+          assignments.push(`${quote(codec.column(updatedField))} = EXCLUDED.${quote(codec.column(updatedField))}`)
+        }
+        if (version !== undefined) assignments.push(`${version} = ${name}.${version} + 1`)
+      }
+      const insertText = insertSql(columns, 1, false)
+      const action = assignments.length === 0 ? "DO NOTHING" : `DO UPDATE SET ${assignments.join(", ")}`
+      const text = `${insertText} ON CONFLICT ${conflict} ${action}${returning}`
+      const result = yield* run(text, values)
+      if (result.rows.length > 0) return codec.decodeRow(result.rows[0]) as Row
+      // DO NOTHING hit a conflict: the row that is there is the answer.
+      if (keyFields === undefined) {
+        return yield* Effect.dieMessage(
+          `${table.name}.upsert: with update "nothing", onConflict must name fields or a declared key's constraint`
+        )
+      }
+      const encoded = yield* fromEither(codec.encodeInsert(row, now))
+      const where = keyFields.map((f, i) => `${quote(codec.column(f))} = $${i + 1}`).join(" AND ")
+      const existing = yield* run(
+        `SELECT ${codec.selectList} FROM ${name} WHERE ${where}`,
+        keyFields.map((f) => encoded[f])
+      )
+      if (existing.rows.length === 0) {
+        return yield* Effect.dieMessage(`${table.name}.upsert: the conflicting row disappeared before it could be read`)
+      }
+      return codec.decodeRow(existing.rows[0]) as Row
+    }).pipe(enrich, span("upsert"))
+
+  // SET clause of an update: the patched fields, the updated timestamp, and
+  // the version bump. Fields are taken in table order so the text is stable.
+  const setClause = (
+    patch: Record<string, unknown>,
+    now: number,
+    params: Params
+  ): Effect.Effect<Array<string>, ParseResult.ParseError> =>
+    Effect.gen(function*() {
+      const assignments: Array<string> = []
+      for (const field of table.fields as ReadonlyArray<string>) {
+        if (field === pkField || !(field in patch) || patch[field] === undefined) continue
+        if (field === versionField) continue
+        const encoded = yield* fromEither(codec.encodePatchField(field, patch[field]))
+        assignments.push(`${quote(codec.column(field))} = ${params.add(encoded)}`)
+      }
+      // A key that is not a field fails as a ParseError, like any bad input.
+      for (const field of Object.keys(patch)) {
+        if (!(table.fields as ReadonlyArray<string>).includes(field)) yield* fromEither(codec.encodePatchField(field, patch[field]))
+      }
+      if (updatedField !== undefined && patch[updatedField] === undefined) {
+        const encoded = yield* fromEither(codec.encodePatchField(updatedField, codec.nowFor(updatedField, now)))
+        assignments.push(`${quote(codec.column(updatedField))} = ${params.add(encoded)}`)
+      }
+      if (version !== undefined) assignments.push(`${version} = ${version} + 1`)
+      return assignments
+    })
+
+  const update = (
+    id: Table.Id<T>,
+    patch: Table.Patch<T>,
+    updateOptions?: { readonly expectedVersion?: number | undefined }
+  ) =>
+    Effect.gen(function*() {
+      const expected = updateOptions?.expectedVersion
+      if (expected !== undefined && version === undefined) {
+        return yield* Effect.dieMessage(`${table.name}.update: expectedVersion needs a table with a version field`)
+      }
+      const now = yield* Clock.currentTimeMillis
+      const params = new Params()
+      const assignments = yield* setClause(patch as Record<string, unknown>, now, params)
+      const key = yield* encodeId(id)
+      if (assignments.length === 0) {
+        const current = yield* findById(id)
+        return yield* Option.match(current, { onNone: () => Effect.fail(notFound(id)), onSome: Effect.succeed })
+      }
+      let where = `${pk} = ${params.add(key)}${visible}`
+      if (expected !== undefined) where += ` AND ${version} = ${params.add(expected)}`
+      const result = yield* run(`UPDATE ${name} SET ${assignments.join(", ")} WHERE ${where}${returning}`, params.values)
+      if (result.rows.length > 0) return codec.decodeRow(result.rows[0]) as Row
+      if (expected === undefined) return yield* Effect.fail(notFound(id))
+      // No row matched: tell a missing row from a stale version.
+      const current = yield* run(`SELECT ${version} AS v FROM ${name} WHERE ${pk} = $1${visible}`, [key])
+      if (current.rows.length === 0) return yield* Effect.fail(notFound(id))
+      return yield* Effect.fail(
+        new DatabaseError.StaleVersion({
+          table: table.name,
+          key: id,
+          expectedVersion: expected,
+          actualVersion: Number(current.rows[0]!.v)
+        })
+      )
+    }).pipe(enrich, span("update"))
+
+  // WHERE for a write over a query: the filter itself, or the query's
+  // primary keys when it has ORDER BY / LIMIT / DISTINCT ON.
+  const writeWhere = (query: Query.Query<Row>, params: Params) =>
+    compile(() =>
+      needsSubquery(query)
+        ? ` WHERE ${keysSubquery(codec, query, params)}`
+        : whereClause(codec, effectiveFilter(codec, query), params)
+    )
+
+  const updateMany = (query: Query.Query<Row>, patch: Table.Patch<T>) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const params = new Params()
+      const assignments = yield* setClause(patch as Record<string, unknown>, now, params)
+      if (assignments.length === 0) return 0
+      const where = yield* writeWhere(query, params)
+      const result = yield* run(`UPDATE ${name} SET ${assignments.join(", ")}${where}`, params.values)
+      return result.rowCount ?? 0
+    }).pipe(enrich, span("updateMany"))
+
+  const softDeleteSet = (now: number, params: Params) =>
+    Effect.gen(function*() {
+      const mark = yield* fromEither(codec.encodePatchField(softField!, codec.nowFor(softField!, now)))
+      const sets = [`${soft} = ${params.add(mark)}`]
+      if (updatedField !== undefined) {
+        const stamp = yield* fromEither(codec.encodePatchField(updatedField, codec.nowFor(updatedField, now)))
+        sets.push(`${quote(codec.column(updatedField))} = ${params.add(stamp)}`)
+      }
+      return sets.join(", ")
+    })
+
+  const hardDeleteSql = `DELETE FROM ${name} WHERE ${pk} = $1`
+  const hardDelete = (id: Table.Id<T>) =>
+    encodeId(id).pipe(
+      Effect.flatMap((key) => run(hardDeleteSql, [key])),
+      Effect.flatMap((result) => (result.rowCount ?? 0) === 0 ? Effect.fail(notFound(id)) : Effect.void),
+      span("hardDelete")
+    )
+
+  const remove = (id: Table.Id<T>) =>
+    soft === undefined
+      ? hardDelete(id).pipe(span("delete"))
+      : Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const params = new Params()
+        const sets = yield* softDeleteSet(now, params)
+        const key = yield* encodeId(id)
+        const result = yield* run(`UPDATE ${name} SET ${sets} WHERE ${pk} = ${params.add(key)} AND ${soft} IS NULL`, params.values)
+        if ((result.rowCount ?? 0) === 0) return yield* Effect.fail(notFound(id))
+      }).pipe(span("delete"))
+
+  const deleteMany = (query: Query.Query<Row>) =>
+    Effect.gen(function*() {
+      const params = new Params()
+      if (soft === undefined) {
+        const where = yield* writeWhere(query, params)
+        return (yield* run(`DELETE FROM ${name}${where}`, params.values)).rowCount ?? 0
+      }
+      const now = yield* Clock.currentTimeMillis
+      const sets = yield* softDeleteSet(now, params)
+      const where = yield* writeWhere({ ...query, deleted: query.deleted === "include" ? "exclude" : query.deleted } as Query.Query<Row>, params)
+      // Rows already deleted stay as they were.
+      const alive = where === "" ? ` WHERE ${soft} IS NULL` : `${where} AND ${soft} IS NULL`
+      return (yield* run(`UPDATE ${name} SET ${sets}${alive}`, params.values)).rowCount ?? 0
+    }).pipe(span("deleteMany"))
+
+  const restore = (id: Table.Id<T>) =>
+    soft === undefined
+      ? Effect.dieMessage(`${table.name}.restore: the table has no soft-delete field`)
+      : Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const params = new Params()
+        const cleared = yield* fromEither(codec.encodePatchField(softField!, codec.notDeleted))
+        const sets = [`${soft} = ${params.add(cleared)}`]
+        if (updatedField !== undefined) {
+          const stamp = yield* fromEither(codec.encodePatchField(updatedField, codec.nowFor(updatedField, now)))
+          sets.push(`${quote(codec.column(updatedField))} = ${params.add(stamp)}`)
+        }
+        const key = yield* encodeId(id)
+        const result = yield* run(
+          `UPDATE ${name} SET ${sets.join(", ")} WHERE ${pk} = ${params.add(key)} AND ${soft} IS NOT NULL${returning}`,
+          params.values
+        )
+        if (result.rows.length === 0) return yield* Effect.fail(notFound(id))
+        return codec.decodeRow(result.rows[0]) as Row
+      }).pipe(enrich, span("restore"))
+
+  const raw = (statement: SqlStatement<unknown>) =>
+    Effect.suspend(() => {
+      const [text, values] = statement.compile()
+      return backend.execute({ text, values }).pipe(
+        Effect.map((result) => result.rows.map(codec.decodeColumns) as Array<Row>)
+      )
+    }).pipe(span("raw"))
+
+  return {
+    table,
+    findById,
+    getById,
+    findOne,
+    findMany,
+    count,
+    exists,
+    sum: aggregate("sum"),
+    avg: aggregate("avg"),
+    min: aggregate("min"),
+    max: aggregate("max"),
+    paginate,
+    stream,
+    insert,
+    insertMany,
+    insertManyDiscard,
+    upsert,
+    update,
+    updateMany,
+    delete: remove,
+    deleteMany,
+    restore,
+    hardDelete,
+    raw
+  }
+}

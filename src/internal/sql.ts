@@ -1,0 +1,151 @@
+import * as Either from "effect/Either"
+import type * as ParseResult from "effect/ParseResult"
+import type * as Query from "../Query.js"
+import type { Codec } from "./codec.js"
+
+/** @internal Parameters of a statement being built: each value becomes `$n`. */
+export class Params {
+  readonly values: Array<unknown> = []
+  add(value: unknown): string {
+    this.values.push(value)
+    return `$${this.values.length}`
+  }
+}
+
+/** @internal Thrown while compiling when a filter value fails the model's schema. */
+export class EncodeFailure {
+  constructor(readonly error: ParseResult.ParseError) {}
+}
+
+const encode = (codec: Codec, field: string, value: unknown): unknown => {
+  const result = codec.encodeField(field, value)
+  if (Either.isLeft(result)) throw new EncodeFailure(result.left)
+  return result.right
+}
+
+/** @internal The filter that a query's soft-delete visibility adds, if any. */
+export const visibility = (codec: Codec, deleted: Query.Deleted): Query.Expr | undefined => {
+  const field = codec.table.softDelete as string | undefined
+  if (field === undefined || deleted === "include") return undefined
+  return { _tag: "IsNull", field, negated: deleted === "only" }
+}
+
+/** @internal The query's filter and its soft-delete visibility, joined. */
+export const effectiveFilter = (codec: Codec, query: Query.Query<any>, extra?: Query.Expr): Query.Expr | undefined => {
+  const parts = [visibility(codec, query.deleted), query.filter, extra].filter((e): e is Query.Expr => e !== undefined)
+  return parts.length === 0 ? undefined : parts.length === 1 ? parts[0] : { _tag: "And", exprs: parts }
+}
+
+/**
+ * @internal
+ * An expression as SQL. Identifiers are quoted and every value is a
+ * parameter, so input that looks like SQL stays data.
+ */
+export const compileExpr = (codec: Codec, expr: Query.Expr, params: Params): string => {
+  switch (expr._tag) {
+    case "Const":
+      return expr.value ? "TRUE" : "FALSE"
+    case "And":
+      return expr.exprs.length === 0
+        ? "TRUE"
+        : `(${expr.exprs.map((e) => compileExpr(codec, e, params)).join(" AND ")})`
+    case "Or":
+      return expr.exprs.length === 0
+        ? "FALSE"
+        : `(${expr.exprs.map((e) => compileExpr(codec, e, params)).join(" OR ")})`
+    case "Not":
+      return `(NOT ${compileExpr(codec, expr.expr, params)})`
+    case "Compare":
+      return `(${col(codec, expr.field)} ${expr.op} ${params.add(encode(codec, expr.field, expr.value))})`
+    case "Between":
+      return `(${col(codec, expr.field)} BETWEEN ${params.add(encode(codec, expr.field, expr.low))} AND ${
+        params.add(encode(codec, expr.field, expr.high))
+      })`
+    case "In": {
+      // An empty list: IN matches nothing, NOT IN everything.
+      if (expr.values.length === 0) return expr.negated ? "TRUE" : "FALSE"
+      // One array parameter instead of one per value: the statement text
+      // does not depend on the list's length, so it stays prepared.
+      const values = params.add(expr.values.map((v) => encode(codec, expr.field, v)))
+      return expr.negated ? `(${col(codec, expr.field)} <> ALL(${values}))` : `(${col(codec, expr.field)} = ANY(${values}))`
+    }
+    case "IsNull":
+      return `(${col(codec, expr.field)} IS ${expr.negated ? "NOT " : ""}NULL)`
+    case "Like":
+      return `(${col(codec, expr.field)} ${expr.caseInsensitive ? "ILIKE" : "LIKE"} ${params.add(expr.pattern)})`
+    case "ArrayContains":
+      return `(${col(codec, expr.field)} @> ${params.add(encode(codec, expr.field, expr.values))})`
+    case "ArrayOverlaps":
+      return `(${col(codec, expr.field)} && ${params.add(encode(codec, expr.field, expr.values))})`
+    case "JsonContains":
+      return `(${col(codec, expr.field)} @> ${params.add(JSON.stringify(expr.value))}::jsonb)`
+  }
+}
+
+const col = (codec: Codec, field: string) => `"${codec.column(field).replace(/"/g, "\"\"")}"`
+
+/** @internal ` WHERE ...`, or nothing. */
+export const whereClause = (codec: Codec, filter: Query.Expr | undefined, params: Params): string =>
+  filter === undefined ? "" : ` WHERE ${compileExpr(codec, filter, params)}`
+
+/** @internal The ordering, with DISTINCT ON fields first as Postgres requires. */
+export const effectiveOrder = (query: Query.Query<any>): ReadonlyArray<Query.Order> => {
+  const distinct = query.distinctOn
+  if (distinct === undefined) return query.order
+  const head = distinct.map((field) =>
+    query.order.find((o) => o.field === field) ?? { field, direction: "asc" as const, nulls: "last" as const }
+  )
+  return [...head, ...query.order.filter((o) => !distinct.includes(o.field))]
+}
+
+/** @internal ` ORDER BY ...`, or nothing. */
+export const orderClause = (codec: Codec, order: ReadonlyArray<Query.Order>): string =>
+  order.length === 0
+    ? ""
+    : ` ORDER BY ${
+      order.map((o) => `${col(codec, o.field)} ${o.direction === "asc" ? "ASC" : "DESC"} NULLS ${o.nulls === "first" ? "FIRST" : "LAST"}`)
+        .join(", ")
+    }`
+
+/** @internal ` LIMIT $n OFFSET $m`, parameterized so the text stays the same. */
+export const limitClause = (limit: number | undefined, offset: number | undefined, params: Params): string =>
+  (limit === undefined ? "" : ` LIMIT ${params.add(limit)}`) + (offset === undefined ? "" : ` OFFSET ${params.add(offset)}`)
+
+/**
+ * @internal
+ * A SELECT of the table's columns (aliased to field names) for a query.
+ */
+export const selectSql = (
+  codec: Codec,
+  query: Query.Query<any>,
+  params: Params,
+  options: { readonly extra?: Query.Expr | undefined; readonly limit?: number | undefined } = {}
+): string => {
+  const distinct = query.distinctOn === undefined
+    ? ""
+    : `DISTINCT ON (${query.distinctOn.map((f) => col(codec, f)).join(", ")}) `
+  return `SELECT ${distinct}${codec.selectList} FROM ${codec.table.qualifiedName}` +
+    whereClause(codec, effectiveFilter(codec, query, options.extra), params) +
+    orderClause(codec, effectiveOrder(query)) +
+    limitClause(options.limit ?? query.limit, query.offset, params)
+}
+
+/**
+ * @internal
+ * The query as a subquery of primary keys, for statements that cannot
+ * take ORDER BY / LIMIT / DISTINCT ON themselves (UPDATE, DELETE, count).
+ */
+export const needsSubquery = (query: Query.Query<any>): boolean =>
+  query.limit !== undefined || query.offset !== undefined || query.distinctOn !== undefined
+
+/** @internal `"pk" IN (SELECT "pk" FROM ...)` for a query with ordering or limits. */
+export const keysSubquery = (codec: Codec, query: Query.Query<any>, params: Params): string => {
+  const pk = col(codec, codec.table.primaryKey as string)
+  const distinct = query.distinctOn === undefined
+    ? ""
+    : `DISTINCT ON (${query.distinctOn.map((f) => col(codec, f)).join(", ")}) `
+  return `${pk} IN (SELECT ${distinct}${pk} FROM ${codec.table.qualifiedName}` +
+    whereClause(codec, effectiveFilter(codec, query), params) +
+    orderClause(codec, effectiveOrder(query)) +
+    limitClause(query.limit, query.offset, params) + ")"
+}
