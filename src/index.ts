@@ -14,3 +14,18 @@ export * as Database from "./Database.js"
  * @since 0.1.0
  */
 export * as DatabaseError from "./DatabaseError.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Query from "./Query.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Repository from "./Repository.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Table from "./Table.js"
