@@ -7,6 +7,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Files run in parallel workers; each gets its own database.
-    pool: "forks"
+    pool: "forks",
+    // A test measures heap growth while streaming, after a forced GC.
+    poolOptions: { forks: { execArgv: ["--expose-gc"] } }
   }
 })

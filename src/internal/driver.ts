@@ -171,7 +171,11 @@ export class Driver {
     statement: Statement,
     phase: Phase,
     mayEvict: boolean,
-    callback: (error: DatabaseError.DatabaseError | undefined, result: pg.QueryResult | undefined) => void
+    callback: (
+      error: DatabaseError.DatabaseError | undefined,
+      result: pg.QueryResult | undefined,
+      stalePlan?: boolean
+    ) => void
   ): void {
     const running: Running = { done: false, waiters: [] }
     client.dalRunning = running
@@ -188,13 +192,13 @@ export class Driver {
       if (client.dalRunning === running) client.dalRunning = undefined
       for (const waiter of running.waiters.splice(0)) waiter()
       if (error) {
-        if (name !== undefined && (error as pg.DatabaseError).code === "0A000") {
-          // "cached plan must not change result type": the table changed
-          // under a prepared statement. The session can't re-prepare that
-          // name, so it is dropped when it goes back to the pool.
-          client.dalError ??= error
-        }
-        callback(this.classify(error, statement.text, phase), undefined)
+        // "cached plan must not change result type" (0A000, raised by
+        // RevalidateCachedQuery before anything runs): a migration changed a
+        // table under a prepared statement. The session can't re-prepare that
+        // name, so it is dropped when it goes back to the pool.
+        const stalePlan = name !== undefined && (error as pg.DatabaseError).routine === "RevalidateCachedQuery"
+        if (stalePlan) client.dalError ??= error
+        callback(this.classify(error, statement.text, phase), undefined, stalePlan)
       } else {
         callback(undefined, result)
       }
@@ -399,7 +403,8 @@ export const runOnClient = (
  */
 export const runPooled = (
   driver: Driver,
-  statement: Statement
+  statement: Statement,
+  staleRetries = driver.options.maxConnections
 ): Effect.Effect<pg.QueryResult, DatabaseError.DatabaseError> =>
   Effect.async<pg.QueryResult, DatabaseError.DatabaseError>((resume) => {
     let client: DalClient | undefined
@@ -410,9 +415,12 @@ export const runPooled = (
         return resume(Effect.fail(error))
       }
       client = leased!
-      driver.submit(client, statement, "statement", true, (error, result) => {
+      driver.submit(client, statement, "statement", true, (error, result, stalePlan) => {
         finished = true
         driver.release(client!)
+        // Nothing ran, so running it again is safe. Every pooled session may
+        // hold the stale plan, and each failure drops one, hence the bound.
+        if (stalePlan && staleRetries > 0) return resume(runPooled(driver, statement, staleRetries - 1))
         resume(error ? Effect.fail(error) : Effect.succeed(result!))
       })
     })

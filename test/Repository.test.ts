@@ -1,0 +1,311 @@
+import { assert, describe, expect, it, layer } from "@effect/vitest"
+import * as Model from "@effect/sql/Model"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as Database from "../src/Database.js"
+import * as Query from "../src/Query.js"
+import * as Repository from "../src/Repository.js"
+import * as Table from "../src/Table.js"
+import * as Fixtures from "../src/testing/Fixtures.js"
+import * as Admin from "./support/admin.js"
+import * as TestDatabase from "./support/TestDatabase.js"
+import { parentName, recordingTracer } from "./support/tracer.js"
+
+class Reading extends Model.Class<Reading>("Reading")({
+  id: Model.Generated(Schema.Number),
+  sensor: Schema.String,
+  value: Schema.Number,
+  unit: Schema.String,
+  takenAt: Schema.DateFromSelf
+}) {}
+const Readings = Table.make(Reading, { name: "readings", primaryKey: "id" })
+
+// Five columns including an array: unnest would flatten it, so bulk inserts
+// take the multi-row VALUES path, in chunks under 65,535 parameters.
+class Tagged extends Model.Class<Tagged>("Tagged")({
+  id: Model.Generated(Schema.Number),
+  a: Schema.String,
+  b: Schema.Number,
+  c: Schema.Boolean,
+  labels: Schema.Array(Schema.String)
+}) {}
+const TaggedTable = Table.make(Tagged, { name: "tagged", primaryKey: "id" })
+
+const setup = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  for (const statement of Fixtures.ddl) yield* sql.unsafe(statement)
+  yield* sql`create table readings (id serial primary key, sensor text not null, value double precision not null, unit text not null, taken_at timestamptz not null)`
+  yield* sql`create table tagged (id serial primary key, a text not null, b integer not null, c boolean not null, labels text[] not null)`
+})
+
+const withSetup = (options: Omit<Database.Options, "url"> = {}) =>
+  TestDatabase.layer(options).pipe(Layer.tap((context) => Effect.provide(setup, context)))
+
+const count = (table: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(sql<{ n: number }>`select count(*)::int as n from ${sql(table)}`, (rows) => rows[0]!.n))
+
+layer(withSetup({ maxConnections: 4 }), { excludeTestServices: true })("repositories on PostgreSQL", (it) => {
+  it.effect("insertMany of 50,000 rows of five columns goes through unnest in one statement", () =>
+    Effect.gen(function*() {
+      const readings = yield* Repository.make(Readings)
+      const rows = Array.from({ length: 50_000 }, (_, i) => ({
+        sensor: `s${i % 97}`,
+        value: i / 10,
+        unit: i % 2 ? "°C" : "kPa",
+        takenAt: new Date(Date.UTC(2026, 0, 1) + i * 1000)
+      }))
+      const inserted = yield* readings.insertMany(rows)
+      expect(inserted.length).toBe(50_000)
+      expect(inserted[49_999]!.value).toBe(4999.9)
+      expect(yield* count("readings")).toBe(50_000)
+      yield* readings.insertManyDiscard(rows.slice(0, 1_000))
+      expect(yield* count("readings")).toBe(51_000)
+    }))
+
+  it.effect("insertMany of 50,000 rows with an array column is chunked under the parameter limit, all or nothing", () =>
+    Effect.gen(function*() {
+      const tagged = yield* Repository.make(TaggedTable)
+      const rows = Array.from({ length: 50_000 }, (_, i) => ({ a: `a${i}`, b: i, c: i % 2 === 0, labels: [`l${i % 5}`] }))
+      const inserted = yield* tagged.insertMany(rows)
+      expect(inserted.map((r) => r.b)).toEqual(rows.map((r) => r.b))
+      expect(yield* count("tagged")).toBe(50_000)
+      // A failure in the last chunk leaves none of the chunks behind.
+      const broken = [...rows.slice(0, 30_000), { a: "nul\u0000", b: 1, c: true, labels: [] }]
+      const error = yield* Effect.flip(tagged.insertMany(broken))
+      expect(error._tag).toBe("QueryError")
+      expect(yield* count("tagged")).toBe(50_000)
+    }))
+
+  it.effect("a stream that stops early releases its connection and ends its statement", () =>
+    Effect.gen(function*() {
+      const readings = yield* Repository.make(Readings)
+      const url = yield* TestDatabase.TestUrl
+      yield* readings.insertManyDiscard(Array.from({ length: 5_000 }, (_, i) => ({
+        sensor: "early",
+        value: i,
+        unit: "x",
+        takenAt: new Date(0)
+      })))
+      const firstFive = yield* Stream.runCollect(
+        Stream.take(
+          readings.stream(Query.make(Readings).pipe(Query.where({ sensor: "early" }), Query.orderBy("id")), { batchSize: 100 }),
+          5
+        )
+      )
+      expect([...firstFive].map((r) => r.value)).toEqual([0, 1, 2, 3, 4])
+      const stats = yield* Database.stats
+      expect(stats.active).toBe(0)
+      expect(stats.idle).toBe(stats.total)
+      const open = yield* Admin.query(
+        url,
+        "select 1 from pg_stat_activity where datname = current_database() and state = 'active' and query like 'SELECT % FROM \"readings\"%'"
+      )
+      expect(open).toEqual([])
+      // Interrupting the consumer releases it too.
+      const fiber = yield* Effect.fork(Stream.runDrain(
+        readings.stream(Query.make(Readings), { batchSize: 10 }).pipe(Stream.tap(() => Effect.sleep("5 millis")))
+      ))
+      yield* Admin.eventually(Database.stats, (s) => s.active === 1)
+      yield* Fiber.interrupt(fiber)
+      expect((yield* Database.stats).active).toBe(0)
+    }))
+
+  it.effect("pagination stays exact while other fibers insert concurrently", () =>
+    Effect.gen(function*() {
+      const readings = yield* Repository.make(Readings)
+      const original = yield* readings.insertMany(Array.from({ length: 300 }, (_, i) => ({
+        sensor: "page",
+        value: i,
+        unit: "x",
+        takenAt: new Date(Date.UTC(2026, 5, 1) + i * 60_000)
+      })))
+      const query = Query.make(Readings).pipe(Query.where({ sensor: "page" }), Query.orderBy("takenAt", "desc"))
+      const writer = yield* Effect.fork(Effect.forever(
+        readings.insert({ sensor: "page", value: -1, unit: "x", takenAt: new Date(Date.UTC(2026, 0, 1)) }).pipe(
+          Effect.zipRight(Effect.sleep("1 millis"))
+        )
+      ))
+      const seen: Array<number> = []
+      let after: string | undefined
+      do {
+        const page: Repository.Page<Reading> = yield* readings.paginate(query, { limit: 17, after })
+        seen.push(...page.items.filter((r) => r.value >= 0).map((r) => r.id))
+        after = Option.getOrUndefined(page.next)
+      } while (after !== undefined)
+      yield* Fiber.interrupt(writer)
+      expect(seen).toEqual([...original].reverse().map((r) => r.id))
+    }))
+
+  it.effect("raw runs your SQL (a CTE with a window function) and decodes rows with the model", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const readings = yield* Repository.make(Readings)
+      yield* readings.insertMany([
+        { sensor: "raw-a", value: 1, unit: "x", takenAt: new Date(1_000) },
+        { sensor: "raw-a", value: 2, unit: "x", takenAt: new Date(2_000) },
+        { sensor: "raw-b", value: 3, unit: "x", takenAt: new Date(1_500) }
+      ])
+      const latest = yield* readings.raw(sql`
+        with ranked as (
+          select *, row_number() over (partition by sensor order by taken_at desc) as rank
+          from readings where sensor like ${"raw-%"}
+        )
+        select * from ranked where rank = 1 order by sensor`)
+      expect(latest.map((r) => [r.sensor, r.value])).toEqual([["raw-a", 2], ["raw-b", 3]])
+      expect(latest[0]).toBeInstanceOf(Reading)
+      expect(latest[0]!.takenAt).toEqual(new Date(2_000))
+    }))
+
+  it.effect("a row that does not fit the model is a defect naming the table and the column, not the value", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`create table loose (id serial primary key, sensor text, value double precision not null, unit text not null, taken_at timestamptz not null)`
+      yield* sql`insert into loose (sensor, value, unit, taken_at) values (null, 1, 'secret-unit', now())`
+      const Loose = Table.make(Reading, { name: "loose", primaryKey: "id" })
+      const loose = yield* Repository.make(Loose)
+      const exit = yield* Effect.exit(loose.findMany())
+      assert(Exit.isFailure(exit))
+      const defect = Cause.dieOption(exit.cause)
+      assert(Option.isSome(defect))
+      const message = (defect.value as Error).message
+      expect(message).toContain(`table "loose"`)
+      expect(message).toContain(`column "sensor"`)
+      expect(message).toContain("got null")
+      expect(message).not.toContain("secret-unit")
+    }))
+
+  it.effect("every operation has a span named <table>.<operation>", () =>
+    Effect.gen(function*() {
+      const { spans, tracer } = recordingTracer()
+      const readings = yield* Repository.make(Readings)
+      yield* Effect.gen(function*() {
+        const row = yield* readings.insert({ sensor: "span", value: 1, unit: "x", takenAt: new Date(0) })
+        yield* readings.findById(row.id)
+        yield* readings.count()
+        yield* Database.transaction(readings.update(row.id, { value: 2 }))
+      }).pipe(Effect.withTracer(tracer))
+      const names = spans.map((s) => s.name)
+      expect(names).toEqual(
+        expect.arrayContaining(["readings.insert", "readings.findById", "readings.count", "readings.update", "Database.transaction"])
+      )
+      const update = spans.find((s) => s.name === "readings.update")!
+      expect(update.attributes.get("db.collection.name")).toBe("readings")
+      expect(update.attributes.get("db.operation.name")).toBe("update")
+      expect(parentName(update)).toBe("Database.transaction")
+    }))
+
+  it.effect("a repository can live behind a Context.Tag or an Effect.Service", () =>
+    Effect.gen(function*() {
+      class ReadingStore extends Context.Tag("test/ReadingStore")<ReadingStore, Repository.Repository<typeof Readings>>() {
+        static layer = Layer.effect(ReadingStore, Repository.make(Readings))
+      }
+      class ReadingService extends Effect.Service<ReadingService>()("test/ReadingService", {
+        effect: Effect.gen(function*() {
+          const repository = yield* Repository.make(Readings)
+          return {
+            record: (sensor: string, value: number) =>
+              repository.insert({ sensor, value, unit: "x", takenAt: new Date(0) }),
+            total: (sensor: string) =>
+              Effect.map(repository.sum("value", Query.make(Readings).pipe(Query.where({ sensor }))), Option.getOrElse(() => 0))
+          }
+        })
+      }) {}
+      const total = yield* Effect.gen(function*() {
+        const store = yield* ReadingStore
+        const service = yield* ReadingService
+        yield* store.insert({ sensor: "svc", value: 1.5, unit: "x", takenAt: new Date(0) })
+        yield* service.record("svc", 2.5)
+        return yield* service.total("svc")
+      }).pipe(Effect.provide(Layer.merge(ReadingStore.layer, ReadingService.Default)))
+      expect(total).toBe(4)
+    }))
+})
+
+describe("prepared statements", () => {
+  it.live("repository statements are prepared once per connection, and the cache per connection is bounded", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      yield* Effect.gen(function*() {
+        yield* setup
+        const sql = yield* SqlClient.SqlClient
+        const readings = yield* Repository.make(Readings)
+        const row = yield* readings.insert({ sensor: "p", value: 1, unit: "x", takenAt: new Date(0) })
+        for (let i = 0; i < 3; i++) yield* readings.findById(row.id)
+        const prepared = (yield* sql<{ n: number }>`select count(*)::int as n from pg_prepared_statements`)[0]!.n
+        expect(prepared).toBe(2)
+        // More distinct statements than the cache holds: the oldest are deallocated.
+        for (let limit = 1; limit <= 6; limit++) {
+          yield* readings.findMany(Query.make(Readings).pipe(Query.where({ value: Query.gte(limit) })))
+          yield* readings.count(Query.make(Readings).pipe(Query.where({ unit: Query.in(["x"]) }), Query.where({ sensor: `s${limit}` })))
+        }
+        yield* readings.findMany(Query.make(Readings).pipe(Query.where({ sensor: Query.startsWith("p") })))
+        const after = (yield* sql<{ n: number }>`select count(*)::int as n from pg_prepared_statements`)[0]!.n
+        expect(after).toBeLessThanOrEqual(3)
+      }).pipe(Effect.provide(Database.layer({ url, maxConnections: 1, statementCacheSize: 3 })))
+    }).pipe(Effect.scoped))
+
+  it.live("a migration that changes a column's type under a prepared statement is recovered transparently", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      yield* Effect.gen(function*() {
+        yield* setup
+        const sql = yield* SqlClient.SqlClient
+        const readings = yield* Repository.make(Readings)
+        const row = yield* readings.insert({ sensor: "m", value: 1, unit: "x", takenAt: new Date(0) })
+        // Prepare the statement on both pooled connections.
+        yield* Effect.all([readings.findById(row.id), readings.findById(row.id)], { concurrency: 2 })
+        yield* sql`alter table readings alter column value type numeric using value::numeric`
+        const again = yield* Effect.all([readings.findById(row.id), readings.findById(row.id)], { concurrency: 2 })
+        expect(again.map((r) => Option.map(r, (x) => x.value))).toEqual([Option.some(1), Option.some(1)])
+      }).pipe(Effect.provide(Database.layer({ url, maxConnections: 2 })))
+    }).pipe(Effect.scoped))
+})
+
+describe("streaming a million rows", () => {
+  it.live("keeps heap growth under 64 MB", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      yield* Effect.gen(function*() {
+        yield* setup
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`insert into readings (sensor, value, unit, taken_at)
+          select 'bulk-' || (g % 100), g, 'unit', now() from generate_series(1, 1000000) g`
+        const readings = yield* Repository.make(Readings)
+        // Heap still in use after a full GC: what the stream retains, not
+        // garbage that has not been collected yet.
+        const gc = (globalThis as { gc?: () => void }).gc
+        assert(gc !== undefined, "run with --expose-gc (vitest.config.ts sets it)")
+        gc()
+        const baseline = process.memoryUsage().heapUsed
+        let peak = baseline
+        let rows = 0
+        let sum = 0
+        yield* readings.stream(Query.make(Readings), { batchSize: 2_000 }).pipe(
+          Stream.runForEach((reading) =>
+            Effect.sync(() => {
+              rows++
+              sum += reading.value
+              if (rows % 100_000 === 0) {
+                gc()
+                peak = Math.max(peak, process.memoryUsage().heapUsed)
+              }
+            })
+          )
+        )
+        expect(rows).toBe(1_000_000)
+        expect(sum).toBe(500_000_500_000)
+        const growthMb = (peak - baseline) / 1024 / 1024
+        console.log(`streaming 1,000,000 rows: heap growth ${growthMb.toFixed(1)} MB`)
+        expect(growthMb).toBeLessThan(64)
+      }).pipe(Effect.provide(Database.layer({ url })))
+    }).pipe(Effect.scoped), 300_000)
+})
