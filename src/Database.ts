@@ -348,12 +348,16 @@ export const defaultRetry: Schedule.Schedule<unknown, unknown> = Session.default
 // ---------------------------------------------------------------------------
 
 /**
+ * The unique symbol that identifies the Database service.
+ *
  * @since 0.1.0
  * @category type ids
  */
 export const TypeId: unique symbol = Symbol.for("effect-dal/Database")
 
 /**
+ * The type of {@link TypeId}.
+ *
  * @since 0.1.0
  * @category type ids
  */

@@ -442,7 +442,7 @@ export const isDatabaseError = (u: unknown): u is DatabaseError =>
   u instanceof Error
 
 /**
- * Whether a constraint violation.
+ * Whether a value is one of the constraint-violation errors.
  *
  * @since 0.1.0
  * @category refinements

@@ -21,12 +21,16 @@ import type * as Schema from "effect/Schema"
 import type * as Table from "./Table.js"
 
 /**
+ * The unique symbol that identifies queries.
+ *
  * @since 0.1.0
  * @category type ids
  */
 export const TypeId: unique symbol = Symbol.for("effect-dal/Query")
 
 /**
+ * The type of {@link TypeId}.
+ *
  * @since 0.1.0
  * @category type ids
  */

@@ -7,7 +7,8 @@
  * @since 0.1.0
  */
 import type * as Model from "@effect/sql/Model"
-import * as Schema from "effect/Schema"
+import type * as Schema from "effect/Schema"
+import type { Simplify } from "effect/Types"
 
 /**
  * The field names of a model.
@@ -84,12 +85,16 @@ export interface Options<S extends Model.Any, PK extends FieldName<S>> {
 }
 
 /**
+ * The unique symbol that identifies table definitions.
+ *
  * @since 0.1.0
  * @category type ids
  */
 export const TypeId: unique symbol = Symbol.for("effect-dal/Table")
 
 /**
+ * The type of {@link TypeId}.
+ *
  * @since 0.1.0
  * @category type ids
  */
@@ -101,7 +106,7 @@ export type TypeId = typeof TypeId
  * @since 0.1.0
  * @category models
  */
-export interface Table<S extends Model.Any = Model.Any, PK extends string = FieldName<S>> {
+export interface Table<S extends Model.Any = Model.Any, PK extends string = FieldName<S>, M extends string = string> {
   readonly [TypeId]: TypeId
   readonly model: S
   readonly name: string
@@ -114,6 +119,8 @@ export interface Table<S extends Model.Any = Model.Any, PK extends string = Fiel
   readonly softDelete: FieldName<S> | undefined
   readonly version: FieldName<S> | undefined
   readonly timestamps: { readonly created: FieldName<S> | undefined; readonly updated: FieldName<S> | undefined }
+  /** The fields the repository fills in itself: timestamps, soft-delete field, version. */
+  readonly managedFields: ReadonlyArray<M>
   /** The model's fields, in declaration order. */
   readonly fields: ReadonlyArray<FieldName<S>>
   /** Field name to column name. */
@@ -130,13 +137,32 @@ export interface Table<S extends Model.Any = Model.Any, PK extends string = Fiel
  */
 export type Row<T extends Table<any, any>> = Schema.Schema.Type<T["model"]>
 
+type InsertVariant<T extends Table<any, any>> = Schema.Schema.Type<T["model"]["insert"]>
+
+type OptionalInsertKey<T extends Table<any, any>> = {
+  [K in keyof InsertVariant<T>]: K extends Managed<T> ? K : undefined extends InsertVariant<T>[K] ? K : never
+}[keyof InsertVariant<T>]
+
 /**
- * What `insert` takes: the model's insert variant (generated fields left out).
+ * The fields a table's repository fills in itself.
  *
  * @since 0.1.0
  * @category models
  */
-export type Insert<T extends Table<any, any>> = Schema.Schema.Type<T["model"]["insert"]>
+export type Managed<T extends Table<any, any>> = T extends Table<any, any, infer M> ? M : never
+
+/**
+ * What `insert` takes: the model's insert variant (generated fields left
+ * out), where the fields the repository fills in (timestamps, soft-delete
+ * field, version) and fields that may be undefined are optional.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Insert<T extends Table<any, any>> = Simplify<
+  & Omit<InsertVariant<T>, OptionalInsertKey<T>>
+  & Partial<Pick<InsertVariant<T>, OptionalInsertKey<T>>>
+>
 
 /**
  * What `update` takes: some fields of the model's update variant, never the
@@ -191,6 +217,13 @@ export const postgresObjectName = (table: string, columns: ReadonlyArray<string>
   return name2.length > 0 ? `${name1}_${name2}_${label}` : `${name1}_${label}`
 }
 
+type ManagedOf<O> = O extends {
+  readonly softDelete?: infer D
+  readonly version?: infer V
+  readonly timestamps?: infer TS
+} ? Extract<D | V | (TS extends { readonly created?: infer C; readonly updated?: infer U } ? C | U : never), string>
+  : never
+
 /** Quotes an SQL identifier. */
 const quote = (identifier: string) => `"${identifier.replace(/"/g, "\"\"")}"`
 
@@ -214,10 +247,10 @@ const quote = (identifier: string) => `"${identifier.replace(/"/g, "\"\"")}"`
  * @since 0.1.0
  * @category constructors
  */
-export const make = <S extends Model.Any, const PK extends FieldName<S>>(
+export const make = <S extends Model.Any, const O extends Options<S, FieldName<S>>>(
   model: S,
-  options: Options<S, PK>
-): Table<S, PK> => {
+  options: O
+): Table<S, O["primaryKey"], ManagedOf<O>> => {
   const fields = Object.keys((model as unknown as Schema.Struct<Schema.Struct.Fields>).fields) as Array<FieldName<S>>
   const known = new Set<string>(fields)
   const check = (field: string | undefined, role: string) => {
@@ -244,6 +277,12 @@ export const make = <S extends Model.Any, const PK extends FieldName<S>>(
     }
   })
   const schema = options.schema ?? "public"
+  const managedFields = [
+    options.timestamps?.created,
+    options.timestamps?.updated,
+    options.softDelete,
+    options.version
+  ].filter((f): f is FieldName<S> => f !== undefined) as unknown as ReadonlyArray<ManagedOf<O>>
   return {
     [TypeId]: TypeId,
     model,
@@ -256,10 +295,11 @@ export const make = <S extends Model.Any, const PK extends FieldName<S>>(
     softDelete: options.softDelete,
     version: options.version,
     timestamps: { created: options.timestamps?.created, updated: options.timestamps?.updated },
+    managedFields,
     fields,
     columns,
-    generated: (options.generated ?? {}) as Table<S, PK>["generated"],
-    defaults: (options.defaults ?? {}) as Table<S, PK>["defaults"]
+    generated: (options.generated ?? {}) as Table<S>["generated"],
+    defaults: (options.defaults ?? {}) as Table<S>["defaults"]
   }
 }
 

@@ -1,5 +1,6 @@
-// Compile-time checks: each @ts-expect-error must be an error, so `npm run typecheck` fails
-// if a misspelt field or a wrongly typed value stops being rejected.
+// Compile-time checks for queries. Each line marked with ts-expect-error must
+// be a type error, so `npm run typecheck` fails if a misspelt field or a
+// wrongly typed value stops being rejected.
 import * as Model from "@effect/sql/Model"
 import * as Schema from "effect/Schema"
 import * as Query from "../../src/Query.js"

@@ -1,0 +1,87 @@
+/**
+ * Every program the README quotes runs here, on a fresh PostgreSQL
+ * database, and its result is checked.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Database from "../src/Database.js"
+import * as TestDatabase from "../test/support/TestDatabase.js"
+import * as Errors from "./snippets/errors.js"
+import * as QuickStart from "./snippets/quick-start.js"
+import * as Repositories from "./snippets/repositories.js"
+import * as Transactions from "./snippets/transactions.js"
+
+type Provided = Layer.Layer.Success<ReturnType<typeof Database.layer>>
+
+const run = <A, E>(
+  createTables: Effect.Effect<unknown, unknown, Provided>,
+  program: Effect.Effect<A, E, Provided>
+) =>
+  Effect.scoped(Effect.gen(function*() {
+    const url = yield* TestDatabase.url
+    const context = yield* Layer.build(Database.layer({ url }))
+    yield* Effect.provide(createTables, context)
+    return yield* Effect.provide(program, context)
+  }))
+
+describe("README snippets", () => {
+  it.live("a first program", () =>
+    Effect.gen(function*() {
+      const result = yield* run(QuickStart.createTables, QuickStart.program)
+      expect(result).toEqual({
+        renamed: "Ada Lovelace",
+        found: ["ada@example.com", "alan@example.com"],
+        total: 3
+      })
+    }))
+
+  it.live("transactions", () =>
+    Effect.gen(function*() {
+      const result = yield* run(Transactions.createTables, Transactions.program)
+      expect(result.total).toBe(200)
+      expect(result.again).toEqual(Either.left("taken"))
+      expect(result.locked).toBe("locked work done")
+      expect(result.balances).toEqual([{ id: 1, balance: 85 }, { id: 2, balance: 115 }])
+    }))
+
+  it.live("errors", () =>
+    Effect.gen(function*() {
+      const result = yield* run(Errors.createTables, Errors.program)
+      expect(result.first).toBe("welcome, account 1")
+      expect(result.second).toBe("accounts_email_key: that email is taken")
+      expect(result.rawTag).toBe("UniqueViolation")
+      expect(result.retryable).toBe(false)
+    }))
+
+  it.live("repositories and queries", () =>
+    Effect.gen(function*() {
+      const result = yield* run(Repositories.createTables, Repositories.program)
+      expect(result).toMatchObject({
+        byId: true,
+        same: "hello-world",
+        missing: "NotFound",
+        top: ["effect-101", "sql-tips"],
+        first: Option.some("effect-101"),
+        count: 98,
+        any: true,
+        pages: [20, 20],
+        slugs: ["draft-2", "draft-3", "draft-4"],
+        edited: "Hello, world",
+        locked: 3,
+        stale: "StaleVersion",
+        retitled: 98,
+        upserted: [99, 4],
+        untouched: 99,
+        hidden: true,
+        trash: ["hello-world"],
+        restored: null,
+        removed: 98,
+        perTag: ["effect-101", "sql-tips"]
+      })
+      expect(result.totalViews).toEqual(Option.some(10 + 50 + 30 + 4950))
+      expect(result.most).toEqual(Option.some(99))
+    }))
+})

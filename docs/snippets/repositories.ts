@@ -1,0 +1,173 @@
+/**
+ * README: "Repositories and queries", one region per operation family.
+ */
+import * as Model from "@effect/sql/Model"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { Query, Repository, Table } from "effect-dal"
+
+// #region table
+class Article extends Model.Class<Article>("Article")({
+  id: Model.Generated(Schema.Number),
+  slug: Schema.String,
+  title: Schema.String,
+  views: Schema.Number,
+  tags: Schema.Array(Schema.String),
+  meta: Schema.Struct({ lang: Schema.optional(Schema.String) }),
+  version: Schema.Number,
+  deletedAt: Schema.NullOr(Schema.DateFromSelf),
+  createdAt: Model.DateTimeInsertFromDate,
+  updatedAt: Model.DateTimeUpdateFromDate
+}) {}
+
+const Articles = Table.make(Article, {
+  name: "articles",
+  primaryKey: "id",
+  uniqueKeys: [["slug"]], // Postgres names it articles_slug_key
+  softDelete: "deletedAt", // delete() sets it; reads leave such rows out
+  version: "version", // optimistic locking
+  timestamps: { created: "createdAt", updated: "updatedAt" }
+  // Columns are snake_case by default: createdAt is created_at.
+})
+
+class ArticleRepository extends Effect.Service<ArticleRepository>()("app/ArticleRepository", {
+  effect: Repository.make(Articles)
+}) {}
+// #endregion table
+
+export const createTables = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql`create table articles (
+    id serial primary key,
+    slug text not null unique,
+    title text not null,
+    views integer not null default 0,
+    tags text[] not null default '{}',
+    meta jsonb not null default '{}',
+    version integer not null default 1,
+    deleted_at timestamptz,
+    created_at timestamptz not null,
+    updated_at timestamptz not null
+  )`)
+
+const article = (slug: string, views: number, tags: ReadonlyArray<string> = []) => ({
+  slug,
+  title: slug.replace(/-/g, " "),
+  views,
+  tags,
+  meta: { lang: "en" }
+})
+
+export const program = Effect.gen(function*() {
+  const articles = yield* ArticleRepository
+
+  // #region insert
+  const hello = yield* articles.insert(article("hello-world", 10, ["intro"]))
+  // One unnest() statement per call, chunked under the parameter limit if it must be.
+  yield* articles.insertMany([article("effect-101", 50, ["effect"]), article("sql-tips", 30, ["sql", "effect"])])
+  yield* articles.insertManyDiscard(Array.from({ length: 100 }, (_, i) => article(`draft-${i}`, i)))
+  // #endregion insert
+
+  // #region reads
+  const byId = yield* articles.findById(hello.id) // Option<Article>
+  const same = yield* articles.getById(hello.id) // Article, or fails with NotFound
+  const missing = yield* Effect.flip(articles.getById(-1)) // NotFound { table, key }
+  // #endregion reads
+
+  // #region queries
+  const popular = Query.make(Articles).pipe(
+    Query.where({ views: Query.gte(30), tags: Query.contains(["effect"]) }),
+    Query.where(Query.or({ slug: Query.startsWith("sql") }, { meta: Query.jsonContains({ lang: "en" }) })),
+    Query.orderBy("views", "desc"),
+    Query.limit(10)
+  )
+  const top = yield* articles.findMany(popular)
+  const first = yield* articles.findOne(popular)
+  const drafts = Query.make(Articles).pipe(Query.where({ slug: Query.like("draft-%"), views: Query.notIn([0, 1]) }))
+  // #endregion queries
+
+  // #region aggregates
+  const count = yield* articles.count(drafts)
+  const any = yield* articles.exists(drafts)
+  const totalViews = yield* articles.sum("views") // Option<number>: None when no rows
+  const average = yield* articles.avg("views", drafts)
+  const most = yield* articles.max("views")
+  // #endregion aggregates
+
+  // #region paginate
+  // Keyset pagination: stable while rows are inserted, fast on any page.
+  const byViews = Query.make(Articles).pipe(Query.orderBy("views", "desc"))
+  const page1 = yield* articles.paginate(byViews, { limit: 20 })
+  const page2 = yield* articles.paginate(byViews, { limit: 20, after: Option.getOrUndefined(page1.next) })
+  // #endregion paginate
+
+  // #region stream
+  // A server-side cursor: flat memory however many rows, and the connection
+  // goes back to the pool when the consumer stops.
+  const slugs = yield* articles.stream(drafts, { batchSize: 500 }).pipe(
+    Stream.map((a) => a.slug),
+    Stream.take(3),
+    Stream.runCollect
+  )
+  // #endregion stream
+
+  // #region update
+  const edited = yield* articles.update(hello.id, { title: "Hello, world" }) // a partial patch
+  // Optimistic locking: fails with StaleVersion if someone else updated it first.
+  const locked = yield* articles.update(hello.id, { views: 11 }, { expectedVersion: edited.version })
+  const stale = yield* Effect.flip(articles.update(hello.id, { views: 12 }, { expectedVersion: 1 }))
+  const retitled = yield* articles.updateMany(drafts, { title: "Draft" })
+  // #endregion update
+
+  // #region upsert
+  const upserted = yield* articles.upsert(article("hello-world", 99), { onConflict: ["slug"], update: ["views"] })
+  const untouched = yield* articles.upsert(article("hello-world", 0), { onConflict: ["slug"], update: "nothing" })
+  // #endregion upsert
+
+  // #region delete
+  yield* articles.delete(hello.id) // soft: sets deletedAt
+  const hidden = yield* articles.findById(hello.id) // None
+  const trash = yield* articles.findMany(Query.make(Articles).pipe(Query.onlyDeleted))
+  const restored = yield* articles.restore(hello.id)
+  const removed = yield* articles.deleteMany(drafts) // soft-deletes, returns how many
+  yield* articles.hardDelete(hello.id) // gone for good
+  // #endregion delete
+
+  // #region raw
+  // Your own SQL (CTEs, window functions), rows decoded with the model.
+  const sql = yield* SqlClient.SqlClient
+  const perTag = yield* articles.raw(sql`
+    select distinct on (tag) a.*
+    from articles a, unnest(a.tags) as tag
+    where a.deleted_at is null
+    order by tag, a.views desc`)
+  // #endregion raw
+
+  return {
+    byId: Option.isSome(byId),
+    same: same.slug,
+    missing: missing._tag,
+    top: top.map((a) => a.slug),
+    first: Option.map(first, (a) => a.slug),
+    count,
+    any,
+    totalViews,
+    average,
+    most,
+    pages: [page1.items.length, page2.items.length],
+    slugs: [...slugs],
+    edited: edited.title,
+    locked: locked.version,
+    stale: stale._tag,
+    retitled,
+    upserted: [upserted.views, upserted.version],
+    untouched: untouched.views,
+    hidden: Option.isNone(hidden),
+    trash: trash.map((a) => a.slug),
+    restored: restored.deletedAt,
+    removed,
+    perTag: perTag.map((a) => a.slug)
+  }
+}).pipe(Effect.provide(ArticleRepository.Default))

@@ -1,0 +1,31 @@
+// Compile-time checks for the row, insert and patch types of a table. Each
+// line marked with ts-expect-error must be a type error, so `npm run
+// typecheck` fails if a type stops rejecting wrong input.
+import type * as Table from "../../src/Table.js"
+import { Members, Notes } from "../../src/testing/Fixtures.js"
+
+// Managed fields (timestamps, soft delete, version) may be left out...
+export const minimal: Table.Insert<typeof Members> = {
+  email: "a@b.c",
+  name: "A",
+  age: null,
+  score: 1,
+  tags: [],
+  profile: {}
+}
+// ...and given when wanted.
+export const explicit: Table.Insert<typeof Members> = { ...minimal, deletedAt: null, version: 3 }
+
+// @ts-expect-error a required field is missing
+export const missing: Table.Insert<typeof Members> = { name: "A", age: null, score: 1, tags: [], profile: {} }
+
+// @ts-expect-error generated fields are not part of an insert
+export const generatedKey: Table.Insert<typeof Notes> = { id: "x", memberId: 1, body: "b" }
+
+export const patch: Table.Patch<typeof Members> = { name: "B" }
+// @ts-expect-error the primary key cannot be patched
+export const patchKey: Table.Patch<typeof Members> = { id: 2 }
+
+export const id: Table.Id<typeof Members> = 1
+// @ts-expect-error the key is a number
+export const wrongId: Table.Id<typeof Members> = "1"
