@@ -183,6 +183,52 @@ layer(withSetup({ maxConnections: 4 }), { excludeTestServices: true })("reposito
       expect(message).not.toContain("secret-unit")
     }))
 
+  it.effect("rows decode into the model class, with its getters and its own instance fields", () =>
+    Effect.gen(function*() {
+      class Rich extends Model.Class<Rich>("Rich")({
+        id: Model.Generated(Schema.Number),
+        sensor: Schema.String,
+        value: Schema.Number,
+        unit: Schema.String,
+        takenAt: Schema.DateFromSelf
+      }) {
+        readonly kind = "reading"
+        get label() {
+          return `${this.sensor}: ${this.value} ${this.unit}`
+        }
+      }
+      class Plain extends Model.Class<Plain>("Plain")({
+        id: Model.Generated(Schema.Number),
+        sensor: Schema.String,
+        value: Schema.Number,
+        unit: Schema.String,
+        takenAt: Schema.DateFromSelf
+      }) {
+        get label() {
+          return `${this.sensor}=${this.value}`
+        }
+      }
+      const RichTable = Table.make(Rich, { name: "readings", primaryKey: "id" })
+      const PlainTable = Table.make(Plain, { name: "readings", primaryKey: "id" })
+      const rich = yield* Repository.make(RichTable)
+      const plain = yield* Repository.make(PlainTable)
+      yield* rich.insertMany([1, 2, 3].map((v) => ({ sensor: "class", value: v, unit: "K", takenAt: new Date(0) })))
+      const richRows = yield* rich.findMany(
+        Query.make(RichTable).pipe(Query.where({ sensor: "class" }), Query.orderBy("value"))
+      )
+      expect(richRows.map((r) => [r.kind, r.label, r instanceof Rich])).toEqual([
+        ["reading", "class: 1 K", true],
+        ["reading", "class: 2 K", true],
+        ["reading", "class: 3 K", true]
+      ])
+      const plainRows = yield* plain.findMany(
+        Query.make(PlainTable).pipe(Query.where({ sensor: "class" }), Query.orderBy("value"))
+      )
+      expect(plainRows.map((r) => [r.label, r instanceof Plain, Object.keys(r).sort()])).toEqual(
+        [1, 2, 3].map((v) => [`class=${v}`, true, ["id", "sensor", "takenAt", "unit", "value"]])
+      )
+    }))
+
   it.effect("every operation has a span named <table>.<operation>", () =>
     Effect.gen(function*() {
       const { spans, tracer } = recordingTracer()

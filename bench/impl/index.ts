@@ -10,7 +10,8 @@ import type { Registration } from "./types.js"
 export const implementations: ReadonlyArray<Registration> = [
   { name: "raw pg", load: () => import("./raw-pg.js") },
   { name: "@effect/sql", load: () => import("./effect-sql.js") },
-  { name: "kysely", load: () => import("./kysely.js") }
+  { name: "kysely", load: () => import("./kysely.js") },
+  { name: "effect-dal", load: () => import("./effect-dal.js") }
 ]
 
 export const findImplementation = (name: string): Registration => {

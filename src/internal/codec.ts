@@ -3,7 +3,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import type * as SchemaAST from "effect/SchemaAST"
+import * as SchemaAST from "effect/SchemaAST"
 import type * as Table from "../Table.js"
 
 type Fields = Schema.Struct.Fields
@@ -170,16 +170,68 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
     return row
   }
 
+  // Decoding a row is on every read's hot path. A field whose schema has no
+  // transformation decodes to itself, so it is only validated, by a
+  // validator compiled from its schema; the other fields are decoded one by
+  // one, in place; and the model instance is built from pg's row object
+  // without the constructor validating everything again. Any failure falls
+  // back to the full decode, for its precise error.
   const decode = Schema.decodeUnknownEither(model)
-  const decodeRow = (row: Record<string, unknown>) => {
-    const result = decode(fixups.length === 0 ? row : applyFixups(row))
+  const validators = fields
+    .filter((f) => isIdentity(struct1(selectFields, f).ast))
+    .map((f) => [f, compileValidator(propertyType(struct1(selectFields, f).ast))] as const)
+  const transformed = fields
+    .filter((f) => !validators.some(([v]) => v === f))
+    .map((f) => [f, selectDecoders.get(f)!] as const)
+  const Model = model as unknown as new(props: Record<string, unknown>, disableValidation: boolean) => unknown
+  const constructs = typeof Model === "function" && "fields" in Model
+  const slowDecode = (row: Record<string, unknown>) => {
+    const result = decode(row)
     if (result._tag === "Right") return result.right
     throw new RowDecodeError(describeDecodeFailure(table, result.left))
   }
+  // With validation off, the model's constructor only copies the props onto
+  // a new instance. Building that instance directly saves most of the cost,
+  // unless the class adds fields of its own: the first row, built by the
+  // constructor, tells.
+  const prototype = (Model as { prototype?: object }).prototype ?? null
+  let direct: boolean | undefined
+  const construct = (row: Record<string, unknown>): unknown => {
+    if (direct === true) return Object.assign(Object.create(prototype), row)
+    const instance = new Model(row, true) as Record<string, unknown>
+    if (direct === undefined) {
+      const own = Object.keys(instance)
+      direct = own.length === Object.keys(row).length && own.every((k) => k in row)
+    }
+    return instance
+  }
+  // `row` holds exactly the model's fields (the SELECT list aliases them),
+  // and belongs to us, so it is decoded in place.
+  const decodeRow = (input: Record<string, unknown>) => {
+    const row = fixups.length === 0 ? input : applyFixups(input)
+    if (!constructs) return slowDecode(row)
+    for (let i = 0; i < validators.length; i++) {
+      const [field, valid] = validators[i]!
+      if (!valid(row[field])) return slowDecode(row)
+    }
+    if (transformed.length > 0) {
+      const original = { ...row }
+      for (const [field, decodeField] of transformed) {
+        const result = decodeField(row[field])
+        if (result._tag === "Left") return slowDecode(original)
+        row[field] = result.right
+      }
+    }
+    return construct(row)
+  }
   const columnToField = new Map(fields.map((f) => [columns[f]!, f]))
+  // Raw SQL may return other columns too; only the model's fields are kept.
   const decodeColumns = (row: Record<string, unknown>) => {
     const byField: Record<string, unknown> = {}
-    for (const key in row) byField[columnToField.get(key) ?? key] = row[key]
+    for (const key in row) {
+      const field = columnToField.get(key) ?? (fields.includes(key) ? key : undefined)
+      if (field !== undefined) byField[field] = row[key]
+    }
     return decodeRow(byField)
   }
 
@@ -211,6 +263,69 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
     notDeleted: updateNotDeleted,
     decodeRow,
     decodeColumns
+  }
+}
+
+const propertyType = (ast: SchemaAST.AST): SchemaAST.AST =>
+  ast._tag === "TypeLiteral" && ast.propertySignatures.length === 1 ? ast.propertySignatures[0]!.type : ast
+
+// A validator for a schema whose decoding is the identity: plain checks
+// for the common shapes, the schema's own `is` for everything else.
+const compileValidator = (ast: SchemaAST.AST): (u: unknown) => boolean => {
+  switch (ast._tag) {
+    case "StringKeyword":
+      return (u) => typeof u === "string"
+    case "NumberKeyword":
+      return (u) => typeof u === "number"
+    case "BooleanKeyword":
+      return (u) => typeof u === "boolean"
+    case "Literal": {
+      const literal = ast.literal
+      return (u) => u === literal
+    }
+    case "Union": {
+      const members = ast.types.map(compileValidator)
+      return (u) => {
+        for (let i = 0; i < members.length; i++) if (members[i]!(u)) return true
+        return false
+      }
+    }
+    case "Declaration":
+      if (ast.typeParameters.length === 0 && SchemaAST.getIdentifierAnnotation(ast).pipe(Option.getOrUndefined) === "DateFromSelf") {
+        return (u) => u instanceof Date
+      }
+      break
+    case "TupleType": {
+      if (ast.elements.length === 0 && ast.rest.length === 1) {
+        const element = compileValidator(ast.rest[0]!.type)
+        return (u) => Array.isArray(u) && u.every(element)
+      }
+      break
+    }
+  }
+  return Schema.is(Schema.make(ast))
+}
+
+// Whether decoding leaves a value as it is: no transformation anywhere in
+// the schema (refinements only validate).
+const isIdentity = (ast: SchemaAST.AST): boolean => {
+  switch (ast._tag) {
+    case "Transformation":
+    case "Suspend":
+      return false
+    case "Refinement":
+      return isIdentity(ast.from)
+    case "Union":
+      return ast.types.every(isIdentity)
+    case "TupleType":
+      return ast.elements.every((e) => isIdentity(e.type)) && ast.rest.every((r) => isIdentity(r.type))
+    case "TypeLiteral":
+      return ast.propertySignatures.every((p) => isIdentity(p.type)) &&
+        ast.indexSignatures.every((i) => isIdentity(i.type))
+    case "Declaration":
+      return ast.typeParameters.every(isIdentity)
+    default:
+      return true
   }
 }
 

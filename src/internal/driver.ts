@@ -181,13 +181,7 @@ export class Driver {
     client.dalRunning = running
     const name = this.options.statementCacheSize > 0 ? statement.name : undefined
     if (name !== undefined) this.remember(client, name, mayEvict)
-    const config: pg.QueryConfig = {
-      text: statement.text,
-      values: statement.values as Array<unknown>,
-      ...(name === undefined ? {} : { name }),
-      ...(statement.rowMode === undefined ? {} : { rowMode: statement.rowMode })
-    } as pg.QueryConfig
-    client.query(config, (error: Error | null, result: pg.QueryResult) => {
+    const onDone = (error: Error | null, result: pg.QueryResult) => {
       running.done = true
       if (client.dalRunning === running) client.dalRunning = undefined
       for (const waiter of running.waiters.splice(0)) waiter()
@@ -202,7 +196,8 @@ export class Driver {
       } else {
         callback(undefined, result)
       }
-    })
+    }
+    client.query(makeQuery(statement, name, onDone))
   }
 
   // The per-session prepared-statement cache is an LRU: reuse moves a name to
@@ -336,6 +331,32 @@ export class Driver {
       await admin.end().catch(() => {})
     }
   }
+}
+
+// pg copies a config object with getOwnPropertyDescriptors on every call;
+// built from (text, values), a Query skips that. The name is read only when
+// the query is sent, so it can be set afterwards. rowMode must be known at
+// construction and is rare, so it keeps the config form.
+const makeQuery = (
+  statement: Statement,
+  name: string | undefined,
+  callback: (error: Error | null, result: pg.QueryResult) => void
+): pg.Query => {
+  if (statement.rowMode !== undefined) {
+    return new pg.Query({
+      text: statement.text,
+      values: statement.values as Array<unknown>,
+      rowMode: statement.rowMode,
+      ...(name === undefined ? {} : { name })
+    } as pg.QueryConfig, undefined, callback as never)
+  }
+  const query = new (pg.Query as unknown as new(
+    text: string,
+    values: ReadonlyArray<unknown>,
+    callback: (error: Error | null, result: pg.QueryResult) => void
+  ) => pg.Query & { name?: string })(statement.text, statement.values, callback)
+  if (name !== undefined) query.name = name
+  return query
 }
 
 /** @internal Destroys a client's socket at once. */

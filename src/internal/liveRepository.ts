@@ -13,6 +13,7 @@ import type * as Table from "../Table.js"
 import { type Codec, makeCodec, quote } from "./codec.js"
 import type { Statement } from "./driver.js"
 import { afterExpr, decodeCursor, encodeCursor, keysetOrder } from "./keyset.js"
+import { withSpan } from "./tracing.js"
 import {
   EncodeFailure,
   effectiveFilter,
@@ -99,7 +100,7 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
       "db.collection.name": table.name,
       "db.operation.name": operation
     }
-    return <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.withSpan(effect, spanName, { kind: "client", attributes })
+    return withSpan(spanName, { kind: "client", attributes })
   }
 
   const run = (text: string, values: ReadonlyArray<unknown>) =>
@@ -259,7 +260,7 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
           )
         )
       )
-    ).pipe(Stream.withSpan(`${table.name}.stream`))
+    ).pipe(Stream.withSpan(`${table.name}.stream`, { captureStackTrace: false }))
 
   // -- writes -----------------------------------------------------------------
 

@@ -5,6 +5,7 @@ import * as Schedule from "effect/Schedule"
 import type pg from "pg"
 import * as DatabaseError from "../DatabaseError.js"
 import { acquireClient, type DalClient, destroySocket, type Driver, runOnClient, runPooled, type Statement } from "./driver.js"
+import { withSpan } from "./tracing.js"
 
 /** @internal */
 export type Isolation = "read committed" | "repeatable read" | "serializable"
@@ -225,7 +226,7 @@ const topLevel = <A, E, R, E2>(
             : "rollback"
         })
       ),
-      Effect.withSpan("Database.transaction", {
+      withSpan("Database.transaction", {
         kind: "client",
         attributes: {
           "db.system.name": "postgresql",
@@ -415,7 +416,7 @@ const nested = <A, E, R, E2>(
     Effect.catchAll((error) =>
       Effect.fail(DatabaseError.isDatabaseError(error) && isOwn(error) ? mapOwnError(error) : error)
     ),
-    Effect.withSpan("Database.transaction", {
+    withSpan("Database.transaction", {
       kind: "client",
       attributes: { "db.system.name": "postgresql", "db.transaction.depth": parent.depth + 1 }
     })

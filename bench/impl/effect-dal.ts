@@ -1,0 +1,73 @@
+/**
+ * This project: Model classes, table definitions and repositories, run as
+ * one Effect program per load. Written the way a user would write it.
+ */
+import * as Model from "@effect/sql/Model"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Schema from "effect/Schema"
+import { Database, Query, Repository, Table } from "effect-dal"
+import { fromEffects } from "./from-effects.js"
+import { attachMessages, balanceChanges } from "./shared.js"
+import type { ImplementationModule } from "./types.js"
+import { POOL_SIZE } from "./types.js"
+
+class User extends Model.Class<User>("User")({
+  id: Schema.Number,
+  name: Schema.String,
+  email: Schema.String,
+  createdAt: Schema.DateFromSelf
+}) {}
+
+class Message extends Model.Class<Message>("Message")({
+  id: Model.Generated(Schema.String),
+  userId: Schema.Number,
+  role: Schema.Literal("system", "user", "assistant"),
+  content: Schema.String,
+  contentLength: Schema.Number,
+  createdAt: Model.Generated(Schema.DateFromSelf),
+  deletedAt: Schema.NullOr(Schema.DateFromSelf)
+}) {}
+
+const Users = Table.make(User, { name: "users", primaryKey: "id" })
+const Messages = Table.make(Message, { name: "messages", primaryKey: "id", softDelete: "deletedAt" })
+
+const recent = (userId: number) =>
+  Query.make(Messages).pipe(Query.where({ userId }), Query.orderBy("createdAt", "desc"), Query.limit(20))
+
+export const make: ImplementationModule["make"] = async (url) => {
+  const runtime = ManagedRuntime.make(Database.layer({ url, maxConnections: POOL_SIZE, idleTimeout: 0 }))
+  // Built once, as a repository service would be in a layer.
+  const { messages, sql, users } = await runtime.runPromise(Effect.all({
+    users: Repository.make(Users),
+    messages: Repository.make(Messages),
+    sql: SqlClient.SqlClient
+  }))
+
+  return fromEffects(runtime, {
+    findById: (id) => users.getById(id),
+    recentMessages: (userId) => messages.findMany(recent(userId)),
+    insertOne: (message) => messages.insert(message),
+    transfer: (transfer) =>
+      Database.transaction(Effect.forEach(
+        balanceChanges(transfer),
+        ({ delta, id }) => sql`update accounts set balance = balance + ${delta} where id = ${id}`,
+        { discard: true }
+      )),
+    insertBatch: (rows) => messages.insertManyDiscard(rows),
+    eagerLoad: (userIds) =>
+      Effect.zipWith(
+        users.findMany(Query.make(Users).pipe(Query.where({ id: Query.in(userIds) }), Query.orderBy("id"))),
+        messages.findMany(
+          Query.make(Messages).pipe(
+            Query.where({ userId: Query.in(userIds) }),
+            Query.orderBy("userId"),
+            Query.orderBy("createdAt", "desc")
+          )
+        ),
+        attachMessages,
+        { concurrent: true }
+      )
+  })
+}
