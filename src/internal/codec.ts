@@ -157,14 +157,21 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
     if (!ok(new Date(0)) && ok("1970-01-01T00:00:00.000Z")) fixups.push([field, "date-to-iso"])
     else if (ok(0) && !ok("0")) fixups.push([field, "numeric-string-to-number"])
   }
-  const applyFixups = (row: Record<string, unknown>) => {
+  // Returns the row itself when nothing needs fixing, a fixed copy otherwise.
+  const applyFixups = (input: Record<string, unknown>) => {
+    let row = input
     for (const [field, fixup] of fixups) {
       const value = row[field]
+      let fixed: unknown = value
       if (fixup === "date-to-iso") {
-        if (value instanceof Date) row[field] = value.toISOString()
+        if (value instanceof Date) fixed = value.toISOString()
       } else if (typeof value === "string" && value.length > 0) {
         const n = Number(value)
-        if (Number.isFinite(n) && (!Number.isInteger(n) || Number.isSafeInteger(n))) row[field] = n
+        if (Number.isFinite(n) && (!Number.isInteger(n) || Number.isSafeInteger(n))) fixed = n
+      }
+      if (fixed !== value) {
+        if (row === input) row = { ...input }
+        row[field] = fixed
       }
     }
     return row
@@ -205,8 +212,8 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
     }
     return instance
   }
-  // `row` holds exactly the model's fields (the SELECT list aliases them),
-  // and belongs to us, so it is decoded in place.
+  // `input` holds exactly the model's fields (the SELECT list aliases
+  // them). It is never modified: decoded values go into a copy.
   const decodeRow = (input: Record<string, unknown>) => {
     const row = fixups.length === 0 ? input : applyFixups(input)
     if (!constructs) return slowDecode(row)
@@ -214,15 +221,14 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
       const [field, valid] = validators[i]!
       if (!valid(row[field])) return slowDecode(row)
     }
-    if (transformed.length > 0) {
-      const original = { ...row }
-      for (const [field, decodeField] of transformed) {
-        const result = decodeField(row[field])
-        if (result._tag === "Left") return slowDecode(original)
-        row[field] = result.right
-      }
+    if (transformed.length === 0) return construct(row)
+    const decoded: Record<string, unknown> = { ...row }
+    for (const [field, decodeField] of transformed) {
+      const result = decodeField(row[field])
+      if (result._tag === "Left") return slowDecode(row)
+      decoded[field] = result.right
     }
-    return construct(row)
+    return construct(decoded)
   }
   const columnToField = new Map(fields.map((f) => [columns[f]!, f]))
   // Raw SQL may return other columns too; only the model's fields are kept.
