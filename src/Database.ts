@@ -477,15 +477,15 @@ export const make = (
       ).pipe(Effect.tap((clients) => clients.forEach((c) => driver.release(c))))
     }
 
-    const provide: Session.Provide = (session) => (effect) => {
-      const level = session.level
-      const connection = new CompatConnection((statement) => session.run(statement), driver)
-      return Effect.mapInputContext(effect, (context) =>
-        Context.add(
-          Context.add(context, Session.SessionTag, session),
-          SqlClient.TransactionConnection,
-          [connection, level?.depth ?? 0] as const
-        ))
+    const provide: Session.Provide = (session) => {
+      // The @effect/sql connection of a session is made once per session.
+      const connection = [
+        new CompatConnection((statement) => session.run(statement), driver),
+        session.level?.depth ?? 0
+      ] as const
+      return (effect) =>
+        Effect.mapInputContext(effect, (context) =>
+          Context.add(Context.add(context, Session.SessionTag, session), SqlClient.TransactionConnection, connection))
     }
 
     const execute = (statement: Statement) => Session.execute(driver, statement)

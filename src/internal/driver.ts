@@ -461,6 +461,45 @@ export const runPooled = (
 
 /**
  * @internal
+ * Checks out a client and starts a transaction on it, in one step. While
+ * waiting for a client the caller can be interrupted; once BEGIN is on its
+ * way it completes, and an interrupted caller's transaction is rolled back
+ * and the client returned.
+ */
+export const acquireAndBegin = (
+  driver: Driver,
+  begin: Statement
+): Effect.Effect<DalClient, DatabaseError.DatabaseError> =>
+  Effect.async<DalClient, DatabaseError.DatabaseError>((resume) => {
+    let interrupted = false
+    let client: DalClient | undefined
+    const abandon = driver.acquire((error, leased) => {
+      if (error) return resume(Effect.fail(error))
+      client = leased!
+      driver.submit(client, begin, "statement", false, (error) => {
+        if (interrupted) {
+          // Nobody is waiting for this transaction any more.
+          const abandoned = client!
+          if (error) return driver.release(abandoned)
+          return driver.submit(abandoned, { text: "ROLLBACK", values: [] }, "statement", false, (rollbackError) => {
+            driver.release(abandoned, rollbackError !== undefined)
+          })
+        }
+        if (error) {
+          driver.release(client!)
+          return resume(Effect.fail(error))
+        }
+        resume(Effect.succeed(client!))
+      })
+    })
+    return Effect.sync(() => {
+      interrupted = true
+      if (client === undefined) abandon()
+    })
+  })
+
+/**
+ * @internal
  * A checked-out client as a scoped resource: released when the scope closes,
  * and destroyed if the session broke while we held it.
  */

@@ -4,7 +4,16 @@ import * as Exit from "effect/Exit"
 import * as Schedule from "effect/Schedule"
 import type pg from "pg"
 import * as DatabaseError from "../DatabaseError.js"
-import { acquireClient, type DalClient, destroySocket, type Driver, runOnClient, runPooled, type Statement } from "./driver.js"
+import {
+  acquireAndBegin,
+  acquireClient,
+  type DalClient,
+  destroySocket,
+  type Driver,
+  runOnClient,
+  runPooled,
+  type Statement
+} from "./driver.js"
 import { withSpan } from "./tracing.js"
 
 /** @internal */
@@ -187,24 +196,24 @@ const topLevel = <A, E, R, E2>(
   // interruptible.
   return Effect.uninterruptibleMask((restore) => {
     let attempts = 0
+    // A pooled client is checked out and BEGIN sent in one step; a pinned
+    // session (withConnection) sends BEGIN on its own connection.
+    const start = pinned === undefined
+      ? restore(acquireAndBegin(driver, begin))
+      : Effect.as(runOnClient(driver, pinned.client, begin), pinned.client)
     const once = Effect.suspend(() => {
       attempts++
-      const acquire = pinned === undefined ? restore(acquireClient(driver)) : Effect.succeed(pinned.client)
-      return Effect.flatMap(Effect.mapError(acquire, mapOwnError), (client) => {
+      return Effect.flatMap(Effect.mapError(start, (error) => mapOwnError(markOwn(error))), (client) => {
         const root = new Root(settings)
         const session = new Session(driver, client, root.top)
         const release = Effect.sync(() => {
           root.top.closed = true
           if (pinned === undefined) driver.release(client, root.broken)
         })
-        const run = Effect.matchCauseEffect(Effect.mapError(session.runAtLevel(root.top, begin), markOwn), {
-          onFailure: (cause) => Effect.failCause(cause),
-          onSuccess: () =>
-            Effect.flatMap(
-              Effect.exit(restore(provide(session)(effect))),
-              (exit) => finishTop(session, root, exit, restore)
-            )
-        })
+        const run = Effect.flatMap(
+          Effect.exit(restore(provide(session)(effect))),
+          (exit) => finishTop(session, root, exit, restore)
+        )
         return Effect.ensuring(
           Effect.catchAll(run, (error) =>
             Effect.fail(DatabaseError.isDatabaseError(error) && isOwn(error) ? mapOwnError(error) : error)),
@@ -216,25 +225,26 @@ const topLevel = <A, E, R, E2>(
       ? once
       : retryWhole(once, options.retry === true ? defaultRetry : options.retry, restore)
     return retried.pipe(
-      Effect.onExit((exit) =>
-        Effect.annotateCurrentSpan({
+      withSpan(
+        "Database.transaction",
+        {
+          kind: "client",
+          attributes: {
+            "db.system.name": "postgresql",
+            "db.transaction.isolation": settings.isolation,
+            "db.transaction.read_only": settings.readOnly,
+            "db.transaction.depth": 0
+          }
+        },
+        (exit) => ({
           "db.transaction.attempts": attempts,
-          "db.transaction.outcome": Exit.isSuccess(exit)
+          "db.transaction.outcome": exit._tag === "Success"
             ? "commit"
             : Exit.isInterrupted(exit)
             ? "interrupted"
             : "rollback"
         })
-      ),
-      withSpan("Database.transaction", {
-        kind: "client",
-        attributes: {
-          "db.system.name": "postgresql",
-          "db.transaction.isolation": settings.isolation,
-          "db.transaction.read_only": settings.readOnly,
-          "db.transaction.depth": 0
-        }
-      })
+      )
     )
   })
 }
@@ -277,11 +287,10 @@ const finishTop = <A, E>(
   restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
 ): Effect.Effect<A, E | DatabaseError.DatabaseError> => {
   const level = root.top
-  const rollback = rollbackOrDestroy(session, root, { text: "ROLLBACK", values: [] })
-  if (Exit.isFailure(exit)) return Effect.zipRight(rollback, exit)
+  if (Exit.isFailure(exit)) return Effect.zipRight(rollbackOrDestroy(session, root), exit)
   if (level.failedSqlState !== undefined) {
     return Effect.zipRight(
-      rollback,
+      rollbackOrDestroy(session, root),
       Effect.fail(markOwn(
         new DatabaseError.TransactionAborted({ nested: false, failedSqlState: level.failedSqlState })
       ))
@@ -293,7 +302,7 @@ const finishTop = <A, E>(
   // Effect report the fiber as interrupted although the transaction
   // committed (the span records outcome "commit").
   return Effect.matchCauseEffect(restore(Effect.void), {
-    onFailure: (cause) => Effect.zipRight(rollback, Effect.failCause(cause)),
+    onFailure: (cause) => Effect.zipRight(rollbackOrDestroy(session, root), Effect.failCause(cause)),
     onSuccess: () => commit(session, level, exit)
   })
 }
@@ -317,8 +326,9 @@ const commit = <A, E>(
 
 // ROLLBACK runs even when the fiber is interrupted. If it cannot run (the
 // session broke or hangs), the session is destroyed instead of reused.
-const rollbackOrDestroy = (session: Session, root: Root, statement: Statement): Effect.Effect<void> =>
-  Effect.interruptible(runOnClient(session.driver, session.client, statement)).pipe(
+const ROLLBACK: Statement = { text: "ROLLBACK", values: [] }
+const rollbackOrDestroy = (session: Session, root: Root): Effect.Effect<void> =>
+  Effect.interruptible(runOnClient(session.driver, session.client, ROLLBACK)).pipe(
     Effect.timeout("10 seconds"),
     Effect.catchAllCause(() =>
       Effect.sync(() => {

@@ -1,4 +1,5 @@
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import type * as Tracer from "effect/Tracer"
 
 // Effect's built-in tracer records nothing anywhere, yet a span costs about
@@ -6,12 +7,23 @@ import type * as Tracer from "effect/Tracer"
 // tracer is installed (Effect.withTracer, Layer.setTracer, OpenTelemetry).
 const builtInTracer = Effect.runSync(Effect.tracer)
 
-/** @internal `Effect.withSpan`, skipped under the built-in tracer; never captures a stack trace. */
+/**
+ * @internal
+ * `Effect.withSpan`, skipped under the built-in tracer; never captures a
+ * stack trace. `atEnd` gives attributes recorded when the effect ends.
+ */
 export const withSpan = (
   name: string,
-  options: Omit<Tracer.SpanOptions, "captureStackTrace"> = {}
+  options: Omit<Tracer.SpanOptions, "captureStackTrace"> = {},
+  atEnd?: (exit: Exit.Exit<unknown, unknown>) => Record<string, unknown>
 ): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> => {
   const spanOptions: Tracer.SpanOptions = { ...options, captureStackTrace: false }
   return (effect) =>
-    Effect.tracerWith((tracer) => tracer === builtInTracer ? effect : Effect.withSpan(effect, name, spanOptions))
+    Effect.tracerWith((tracer) => {
+      if (tracer === builtInTracer) return effect
+      const annotated = atEnd === undefined
+        ? effect
+        : Effect.onExit(effect, (exit) => Effect.annotateCurrentSpan(atEnd(exit)))
+      return Effect.withSpan(annotated, name, spanOptions)
+    })
 }
