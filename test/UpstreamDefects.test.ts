@@ -6,6 +6,7 @@
  * fails and the README's comparison table must be updated.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
+import * as Model from "@effect/sql/Model"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Cause from "effect/Cause"
@@ -14,9 +15,13 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Database from "../src/Database.js"
 import * as DatabaseError from "../src/DatabaseError.js"
+import * as Query from "../src/Query.js"
+import * as Repository from "../src/Repository.js"
+import * as Table from "../src/Table.js"
 import * as Admin from "./support/admin.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
@@ -40,7 +45,9 @@ const clientLayer = (
     })
 
 const onBoth = <A, E>(
-  scenario: (flavour: Flavour) => Effect.Effect<A, E, SqlClient.SqlClient | PgClient.PgClient | TestDatabase.TestUrl>
+  scenario: (
+    flavour: Flavour
+  ) => Effect.Effect<A, E, SqlClient.SqlClient | PgClient.PgClient | TestDatabase.TestUrl | Database.Database>
 ) =>
   Effect.gen(function*() {
     const results = {} as Record<Flavour, A>
@@ -48,7 +55,9 @@ const onBoth = <A, E>(
       results[flavour] = yield* Effect.scoped(Effect.gen(function*() {
         const url = yield* TestDatabase.url
         const context = yield* Layer.build(clientLayer(flavour, url))
-        return yield* scenario(flavour).pipe(Effect.provide(context), Effect.provideService(TestDatabase.TestUrl, url))
+        // Only the effect-dal scenarios ask for Database; plain's layer has none.
+        return yield* (scenario(flavour) as Effect.Effect<A, E, SqlClient.SqlClient | PgClient.PgClient | TestDatabase.TestUrl>)
+          .pipe(Effect.provide(context), Effect.provideService(TestDatabase.TestUrl, url))
       }))
     }
     return results
@@ -185,5 +194,74 @@ describe("defects of plain @effect/sql that effect-dal fixes", () => {
       }
       expect(results.plain).toBe(1)
       expect(results["effect-dal"]).toBe(0)
+    }))
+
+  class Post extends Model.Class<Post>("Post")({
+    id: Model.Generated(Schema.Number),
+    title: Schema.String,
+    createdAt: Model.DateTimeInsert
+  }) {}
+  // Column names as the fields are, since plain makeRepository uses field names.
+  const Posts = Table.make(Post, { name: "posts", primaryKey: "id", naming: "same", timestamps: { created: "createdAt" } })
+  const createPosts = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql`create table posts (id serial primary key, title text unique not null, "createdAt" timestamptz not null)`)
+
+  it.live("Model.DateTimeInsert (string form): plain makeRepository writes the row, then fails to decode it", () =>
+    Effect.gen(function*() {
+      const results = yield* onBoth((flavour) =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* createPosts
+          const inserted = flavour === "plain"
+            ? yield* Effect.exit(Effect.flatMap(
+              Model.makeRepository(Post, { tableName: "posts", spanPrefix: "Posts", idColumn: "id" }),
+              (repo) => repo.insert(Post.insert.make({ title: "hello" }))
+            ))
+            : yield* Effect.exit(Effect.flatMap(Repository.make(Posts), (repo) => repo.insert({ title: "hello" })))
+          const rows = (yield* sql<{ n: number }>`select count(*)::int as n from posts`)[0]!.n
+          return { outcome: Exit.isSuccess(inserted) ? "decoded" : Cause.isDie(inserted.cause) ? "defect" : "failure", rows }
+        })
+      )
+      expect(results.plain).toEqual({ outcome: "defect", rows: 1 })
+      expect(results["effect-dal"]).toEqual({ outcome: "decoded", rows: 1 })
+    }))
+
+  it.live("an empty OR: plain sql.or([]) is TRUE and matches every row; Query.or() matches none", () =>
+    Effect.gen(function*() {
+      const results = yield* onBoth((flavour) =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* createPosts
+          yield* sql`insert into posts (title, "createdAt") values ('a', now()), ('b', now())`
+          if (flavour === "plain") {
+            return (yield* sql<{ n: number }>`select count(*)::int as n from posts where ${sql.or([])}`)[0]!.n
+          }
+          const repo = yield* Repository.make(Posts)
+          return yield* repo.count(Query.make(Posts).pipe(Query.where(Query.or())))
+        })
+      )
+      expect(results.plain).toBe(2)
+      expect(results["effect-dal"]).toBe(0)
+    }))
+
+  it.live("a duplicate insert: plain makeRepository makes it a defect; effect-dal a typed UniqueViolation", () =>
+    Effect.gen(function*() {
+      const results = yield* onBoth((flavour) =>
+        Effect.gen(function*() {
+          yield* createPosts
+          if (flavour === "plain") {
+            const repo = yield* Model.makeRepository(Post, { tableName: "posts", spanPrefix: "Posts", idColumn: "id" })
+            const insert = Effect.ignore(repo.insert(Post.insert.make({ title: "same" })))
+            const exit = yield* Effect.exit(Effect.zipRight(insert, repo.insert(Post.insert.make({ title: "same" }))))
+            return Exit.isFailure(exit) && Cause.isDie(exit.cause) ? "defect" : "other"
+          }
+          const repo = yield* Repository.make(Posts)
+          yield* repo.insert({ title: "same" })
+          const error = yield* Effect.flip(repo.insert({ title: "same" }))
+          return `failure ${error._tag}`
+        })
+      )
+      expect(results.plain).toBe("defect")
+      expect(results["effect-dal"]).toBe("failure UniqueViolation")
     }))
 })
