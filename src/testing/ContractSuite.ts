@@ -1,18 +1,22 @@
 /**
  * The repository contract: one suite of behaviours that every backend must
- * show, run against PostgreSQL and against the in-memory database. Each
- * test runs in a transaction that is rolled back, so tests never see each
- * other's rows.
+ * show, run against PostgreSQL and against the in-memory database, and
+ * `suiteFor`, the part of it that applies to any table, for your own table
+ * definitions. Each test runs in a transaction that is rolled back, so
+ * tests never see each other's rows.
  *
  * @since 0.1.0
  */
 import { assert, describe, expect, layer } from "@effect/vitest"
+import * as Arbitrary from "effect/Arbitrary"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
+import * as FastCheck from "effect/FastCheck"
+import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Database from "../Database.js"
@@ -665,6 +669,513 @@ export const suite = <E>(name: string, database: Layer.Layer<Database.Database, 
             "member3@example.com"
           ])
         }))
+
+      test("a body that swallowed a failed statement fails with TransactionAborted and keeps nothing", () =>
+        Effect.gen(function*() {
+          const { members: repo } = yield* repositories
+          yield* repo.insert(member(1))
+          const error = yield* Effect.flip(Database.transaction(Effect.gen(function*() {
+            yield* repo.insert(member(2))
+            yield* Effect.ignore(repo.insert(member(3, { email: "member1@example.com" })))
+            return "done"
+          })))
+          assert(error._tag === "TransactionAborted")
+          expect(error.failedSqlState).toBe("23505")
+          expect(error.nested).toBe(true)
+          expect(emails(yield* repo.findMany())).toEqual(["member1@example.com"])
+        }))
+
+      test("a failing transaction rolls back every table it wrote", () =>
+        Effect.gen(function*() {
+          const { members: repo, notes, settings } = yield* repositories
+          const kept = yield* repo.insert(member(1))
+          yield* settings.insert({ key: "kept", value: 1, label: "k", version: 1 } as Table.Insert<typeof Settings>)
+          const outcome = yield* Effect.either(Database.transaction(Effect.gen(function*() {
+            yield* repo.update(kept.id, { name: "changed" })
+            yield* repo.insert(member(2))
+            yield* repo.delete(kept.id)
+            yield* notes.insert({ memberId: kept.id, body: "gone" } as Table.Insert<typeof Notes>)
+            yield* settings.upsert({ key: "kept", value: 2, label: "x", version: 1 } as Table.Insert<typeof Settings>, {
+              onConflict: ["key"]
+            })
+            yield* settings.delete("kept")
+            return yield* Effect.fail("undo" as const)
+          })))
+          expect(outcome).toEqual(Either.left("undo"))
+          const after = yield* repo.getById(kept.id)
+          expect(after).toMatchObject({ name: "Member 1", version: 1, deletedAt: null })
+          expect(yield* repo.count(members.pipe(Query.withDeleted))).toBe(1)
+          expect(yield* notes.count()).toBe(0)
+          expect((yield* settings.getById("kept")).value).toBe(1)
+        }))
+
+      test("a nested transaction cannot change the isolation level, read-only mode or retry", () =>
+        Effect.gen(function*() {
+          const { members: repo } = yield* repositories
+          const isolation = yield* Effect.flip(Database.transaction(repo.count(), { isolation: "serializable" }))
+          assert(isolation._tag === "NestedTransactionConflict")
+          expect(isolation.option).toBe("isolation")
+          const readOnly = yield* Effect.flip(Database.transaction(repo.count(), { readOnly: true }))
+          assert(readOnly._tag === "NestedTransactionConflict")
+          expect(readOnly.option).toBe("readOnly")
+          const retry = yield* Effect.flip(Database.transaction(repo.count(), { retry: true }))
+          assert(retry._tag === "NestedTransactionConflict")
+          expect(retry.option).toBe("retry")
+          expect(yield* repo.count()).toBe(0)
+        }))
+    })
+
+    describe("PostgreSQL's semantics that the in-memory database follows", () => {
+      test("text sorts by code point (the \"C\" collation): digits, upper case, lower case, accents, private use, emoji", () =>
+        Effect.gen(function*() {
+          const { members: repo } = yield* repositories
+          const names = ["🦄", "\uE000", "é", "É", "z", "Z", "10", "9", "a b", "ab", ""]
+          yield* repo.insertMany(names.map((name, i) => member(i, { name })))
+          const sorted = yield* repo.findMany(members.pipe(Query.orderBy("name")))
+          expect(sorted.map((r) => r.name)).toEqual(["", "10", "9", "Z", "a b", "ab", "z", "É", "é", "\uE000", "🦄"])
+          const below = yield* repo.findMany(members.pipe(Query.where({ name: Query.lt("é") }), Query.orderBy("name")))
+          expect(below.map((r) => r.name)).toEqual(["", "10", "9", "Z", "a b", "ab", "z", "É"])
+        }))
+
+      test("ilike folds ASCII letters only, and _ matches one character, an emoji too", () =>
+        Effect.gen(function*() {
+          const { members: repo } = yield* repositories
+          yield* repo.insertMany(["Émile", "émile", "EMILE", "🦄x", "ab"].map((name, i) => member(i, { name })))
+          const names = (filter: Query.Filter<Table.Row<typeof Members>>) =>
+            Effect.map(repo.findMany(members.pipe(Query.where(filter), Query.orderBy("name"))), (rows) => rows.map((r) => r.name))
+          expect(yield* names({ name: Query.ilike("émile") })).toEqual(["émile"])
+          expect(yield* names({ name: Query.ilike("%MILE") })).toEqual(["EMILE", "Émile", "émile"])
+          expect(yield* names({ name: Query.like("_x") })).toEqual(["🦄x"])
+          expect(yield* names({ name: Query.like("__") })).toEqual(["ab", "🦄x"])
+        }))
+
+      test("a LIKE pattern that ends with the escape character is QueryError 22025 once a row reaches it", () =>
+        Effect.gen(function*() {
+          const { members: repo } = yield* repositories
+          yield* repo.insert(member(1, { name: "abc" }))
+          const error = yield* Effect.flip(
+            Database.transaction(repo.findMany(members.pipe(Query.where({ name: Query.like("a\\") }))))
+          )
+          assert(error._tag === "QueryError")
+          expect(error.sqlState).toBe("22025")
+          expect(yield* repo.count()).toBe(1)
+        }))
+
+      test("a NUL in a filter value is QueryError 22021, and it aborts the transaction", () =>
+        Effect.gen(function*() {
+          const { members: repo } = yield* repositories
+          yield* repo.insert(member(1))
+          const error = yield* Effect.flip(Database.transaction(Effect.gen(function*() {
+            const failed = yield* Effect.either(repo.findMany(members.pipe(Query.where({ name: "a\u0000" }))))
+            assert(Either.isLeft(failed) && failed.left._tag === "QueryError")
+            expect(failed.left.sqlState).toBe("22021")
+            return yield* repo.count()
+          })))
+          assert(error._tag === "TransactionAborted")
+          expect(error.failedSqlState).toBe("22021")
+        }))
+
+      test("NULL compares as unknown: not, notIn and between leave NULL rows out", () =>
+        Effect.gen(function*() {
+          const { members: repo } = yield* repositories
+          yield* repo.insertMany([member(1, { age: 1 }), member(2, { age: null }), member(3, { age: 3 })])
+          const ages = (filter: Query.Filter<Table.Row<typeof Members>>) =>
+            Effect.map(repo.findMany(members.pipe(Query.where(filter), Query.orderBy("id"))), (rows) => rows.map((r) => r.age))
+          expect(yield* ages(Query.not({ age: Query.between(0, 2) }))).toEqual([3])
+          expect(yield* ages({ age: Query.notIn([1]) })).toEqual([3])
+          expect(yield* ages({ age: Query.notIn([1, null]) })).toEqual([])
+          expect(yield* ages({ age: Query.in([1, null]) })).toEqual([1])
+          expect(yield* ages(Query.not({ age: Query.in([1, null]) }))).toEqual([])
+          expect(yield* ages({ age: Query.eq(null) })).toEqual([])
+          expect(yield* ages(Query.or({ age: Query.gt(2) }, Query.not({ age: Query.eq(1) })))).toEqual([3])
+        }))
+
+      test("timestamps the model writes as ISO text compare and sort as timestamps", () =>
+        Effect.gen(function*() {
+          const { notes } = yield* repositories
+          for (const [i, millis] of [Date.UTC(2030, 0, 1), Date.UTC(1999, 11, 31, 23, 59, 59, 999), Date.UTC(2030, 0, 1, 0, 0, 0, 1)].entries()) {
+            yield* TestClock.setTime(millis)
+            yield* notes.insert({ memberId: i, body: `note ${i}` } as Table.Insert<typeof Notes>)
+          }
+          const byTime = yield* notes.findMany(Query.make(Notes).pipe(Query.orderBy("createdAt", "desc")))
+          expect(byTime.map((n) => n.body)).toEqual(["note 2", "note 0", "note 1"])
+          const after = yield* notes.findMany(
+            Query.make(Notes).pipe(Query.where({ createdAt: Query.gte(DateTime.unsafeMake(Date.UTC(2030, 0, 1))) }), Query.orderBy("body"))
+          )
+          expect(after.map((n) => n.body)).toEqual(["note 0", "note 2"])
+          expect(DateTime.toEpochMillis(after[1]!.createdAt)).toBe(Date.UTC(2030, 0, 1, 0, 0, 0, 1))
+        }))
+
+      test("a serial value is used up by a failed insert, and never reused", () =>
+        Effect.gen(function*() {
+          const { members: repo } = yield* repositories
+          const first = yield* repo.insert(member(1))
+          yield* Effect.flip(Database.transaction(repo.insert(member(2, { email: "member1@example.com" }))))
+          const next = yield* repo.insert(member(3))
+          expect(next.id).toBe(first.id + 2)
+        }))
     })
   })
+
+  // Outside the sandbox: READ ONLY applies only to a whole transaction.
+  layer(database)(`repository contract: ${name}, read-only transactions`, (it) => {
+    it.effect("a write in a read-only transaction is ReadOnlyViolation, and reads still work", () =>
+      Effect.gen(function*() {
+        const { settings } = yield* repositories
+        const error = yield* Effect.flip(Database.transaction(
+          Effect.zipRight(
+            settings.count(),
+            settings.insert({ key: "ro", value: 1, label: "x", version: 1 } as Table.Insert<typeof Settings>)
+          ),
+          { readOnly: true }
+        ))
+        assert(error._tag === "ReadOnlyViolation")
+        expect(error.sqlState).toBe("25006")
+        const counted = yield* Database.transaction(settings.count(), { readOnly: true })
+        expect(counted).toBe(0)
+        expect(Option.isNone(yield* settings.findById("ro"))).toBe(true)
+      }))
+  })
 }
+
+// ---------------------------------------------------------------------------
+// the contract on your own tables
+// ---------------------------------------------------------------------------
+
+/**
+ * Options of {@link suiteFor}.
+ *
+ * @since 0.1.0
+ * @category suites
+ */
+export interface SuiteForOptions<T extends Table.Table<any, any>, E = never> {
+  /**
+   * The database to run on. The table must exist there: for PostgreSQL,
+   * create it while building the layer (text columns `COLLATE "C"`, the
+   * collation the in-memory database implements).
+   */
+  readonly layer: Layer.Layer<Database.Database, E>
+  /**
+   * Makes the n-th row to insert (n = 0, 1, 2, ...). Rows must differ in the
+   * primary key (when the insert sets it) and in every unique key. Leave
+   * out timestamps, the version and the soft-delete field: the repository
+   * fills them in. Default: rows from {@link SuiteForOptions.arbitrary}.
+   */
+  readonly makeRow?: ((n: number) => Table.Insert<T>) | undefined
+  /**
+   * Rows to insert, when there is no `makeRow`. Default
+   * `Arbitrary.make(table.model.insert)`: annotate the model so that its
+   * values fit the columns (`Schema.Int.pipe(Schema.between(0, 100))` for
+   * an `integer`, `Schema.maxLength(n)` for a `varchar(n)`). NUL characters
+   * are taken out of generated text: PostgreSQL text cannot hold them.
+   */
+  readonly arbitrary?: FastCheck.Arbitrary<Table.Insert<T>> | undefined
+  /** The seed of generated rows, so that every run uses the same rows. Default 42. */
+  readonly seed?: number | undefined
+  /** How many rows the pagination test inserts. Default 12. */
+  readonly rows?: number | undefined
+  /**
+   * The patch that the update tests apply to a stored row. Default: one
+   * field (not a key, timestamp, version or soft-delete field) set to the
+   * value another generated row has.
+   */
+  readonly patch?: ((row: Table.Row<T>) => Table.Patch<T>) | undefined
+}
+
+const unwrapOption = (value: unknown) => (Option.isOption(value) ? Option.getOrUndefined(value) : value)
+
+const millisOf = (value: unknown): number | undefined => {
+  const v = unwrapOption(value)
+  if (DateTime.isDateTime(v)) return DateTime.toEpochMillis(v)
+  if (v instanceof Date) return v.getTime()
+  if (typeof v === "number") return v
+  if (typeof v === "string") return Date.parse(v)
+  return undefined
+}
+
+// PostgreSQL text cannot hold NUL, and UTF-8 cannot hold a lone surrogate.
+const sanitize = (value: unknown): unknown => {
+  if (typeof value === "string") {
+    const text = value.replace(/\u0000/g, "")
+    return (text as unknown as { toWellFormed(): string }).toWellFormed()
+  }
+  if (Array.isArray(value)) return value.map(sanitize)
+  if (typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [sanitize(k), sanitize(v)]))
+  }
+  return value
+}
+
+const keyString = (value: unknown) => JSON.stringify(value, (_, v) => (typeof v === "bigint" ? `${v}n` : v))
+const sameValue = (a: unknown, b: unknown) => keyString(a) === keyString(b)
+
+/**
+ * Runs the contract's behaviours that hold for any table on your own table
+ * definition. A row round-trips through the schema; `findById`, `getById`
+ * and `NotFound`; `update` and `delete`; `count` and `exists`; keyset
+ * pagination visits every row once; soft delete and `restore`, the version
+ * and `StaleVersion`, and timestamps from `Clock` when the table declares
+ * them; and `UniqueViolation` with the constraint name for every unique
+ * key. Run it on PostgreSQL and on `Database.layerMemory()` to know that
+ * unit tests on the fake mean the same as on the database.
+ *
+ * @example
+ * ContractSuite.suiteFor("in-memory", Users, { layer: Database.layerMemory() })
+ * ContractSuite.suiteFor("PostgreSQL", Users, { layer: PostgresWithUsersTable })
+ *
+ * @since 0.1.0
+ * @category suites
+ */
+export const suiteFor = <T extends Table.Table<any, any>, E = never>(
+  name: string,
+  table: T,
+  options: SuiteForOptions<T, E>
+): void => {
+  type Row = Table.Row<T>
+  type Insert = Table.Insert<T>
+  const model = table.model as unknown as {
+    readonly insert: Schema.Struct<Schema.Struct.Fields>
+    readonly update: Schema.Struct<Schema.Struct.Fields>
+  }
+  // Field names as plain strings: the table's field types say nothing more
+  // about a generic table.
+  const meta = {
+    created: table.timestamps.created as string | undefined,
+    updated: table.timestamps.updated as string | undefined,
+    version: table.version as string | undefined,
+    softDelete: table.softDelete as string | undefined,
+    columns: table.columns as Record<string, string>
+  }
+  const pk = table.primaryKey as string
+  const insertFields = Object.keys(model.insert.fields)
+  const managed = new Set(
+    [meta.created, meta.updated, meta.version, meta.softDelete].filter((f): f is string => f !== undefined)
+  )
+  const declaredKeys: ReadonlyArray<{ readonly fields: ReadonlyArray<string>; readonly constraint: string }> = [
+    ...(insertFields.includes(pk) ? [{ fields: [pk], constraint: table.primaryKeyConstraint }] : []),
+    ...table.uniqueKeys.map((k) => ({ fields: k.fields as ReadonlyArray<string>, constraint: k.constraint }))
+  ]
+  const keyFields = new Set(declaredKeys.flatMap((k) => k.fields))
+  const count = Math.max(options.rows ?? 12, 4)
+
+  // The rows every test uses: made once, the same in every run.
+  const clean = (row: unknown): Record<string, unknown> => {
+    const out = { ...(row as Record<string, unknown>) }
+    for (const field of managed) delete out[field]
+    return out
+  }
+  const rows: ReadonlyArray<Record<string, unknown>> = options.makeRow !== undefined
+    ? Array.from({ length: count }, (_, n) => clean(options.makeRow!(n)))
+    : FastCheck.sample(
+      FastCheck.uniqueArray(
+        (options.arbitrary ?? (Arbitrary.make(model.insert) as unknown as FastCheck.Arbitrary<Insert>)).map((row) =>
+          sanitize(clean(row)) as Record<string, unknown>
+        ),
+        {
+          minLength: count,
+          maxLength: count,
+          comparator: (a, b) => declaredKeys.some((k) => k.fields.every((f) => sameValue(a[f], b[f])))
+        }
+      ),
+      { seed: options.seed ?? 42, numRuns: 1 }
+    )[0]!
+  const row = (n: number) => rows[n]! as Insert
+
+  // Values compared through the insert schema, so Date / DateTime / Option
+  // representations do not matter, only what is stored.
+  const insertEncoders = new Map(insertFields.map((f) => [
+    f,
+    Schema.encodeUnknownEither(Schema.Struct({ [f]: model.insert.fields[f]! }) as unknown as Schema.Schema<unknown, unknown>)
+  ]))
+  const stored = (field: string, value: unknown) => {
+    const encoded = insertEncoders.get(field)!({ [field]: value })
+    return Either.isRight(encoded) ? (encoded.right as Record<string, unknown>)[field] : encoded.left
+  }
+  const expectRowFits = (actual: Row, input: Record<string, unknown>) => {
+    for (const field of insertFields) {
+      if (managed.has(field) || input[field] === undefined) continue
+      expect(stored(field, (actual as Record<string, unknown>)[field]), `field ${field}`).toEqual(stored(field, input[field]))
+    }
+  }
+
+  const updateFields = Object.keys(model.update.fields)
+  const patchField = updateFields.find((f) =>
+    f !== pk && !managed.has(f) && !keyFields.has(f) && insertFields.includes(f) && !sameValue(rows[0]![f], rows[1]![f])
+  )
+  const makePatch = (current: Row): Record<string, unknown> | undefined =>
+    options.patch !== undefined
+      ? (options.patch(current) as Record<string, unknown>)
+      : patchField === undefined
+      ? undefined
+      : { [patchField]: rows[1]![patchField] }
+  const canPatch = options.patch !== undefined || patchField !== undefined
+
+  const idOf = (r: Row) => (r as Record<string, unknown>)[pk] as Table.Id<T>
+  const byKey = Query.make(table).pipe(Query.orderBy(pk as never))
+  const repository = Repository.make(table)
+
+  layer(options.layer)(`table contract: ${name}, table "${table.name}"`, (it) => {
+    const test = <A, E2>(title: string, body: () => Effect.Effect<A, E2, Database.Database>) =>
+      it.effect(title, () => sandbox(body()))
+
+    test("insert returns the row as stored, and getById reads back the same row", () =>
+      Effect.gen(function*() {
+        const repo = yield* repository
+        for (const n of [0, 1, 2]) {
+          const inserted = yield* repo.insert(row(n))
+          expectRowFits(inserted, rows[n]!)
+          expect(yield* repo.getById(idOf(inserted))).toEqual(inserted)
+        }
+        expect(yield* repo.count()).toBe(3)
+      }))
+
+    test("a missing key: findById gives None, getById fails with NotFound naming the table and the key", () =>
+      Effect.gen(function*() {
+        const repo = yield* repository
+        const inserted = yield* repo.insert(row(0))
+        const id = idOf(inserted)
+        yield* repo.hardDelete(id)
+        expect(yield* repo.findById(id)).toEqual(Option.none())
+        const error = yield* Effect.flip(repo.getById(id))
+        assert(error._tag === "NotFound")
+        expect(error.table).toBe(table.name)
+        expect(error.key).toEqual(id)
+      }))
+
+    test("insertMany, findMany, count and exists agree on the rows", () =>
+      Effect.gen(function*() {
+        const repo = yield* repository
+        expect(yield* repo.exists()).toBe(false)
+        const inserted = yield* repo.insertMany([0, 1, 2, 3].map(row))
+        inserted.forEach((r, n) => expectRowFits(r, rows[n]!))
+        expect(yield* repo.count()).toBe(4)
+        expect(yield* repo.exists()).toBe(true)
+        const found = yield* repo.findMany(byKey)
+        expect(found.map(idOf)).toEqual(inserted.map(idOf).sort((a, b) => compareKeys(a, b)))
+      }))
+
+    test("paginate over the primary key visits every row exactly once", () =>
+      Effect.gen(function*() {
+        const repo = yield* repository
+        yield* repo.insertManyDiscard(rows as ReadonlyArray<Insert>)
+        const seen: Array<unknown> = []
+        let after: string | undefined = undefined
+        let pages = 0
+        while (true) {
+          const page: Repository.Page<Row> = yield* repo.paginate(Query.make(table), { limit: 3, after })
+          seen.push(...page.items.map(idOf))
+          pages++
+          if (Option.isNone(page.next)) break
+          after = page.next.value
+        }
+        expect(pages).toBe(Math.ceil(count / 3))
+        expect(seen).toEqual((yield* repo.findMany(byKey)).map(idOf))
+        expect(new Set(seen.map(keyString)).size).toBe(count)
+      }))
+
+    if (canPatch) {
+      test("update patches the row, returns it, and a missing key is NotFound", () =>
+        Effect.gen(function*() {
+          const repo = yield* repository
+          const inserted = yield* repo.insert(row(0))
+          const patch = makePatch(inserted)!
+          const updated = yield* repo.update(idOf(inserted), patch as Table.Patch<T>)
+          for (const field of Object.keys(patch)) {
+            expect(stored(field, (updated as Record<string, unknown>)[field]), `field ${field}`).toEqual(stored(field, patch[field]))
+          }
+          expect(yield* repo.getById(idOf(inserted))).toEqual(updated)
+          yield* repo.hardDelete(idOf(inserted))
+          const missing = yield* Effect.flip(repo.update(idOf(inserted), patch as Table.Patch<T>))
+          expect(missing._tag).toBe("NotFound")
+        }))
+    }
+
+    test("delete takes the row out of every read; a second delete is NotFound", () =>
+      Effect.gen(function*() {
+        const repo = yield* repository
+        const [a, b] = yield* repo.insertMany([row(0), row(1)])
+        yield* repo.delete(idOf(a!))
+        expect(yield* repo.findById(idOf(a!))).toEqual(Option.none())
+        expect((yield* repo.findMany()).map(idOf)).toEqual([idOf(b!)])
+        expect(yield* repo.count()).toBe(1)
+        const again = yield* Effect.flip(repo.delete(idOf(a!)))
+        expect(again._tag).toBe("NotFound")
+      }))
+
+    if (meta.softDelete !== undefined) {
+      test("delete soft-deletes: withDeleted and onlyDeleted still see the row, and restore brings it back", () =>
+        Effect.gen(function*() {
+          const repo = yield* repository
+          const inserted = yield* repo.insert(row(0))
+          yield* repo.delete(idOf(inserted))
+          expect((yield* repo.findMany(Query.make(table).pipe(Query.withDeleted))).map(idOf)).toEqual([idOf(inserted)])
+          expect((yield* repo.findMany(Query.make(table).pipe(Query.onlyDeleted))).map(idOf)).toEqual([idOf(inserted)])
+          const restored = yield* repo.restore(idOf(inserted))
+          expect(unwrapOption((restored as Record<string, unknown>)[meta.softDelete!]) ?? null).toBe(null)
+          expect(yield* repo.count()).toBe(1)
+          expect((yield* Effect.flip(repo.restore(idOf(inserted))))._tag).toBe("NotFound")
+        }))
+    }
+
+    if (meta.version !== undefined) {
+      test("every update increments the version; a stale expected version is StaleVersion", () =>
+        Effect.gen(function*() {
+          const repo = yield* repository
+          const version = meta.version!
+          const inserted = yield* repo.insert(row(0))
+          expect((inserted as Record<string, unknown>)[version]).toBe(1)
+          const patch = (makePatch(inserted) ?? {}) as Table.Patch<T>
+          const updated = yield* repo.update(idOf(inserted), patch, { expectedVersion: 1 })
+          expect((updated as Record<string, unknown>)[version]).toBe(2)
+          const stale = yield* Effect.flip(repo.update(idOf(inserted), patch, { expectedVersion: 1 }))
+          assert(stale._tag === "StaleVersion")
+          expect(stale).toMatchObject({ table: table.name, expectedVersion: 1, actualVersion: 2 })
+          const current = yield* repo.getById(idOf(inserted))
+          expect((current as Record<string, unknown>)[version]).toBe(2)
+        }))
+    }
+
+    if (meta.created !== undefined || meta.updated !== undefined) {
+      test("timestamps come from Clock: created on insert, updated on every write", () =>
+        Effect.gen(function*() {
+          const repo = yield* repository
+          const created = meta.created
+          const updatedField = meta.updated
+          const at = (r: Row, field: string | undefined) =>
+            field === undefined ? undefined : millisOf((r as Record<string, unknown>)[field])
+          yield* TestClock.setTime(Date.UTC(2031, 0, 2, 3, 4, 5))
+          const inserted = yield* repo.insert(row(0))
+          if (created !== undefined) expect(at(inserted, created)).toBe(Date.UTC(2031, 0, 2, 3, 4, 5))
+          if (updatedField !== undefined) expect(at(inserted, updatedField)).toBe(Date.UTC(2031, 0, 2, 3, 4, 5))
+          yield* TestClock.setTime(Date.UTC(2031, 0, 2, 3, 5, 0))
+          const updated = yield* repo.update(idOf(inserted), (makePatch(inserted) ?? {}) as Table.Patch<T>)
+          if (created !== undefined) expect(at(updated, created)).toBe(Date.UTC(2031, 0, 2, 3, 4, 5))
+          if (updatedField !== undefined) expect(at(updated, updatedField)).toBe(Date.UTC(2031, 0, 2, 3, 5, 0))
+        }))
+    }
+
+    for (const key of declaredKeys) {
+      test(`a duplicate (${key.fields.join(", ")}) is UniqueViolation "${key.constraint}"; nothing is written`, () =>
+        Effect.gen(function*() {
+          const repo = yield* repository
+          const first = rows[0]!
+          yield* repo.insert(row(0))
+          const duplicate = { ...rows[1]!, ...Object.fromEntries(key.fields.map((f) => [f, first[f]])) }
+          const error = yield* Effect.flip(Database.transaction(repo.insert(duplicate as Insert)))
+          assert(error._tag === "UniqueViolation")
+          expect(error.constraint).toBe(key.constraint)
+          expect(error.table).toBe(table.name)
+          expect(error.columns).toEqual(key.fields.map((f) => meta.columns[f]))
+          expect(yield* repo.count(Query.make(table).pipe(Query.withDeleted))).toBe(1)
+        }))
+    }
+  })
+}
+
+// Orders primary keys the way the database does for the common key types.
+const compareKeys = (a: unknown, b: unknown): number =>
+  (typeof a === "number" || typeof a === "bigint") && (typeof b === "number" || typeof b === "bigint")
+    ? (a < b ? -1 : a > b ? 1 : 0)
+    : typeof a === "string" && typeof b === "string"
+    ? Buffer.compare(Buffer.from(a), Buffer.from(b))
+    : 0

@@ -1,0 +1,740 @@
+/**
+ * The repository of a table on the in-memory database. Each method follows
+ * the live repository (liveRepository.ts) step by step: the same encoding
+ * (so bad input is the same ParseError, raised before any "SQL"), the same
+ * statements in the same order (so a failing statement aborts the
+ * transaction where Postgres would), and the same decoding of rows.
+ */
+import type { Statement as SqlStatement } from "@effect/sql/Statement"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type * as ParseResult from "effect/ParseResult"
+import * as Stream from "effect/Stream"
+import { randomUUID } from "node:crypto"
+import * as DatabaseError from "../../DatabaseError.js"
+import * as Query from "../../Query.js"
+import type * as Repository from "../../Repository.js"
+import type * as Table from "../../Table.js"
+import { type Codec, makeCodec } from "../codec.js"
+import { afterExpr, decodeCursor, encodeCursor, keysetOrder } from "../keyset.js"
+import { MAX_PARAMETERS } from "../liveRepository.js"
+import { EncodeFailure, effectiveFilter, effectiveOrder, needsSubquery } from "../sql.js"
+import { withSpan } from "../tracing.js"
+import { Binder, compileFilter, compileOrder, type Plan, runPlan, type StoredRow } from "./evaluate.js"
+import {
+  fail,
+  type Key,
+  type MemoryStore,
+  statement,
+  type Statement,
+  type StatementOptions,
+  type TableInfo,
+  type TableState,
+  unsupported
+} from "./store.js"
+import { compare, copy, Unsupported } from "./values.js"
+
+const fromEither = <A>(either: Either.Either<A, ParseResult.ParseError>): Effect.Effect<A, ParseResult.ParseError> =>
+  either._tag === "Right" ? Effect.succeed(either.right) : Effect.fail(either.left)
+
+// Like the live `compile`: a filter value that fails its schema is a
+// ParseError; an unknown field (or anything else thrown) is a defect.
+const compile = <A>(build: () => A): Effect.Effect<A, ParseResult.ParseError> =>
+  Effect.suspend(() => {
+    try {
+      return Effect.succeed(build())
+    } catch (error) {
+      if (error instanceof EncodeFailure) return Effect.fail(error.error)
+      throw error
+    }
+  })
+
+const toNumber = (value: unknown): Option.Option<number> =>
+  value === null || value === undefined ? Option.none() : Option.some(typeof value === "number" ? value : Number(value))
+
+// A codec depends only on the table definition, and building one runs
+// schema machinery for every field: unit tests make repositories often.
+const codecs = new WeakMap<Table.Table<any, any>, Codec>()
+const codecFor = (table: Table.Table<any, any>): Codec => {
+  let codec = codecs.get(table)
+  if (codec === undefined) codecs.set(table, codec = makeCodec(table))
+  return codec
+}
+
+/** How a column that an insert leaves out gets its value. */
+type Filler = (store: MemoryStore) => unknown
+
+/** @internal The repository of a table on the in-memory database. */
+export const makeMemoryRepository = <T extends Table.Table<any, any>>(
+  table: T,
+  _options: Repository.Options,
+  store: MemoryStore
+): Repository.Repository<T> => {
+  type Row = Table.Row<T>
+  const codec: Codec = codecFor(table)
+  const info: TableInfo = store.info(table, codec)
+  const fields = table.fields as ReadonlyArray<string>
+  const pkField = table.primaryKey as string
+  const softField = table.softDelete as string | undefined
+  const versionField = table.version as string | undefined
+  const updatedField = table.timestamps.updated as string | undefined
+  const createdField = table.timestamps.created as string | undefined
+  const columns = table.columns as Record<string, string>
+
+  const span = (operation: string) => {
+    const spanName = `${table.name}.${operation}`
+    const attributes = {
+      "db.system.name": "memory",
+      "db.collection.name": table.name,
+      "db.operation.name": operation
+    }
+    return withSpan(spanName, { kind: "client", attributes })
+  }
+
+  // Stands in for the SQL text in QueryErrors.
+  const sqlOf = (operation: string) => `in-memory ${operation} on "${table.name}"`
+
+  const run = <A>(options: StatementOptions, body: (statement: Statement) => A) => statement(store, options, body)
+
+  const copyRow = (row: StoredRow): Record<string, unknown> => {
+    const out: Record<string, unknown> = {}
+    for (const field of fields) out[field] = copy(row[field])
+    return out
+  }
+  // Statements hand out copies (copyRow), which decoding may change in place.
+  const decode = (row: Record<string, unknown>): Row => codec.decodeRow(row) as Row
+  const visible = (row: StoredRow) => softField === undefined || row[softField] === null
+
+  const notFound = (id: unknown) => new DatabaseError.NotFound({ table: table.name, key: id })
+
+  const describe = (value: unknown): string =>
+    value instanceof Date
+      ? value.toISOString()
+      : typeof value === "boolean"
+      ? (value ? "t" : "f")
+      : typeof value === "object" && value !== null
+      ? JSON.stringify(value)
+      : String(value)
+
+  const uniqueViolation = (key: Key, row: StoredRow) =>
+    new DatabaseError.UniqueViolation({
+      sqlState: "23505",
+      constraint: key.constraint,
+      table: table.name,
+      schema: table.schema,
+      columns: [...key.columns],
+      detail: `Key (${key.columns.join(", ")})=(${key.fields.map((f) => describe(row[f])).join(", ")}) already exists.`
+    })
+
+  /** Puts a row after checking every unique key (Postgres checks the primary key first). */
+  const put = (s: Statement, state: TableState, row: StoredRow, self: string | undefined) => {
+    const pk = info.pkOf(row)
+    if (pk === undefined) {
+      return fail(
+        new DatabaseError.NotNullViolation({
+          sqlState: "23502",
+          table: table.name,
+          schema: table.schema,
+          column: columns[pkField]!
+        })
+      )
+    }
+    const key = state.conflict(row, self)
+    if (key !== undefined) return fail(uniqueViolation(key, row))
+    if (self !== undefined && self !== pk) s.set(state, self, undefined)
+    s.set(state, pk, row)
+  }
+
+  // -- keys -------------------------------------------------------------------
+
+  const boundKey = (id: unknown, operation: string) =>
+    Effect.map(fromEither(codec.encodeField(pkField, id)), (encoded) => {
+      const binder = new Binder(codec, info, sqlOf(operation))
+      const value = binder.encoded(pkField, encoded)
+      return { pk: info.pkValue(value), bindError: binder.error }
+    })
+
+  // -- reads ------------------------------------------------------------------
+
+  const findById = (id: Table.Id<T>) =>
+    boundKey(id, "findById").pipe(
+      Effect.flatMap(({ bindError, pk }) =>
+        run({ write: false, bindError }, (s) => {
+          const row = s.read(info).rows.get(pk)
+          return row !== undefined && visible(row) ? copyRow(row) : undefined
+        })
+      ),
+      Effect.map((row) => (row === undefined ? Option.none<Row>() : Option.some(decode(row)))),
+      span("findById")
+    )
+
+  const getById = (id: Table.Id<T>) =>
+    findById(id).pipe(
+      Effect.flatMap(Option.match({ onNone: () => Effect.fail(notFound(id)), onSome: Effect.succeed })),
+      span("getById")
+    )
+
+  const everything = Query.make<Row>()
+  const orAll = (query: Query.Query<Row> | undefined): Query.Query<Row> => query ?? everything
+
+  // A SELECT: DISTINCT ON, WHERE (with soft-delete visibility), ORDER BY,
+  // LIMIT and OFFSET, compiled in the order the SQL compiler works in.
+  const plan = (
+    query: Query.Query<Row>,
+    operation: string,
+    options: { readonly extra?: Query.Expr | undefined; readonly limit?: number | undefined; readonly ordered?: boolean } = {}
+  ) =>
+    compile(() => {
+      const binder = new Binder(codec, info, sqlOf(operation))
+      for (const field of query.distinctOn ?? []) codec.column(field)
+      const filter = effectiveFilter(codec, query, options.extra)
+      const result: Plan = {
+        filter: filter === undefined ? undefined : compileFilter(binder, filter),
+        order: options.ordered === false ? undefined : compileOrder(codec, info, effectiveOrder(query)),
+        distinctOn: query.distinctOn,
+        limit: options.limit ?? query.limit,
+        offset: query.offset
+      }
+      return { plan: result, bindError: binder.error }
+    })
+
+  const select = (
+    query: Query.Query<Row>,
+    operation: string,
+    options: { readonly extra?: Query.Expr | undefined; readonly limit?: number | undefined; readonly ordered?: boolean } = {}
+  ) =>
+    Effect.flatMap(plan(query, operation, options), ({ bindError, plan }) =>
+      run({ write: false, bindError }, (s) => runPlan(plan, info, s.read(info).rows.values()).map(copyRow)))
+
+  const findMany = (query?: Query.Query<Row>) =>
+    select(orAll(query), "findMany").pipe(
+      Effect.map((rows) => rows.map(decode)),
+      span("findMany")
+    )
+
+  const findOne = (query?: Query.Query<Row>) => {
+    const q = orAll(query)
+    return select(q, "findOne", { limit: Math.min(q.limit ?? 1, 1) }).pipe(
+      Effect.map((rows) => (rows.length === 0 ? Option.none<Row>() : Option.some(decode(rows[0]!)))),
+      span("findOne")
+    )
+  }
+
+  // The rows an aggregate runs over: the table's filtered rows, or the
+  // query's rows when it has ORDER BY / LIMIT / DISTINCT ON (a subquery on
+  // Postgres; without one, Postgres ignores the ordering).
+  const aggregateRows = (query: Query.Query<Row>, operation: string) =>
+    select(query, operation, { ordered: needsSubquery(query) })
+
+  const count = (query?: Query.Query<Row>) =>
+    aggregateRows(orAll(query), "count").pipe(
+      Effect.map((rows) => rows.length),
+      span("count")
+    )
+
+  const exists = (query?: Query.Query<Row>) =>
+    select(orAll(query), "exists", { limit: Math.min(orAll(query).limit ?? 1, 1) }).pipe(
+      Effect.map((rows) => rows.length > 0),
+      span("exists")
+    )
+
+  const aggregate = (fn: "sum" | "avg" | "min" | "max") =>
+  (field: Repository.NumericField<Row>, query?: Query.Query<Row>) =>
+    Effect.suspend(() => {
+      codec.column(field)
+      return aggregateRows(orAll(query), fn)
+    }).pipe(
+      Effect.map((rows) => {
+        // Aggregates skip NULLs; over no values they are NULL.
+        const values = rows.map((row) => row[field]).filter((v) => v !== null && v !== undefined)
+        if (values.length === 0) return Option.none<number>()
+        if (fn === "min" || fn === "max") {
+          let best = values[0]
+          for (const v of values) {
+            const c = compare(info.comparable(field, v), info.comparable(field, best))
+            if (fn === "min" ? c < 0 : c > 0) best = v
+          }
+          return toNumber(best)
+        }
+        let sum = 0
+        for (const v of values) sum += Number(info.comparable(field, v))
+        return Option.some(fn === "sum" ? sum : sum / values.length)
+      }),
+      span(fn)
+    )
+
+  const paginate = (
+    query: Query.Query<Row>,
+    { after, limit }: { readonly limit: number; readonly after?: string | undefined }
+  ) =>
+    Effect.suspend(() => {
+      if (!Number.isInteger(limit) || limit < 1) {
+        return Effect.dieMessage(`${table.name}.paginate: limit must be a whole number >= 1, got ${limit}`)
+      }
+      const order = keysetOrder(codec, query)
+      const base = {
+        ...query,
+        order: query.distinctOn === undefined ? order : query.order,
+        limit: undefined,
+        offset: undefined
+      } as Query.Query<Row>
+      const position = after === undefined ? Either.right(undefined) : decodeCursor(codec, order, after)
+      return Effect.flatMap(
+        position._tag === "Left" ? Effect.fail(position.left) : Effect.succeed(position.right),
+        (values) =>
+          select(base, "paginate", {
+            extra: values === undefined ? undefined : afterExpr(order, values),
+            limit: limit + 1
+          })
+      ).pipe(
+        Effect.map((rows): Repository.Page<Row> => {
+          const items = rows.map(decode)
+          const page = items.slice(0, limit)
+          return {
+            items: page,
+            next: items.length > limit
+              ? Option.some(encodeCursor(codec, order, page[page.length - 1] as Record<string, unknown>))
+              : Option.none()
+          }
+        })
+      )
+    }).pipe(span("paginate"))
+
+  const stream = (query?: Query.Query<Row>, _streamOptions?: { readonly batchSize?: number | undefined }) =>
+    Stream.unwrap(
+      select(orAll(query), "stream").pipe(Effect.map((rows) => Stream.fromIterable(rows).pipe(Stream.map(decode))))
+    ).pipe(Stream.withSpan(`${table.name}.stream`, { captureStackTrace: false }))
+
+  // -- writes -----------------------------------------------------------------
+
+  // Columns an insert leaves out get their default: a generator or default
+  // from the table definition, a serial or uuid for a Model.Generated key,
+  // NULL for a nullable column. Anything else would be a guess.
+  const encodeDefault = (field: string, value: unknown): unknown => {
+    const encoded = codec.encodeField(field, value)
+    if (Either.isRight(encoded)) return encoded.right
+    if (Either.isRight(codec.decodeField(field, value))) return value
+    return unsupported(`the default of column "${columns[field]}" of table "${table.name}" does not fit the model`)
+  }
+  const fillers = new Map<string, Filler>()
+  for (const field of fields) {
+    const generator = (table.generated as Record<string, Table.Generator | undefined>)[field]
+    const defaults = table.defaults as Record<string, unknown>
+    // int8 (bigserial) comes back from node-postgres as text.
+    const serial: Filler = info.kind(field) === "numeric-text"
+      ? (s) => String(s.nextSerial(table, field))
+      : (s) => s.nextSerial(table, field)
+    if (generator === "serial") fillers.set(field, serial)
+    else if (generator === "uuid") fillers.set(field, () => randomUUID())
+    else if (typeof generator === "function") fillers.set(field, () => encodeDefault(field, generator()))
+    else if (field in defaults) {
+      const value = defaults[field]
+      fillers.set(field, () => encodeDefault(field, typeof value === "function" ? (value as () => unknown)() : value))
+    } else if (
+      !codec.insertFields.includes(field) &&
+      (Either.isRight(codec.decodeField(field, 1)) || info.kind(field) === "numeric-text")
+    ) {
+      fillers.set(field, serial)
+    } else if (!codec.insertFields.includes(field) && Either.isRight(codec.decodeField(field, randomUUID()))) {
+      fillers.set(field, () => randomUUID())
+    } else if (Either.isRight(codec.decodeField(field, null))) {
+      fillers.set(field, () => null)
+    } else {
+      fillers.set(field, () =>
+        unsupported(
+          `column "${columns[field]}" of table "${table.name}" gets no value and has no known default; ` +
+            "declare one in Table.make's `defaults` or `generated`"
+        ))
+    }
+  }
+
+  interface Prepared {
+    /** Fields the insert sets (the live statement's columns), in insert-field order. */
+    readonly columns: ReadonlyArray<string>
+    readonly values: Record<string, unknown>
+  }
+
+  const prepareInsert = (row: Table.Insert<T>, now: number, binder: Binder) =>
+    Either.map(codec.encodeInsert(row, now), (encoded): Prepared => {
+      const set = codec.insertFields.filter((f) => encoded[f] !== undefined)
+      const values: Record<string, unknown> = {}
+      for (const field of set) if (field in columns) values[field] = binder.encoded(field, encoded[field])
+      return { columns: set, values }
+    })
+
+  /** The row as stored: the insert's values, and defaults for the rest (a sequence value is used up even if the insert then fails). */
+  const complete = (prepared: Prepared): Record<string, unknown> => {
+    const row: Record<string, unknown> = {}
+    for (const field of fields) {
+      row[field] = field in prepared.values ? prepared.values[field] : fillers.get(field)!(store)
+    }
+    return row
+  }
+
+  const insert = (row: Table.Insert<T>) =>
+    Clock.currentTimeMillis.pipe(
+      Effect.flatMap((now) => {
+        const binder = new Binder(codec, info, sqlOf("insert"))
+        return Effect.flatMap(fromEither(prepareInsert(row, now, binder)), (prepared) =>
+          run({ write: true, bindError: binder.error }, (s) => {
+            const stored = complete(prepared)
+            put(s, s.write(info), stored, undefined)
+            return copyRow(stored)
+          }))
+      }),
+      Effect.map(decode),
+      span("insert")
+    )
+
+  const insertRows = (rows: ReadonlyArray<Table.Insert<T>>, operation: string) =>
+    Effect.gen(function*() {
+      if (rows.length === 0) return []
+      const now = yield* Clock.currentTimeMillis
+      const binder = new Binder(codec, info, sqlOf(operation))
+      // Every row is encoded (and may fail) before anything is written. Rows
+      // are grouped by the columns they set, as the live repository sends
+      // one statement per group; serial values are taken group by group.
+      const groups = new Map<string, { columns: ReadonlyArray<string>; at: Array<number>; rows: Array<Prepared> }>()
+      for (let i = 0; i < rows.length; i++) {
+        const prepared = yield* fromEither(prepareInsert(rows[i]!, now, binder))
+        const key = prepared.columns.join(",")
+        let group = groups.get(key)
+        if (group === undefined) groups.set(key, group = { columns: prepared.columns, at: [], rows: [] })
+        group.at.push(i)
+        group.rows.push(prepared)
+      }
+      const first = [...groups.values()][0]!
+      // Several statements run in a nested transaction on Postgres, whose
+      // failure does not abort the surrounding transaction.
+      const single = groups.size === 1 && first.rows.length * Math.max(1, first.columns.length) <= MAX_PARAMETERS
+      const stored = yield* run({ write: true, bindError: binder.error, savepoint: !single }, (s) => {
+        const state = s.write(info)
+        const out = new Array<Record<string, unknown>>(rows.length)
+        for (const group of groups.values()) {
+          group.rows.forEach((prepared, k) => {
+            const row = complete(prepared)
+            put(s, state, row, undefined)
+            out[group.at[k]!] = copyRow(row)
+          })
+        }
+        return out
+      })
+      return stored
+    })
+
+  const insertMany = (rows: ReadonlyArray<Table.Insert<T>>) =>
+    insertRows(rows, "insertMany").pipe(Effect.map((stored) => stored.map(decode)), span("insertMany"))
+  const insertManyDiscard = (rows: ReadonlyArray<Table.Insert<T>>) =>
+    Effect.asVoid(insertRows(rows, "insertManyDiscard")).pipe(span("insertManyDiscard"))
+
+  // The declared key an ON CONFLICT target names. Postgres would also
+  // accept a unique index the table definition does not declare; the fake
+  // cannot know about it.
+  const arbiter = (target: Repository.UpsertOptions<string>["onConflict"]): Key => {
+    if (Array.isArray(target)) {
+      const wanted = [...(target as ReadonlyArray<string>)].sort().join(",")
+      const key = info.keys.find((k) => [...k.fields].sort().join(",") === wanted)
+      if (key === undefined) {
+        return unsupported(
+          `upsert onConflict (${(target as ReadonlyArray<string>).join(", ")}) on table "${table.name}", ` +
+            "which is not its primary key or a unique key declared in Table.make"
+        )
+      }
+      return key
+    }
+    const constraint = (target as { readonly constraint: string }).constraint
+    const key = info.keys.find((k) => k.constraint === constraint)
+    if (key === undefined) {
+      return unsupported(`upsert onConflict constraint "${constraint}", which table "${table.name}" does not declare`)
+    }
+    return key
+  }
+
+  const upsert = (row: Table.Insert<T>, upsertOptions: Repository.UpsertOptions<Table.FieldName<T["model"]>>) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const binder = new Binder(codec, info, sqlOf("upsert"))
+      const prepared = yield* fromEither(prepareInsert(row, now, binder))
+      const key = yield* Effect.try({ try: () => arbiter(upsertOptions.onConflict), catch: (e) => e as Unsupported }).pipe(
+        Effect.orDie
+      )
+      const mode = upsertOptions.update ?? "all"
+      // As on Postgres (see liveRepository.ts): the key, the created
+      // timestamp and the version keep their values; the version is bumped.
+      const keep = new Set([...key.fields, pkField, createdField, versionField])
+      const set = mode === "nothing"
+        ? []
+        : mode === "all"
+        ? prepared.columns.filter((f) => !keep.has(f))
+        : (mode as ReadonlyArray<string>).filter((f) => prepared.columns.includes(f) && f !== versionField)
+      const assigned = [...set]
+      if (assigned.length > 0 && updatedField !== undefined && prepared.columns.includes(updatedField) && !set.includes(updatedField)) {
+        assigned.push(updatedField)
+      }
+      const stored = yield* run({ write: true, bindError: binder.error }, (s) => {
+        const state = s.write(info)
+        const proposed = complete(prepared)
+        const entry = info.keyOf(proposed, key)
+        const existingPk = entry === undefined
+          ? undefined
+          : key === info.keys[0]
+          ? (state.rows.has(entry) ? entry : undefined)
+          : state.indexes[info.keys.indexOf(key) - 1]!.get(entry)
+        if (existingPk === undefined) {
+          put(s, state, proposed, undefined)
+          return copyRow(proposed)
+        }
+        const existing = state.rows.get(existingPk)!
+        // DO NOTHING: the row that is there is the answer.
+        if (assigned.length === 0) return copyRow(existing)
+        const next: Record<string, unknown> = { ...existing }
+        for (const field of assigned) next[field] = proposed[field]
+        if (versionField !== undefined) next[versionField] = Number(existing[versionField]) + 1
+        put(s, state, next, existingPk)
+        return copyRow(next)
+      })
+      return decode(stored)
+    }).pipe(span("upsert"))
+
+  // The SET of an update: patched fields in table order, the updated
+  // timestamp, and the version bump; encoded with the update variant.
+  const setClause = (patch: Record<string, unknown>, now: number, binder: Binder) =>
+    Effect.gen(function*() {
+      const assignments: Array<readonly [string, unknown]> = []
+      for (const field of fields) {
+        if (field === pkField || !(field in patch) || patch[field] === undefined) continue
+        if (field === versionField) continue
+        const encoded = yield* fromEither(codec.encodePatchField(field, patch[field]))
+        assignments.push([field, binder.encoded(field, encoded)])
+      }
+      for (const field of Object.keys(patch)) {
+        if (!fields.includes(field)) yield* fromEither(codec.encodePatchField(field, patch[field]))
+      }
+      if (updatedField !== undefined && patch[updatedField] === undefined) {
+        const encoded = yield* fromEither(codec.encodePatchField(updatedField, codec.nowFor(updatedField, now)))
+        assignments.push([updatedField, binder.encoded(updatedField, encoded)])
+      }
+      return { assignments, bump: versionField !== undefined }
+    })
+
+  const applySet = (
+    row: StoredRow,
+    clause: { readonly assignments: ReadonlyArray<readonly [string, unknown]>; readonly bump: boolean }
+  ) => {
+    const next: Record<string, unknown> = { ...row }
+    for (const [field, value] of clause.assignments) next[field] = copy(value)
+    if (clause.bump) next[versionField!] = Number(row[versionField!]) + 1
+    return next
+  }
+
+  const update = (
+    id: Table.Id<T>,
+    patch: Table.Patch<T>,
+    updateOptions?: { readonly expectedVersion?: number | undefined }
+  ) =>
+    Effect.gen(function*() {
+      const expected = updateOptions?.expectedVersion
+      if (expected !== undefined && versionField === undefined) {
+        return yield* Effect.dieMessage(`${table.name}.update: expectedVersion needs a table with a version field`)
+      }
+      const now = yield* Clock.currentTimeMillis
+      const binder = new Binder(codec, info, sqlOf("update"))
+      const clause = yield* setClause(patch as Record<string, unknown>, now, binder)
+      const encodedKey = yield* fromEither(codec.encodeField(pkField, id))
+      if (clause.assignments.length === 0 && !clause.bump) {
+        const current = yield* findById(id)
+        return yield* Option.match(current, { onNone: () => Effect.fail(notFound(id)), onSome: Effect.succeed })
+      }
+      const pk = info.pkValue(binder.encoded(pkField, encodedKey))
+      const updated = yield* run({ write: true, bindError: binder.error }, (s) => {
+        const state = s.write(info)
+        const row = state.rows.get(pk)
+        if (row === undefined || !visible(row)) return undefined
+        if (expected !== undefined && row[versionField!] !== expected) return undefined
+        const next = applySet(row, clause)
+        put(s, state, next, pk)
+        return copyRow(next)
+      })
+      if (updated !== undefined) return decode(updated)
+      if (expected === undefined) return yield* Effect.fail(notFound(id))
+      // No row matched: tell a missing row from a stale version.
+      const current = yield* run({ write: false }, (s) => {
+        const row = s.read(info).rows.get(pk)
+        return row !== undefined && visible(row) ? row[versionField!] : undefined
+      })
+      if (current === undefined) return yield* Effect.fail(notFound(id))
+      return yield* Effect.fail(
+        new DatabaseError.StaleVersion({ table: table.name, key: id, expectedVersion: expected, actualVersion: Number(current) })
+      )
+    }).pipe(span("update"))
+
+  // The rows a write over a query touches: the filtered rows, or the
+  // query's rows when it has ORDER BY / LIMIT / DISTINCT ON (the live
+  // repository's primary-key subquery).
+  const writePlan = (query: Query.Query<Row>, binder: Binder) =>
+    compile(() => {
+      const subquery = needsSubquery(query)
+      if (subquery) for (const field of query.distinctOn ?? []) codec.column(field)
+      const filter = effectiveFilter(codec, query)
+      const result: Plan = {
+        filter: filter === undefined ? undefined : compileFilter(binder, filter),
+        order: subquery ? compileOrder(codec, info, effectiveOrder(query)) : undefined,
+        distinctOn: subquery ? query.distinctOn : undefined,
+        limit: subquery ? query.limit : undefined,
+        offset: subquery ? query.offset : undefined
+      }
+      return result
+    })
+
+  const updateMany = (query: Query.Query<Row>, patch: Table.Patch<T>) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const binder = new Binder(codec, info, sqlOf("updateMany"))
+      const clause = yield* setClause(patch as Record<string, unknown>, now, binder)
+      if (clause.assignments.length === 0 && !clause.bump) return 0
+      const selection = yield* writePlan(query, binder)
+      return yield* run({ write: true, bindError: binder.error }, (s) => {
+        const state = s.write(info)
+        const targets = runPlan(selection, info, state.rows.values())
+        for (const row of targets) put(s, state, applySet(row, clause), info.pkOf(row))
+        return targets.length
+      })
+    }).pipe(span("updateMany"))
+
+  const softDeleteSet = (now: number, binder: Binder) =>
+    Effect.gen(function*() {
+      const mark = yield* fromEither(codec.encodePatchField(softField!, codec.nowFor(softField!, now)))
+      const assignments: Array<readonly [string, unknown]> = [[softField!, binder.encoded(softField!, mark)]]
+      if (updatedField !== undefined) {
+        const stamp = yield* fromEither(codec.encodePatchField(updatedField, codec.nowFor(updatedField, now)))
+        assignments.push([updatedField, binder.encoded(updatedField, stamp)])
+      }
+      return { assignments, bump: false }
+    })
+
+  const hardDelete = (id: Table.Id<T>) =>
+    boundKey(id, "hardDelete").pipe(
+      Effect.flatMap(({ bindError, pk }) =>
+        run({ write: true, bindError }, (s) => {
+          const state = s.write(info)
+          if (!state.rows.has(pk)) return 0
+          s.set(state, pk, undefined)
+          return 1
+        })
+      ),
+      Effect.flatMap((deleted) => (deleted === 0 ? Effect.fail(notFound(id)) : Effect.void)),
+      span("hardDelete")
+    )
+
+  const remove = (id: Table.Id<T>) =>
+    softField === undefined
+      ? hardDelete(id).pipe(span("delete"))
+      : Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const binder = new Binder(codec, info, sqlOf("delete"))
+        const clause = yield* softDeleteSet(now, binder)
+        const encodedKey = yield* fromEither(codec.encodeField(pkField, id))
+        const pk = info.pkValue(binder.encoded(pkField, encodedKey))
+        const deleted = yield* run({ write: true, bindError: binder.error }, (s) => {
+          const state = s.write(info)
+          const row = state.rows.get(pk)
+          if (row === undefined || row[softField] !== null) return 0
+          put(s, state, applySet(row, clause), pk)
+          return 1
+        })
+        if (deleted === 0) return yield* Effect.fail(notFound(id))
+      }).pipe(span("delete"))
+
+  const deleteMany = (query: Query.Query<Row>) =>
+    Effect.gen(function*() {
+      const binder = new Binder(codec, info, sqlOf("deleteMany"))
+      if (softField === undefined) {
+        const selection = yield* writePlan(query, binder)
+        return yield* run({ write: true, bindError: binder.error }, (s) => {
+          const state = s.write(info)
+          const targets = runPlan(selection, info, state.rows.values())
+          for (const row of targets) s.set(state, info.pkOf(row)!, undefined)
+          return targets.length
+        })
+      }
+      const now = yield* Clock.currentTimeMillis
+      const clause = yield* softDeleteSet(now, binder)
+      const selection = yield* writePlan(
+        { ...query, deleted: query.deleted === "include" ? "exclude" : query.deleted } as Query.Query<Row>,
+        binder
+      )
+      return yield* run({ write: true, bindError: binder.error }, (s) => {
+        const state = s.write(info)
+        // Rows already deleted stay as they were.
+        const targets = runPlan(selection, info, state.rows.values()).filter((row) => row[softField] === null)
+        for (const row of targets) put(s, state, applySet(row, clause), info.pkOf(row))
+        return targets.length
+      })
+    }).pipe(span("deleteMany"))
+
+  const restore = (id: Table.Id<T>) =>
+    softField === undefined
+      ? Effect.dieMessage(`${table.name}.restore: the table has no soft-delete field`)
+      : Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const binder = new Binder(codec, info, sqlOf("restore"))
+        const cleared = yield* fromEither(codec.encodePatchField(softField, codec.notDeleted))
+        const assignments: Array<readonly [string, unknown]> = [[softField, binder.encoded(softField, cleared)]]
+        if (updatedField !== undefined) {
+          const stamp = yield* fromEither(codec.encodePatchField(updatedField, codec.nowFor(updatedField, now)))
+          assignments.push([updatedField, binder.encoded(updatedField, stamp)])
+        }
+        const encodedKey = yield* fromEither(codec.encodeField(pkField, id))
+        const pk = info.pkValue(binder.encoded(pkField, encodedKey))
+        const restored = yield* run({ write: true, bindError: binder.error }, (s) => {
+          const state = s.write(info)
+          const row = state.rows.get(pk)
+          if (row === undefined || row[softField] === null) return undefined
+          const next = applySet(row, { assignments, bump: false })
+          put(s, state, next, pk)
+          return copyRow(next)
+        })
+        if (restored === undefined) return yield* Effect.fail(notFound(id))
+        return decode(restored)
+      }).pipe(span("restore"))
+
+  const raw = (sqlStatement: SqlStatement<unknown>) =>
+    Effect.suspend(() => {
+      let text = "a statement"
+      try {
+        text = sqlStatement.compile()[0]
+      } catch {
+        // A statement that cannot compile without a client is still named in general terms.
+      }
+      return Effect.die(new Unsupported(`raw SQL (${text})`))
+    }).pipe(span("raw"))
+
+  return {
+    table,
+    findById,
+    getById,
+    findOne,
+    findMany,
+    count,
+    exists,
+    sum: aggregate("sum"),
+    avg: aggregate("avg"),
+    min: aggregate("min"),
+    max: aggregate("max"),
+    paginate,
+    stream,
+    insert,
+    insertMany,
+    insertManyDiscard,
+    upsert,
+    update,
+    updateMany,
+    delete: remove,
+    deleteMany,
+    restore,
+    hardDelete,
+    raw
+  }
+}
