@@ -23,6 +23,14 @@ describe("README.md", () => {
     expect(missing).toEqual([])
   })
 
+  it("has no TypeScript block that is not quoted from a tested file", () => {
+    const lines = readme.split("\n")
+    const loose = lines.flatMap((line, i) =>
+      line.startsWith("```ts") && !(lines[i - 1] ?? "").startsWith("<!-- snippet: ") ? [i + 1] : []
+    )
+    expect(loose).toEqual([])
+  })
+
   it("shows the two commands for a fresh machine", () => {
     expect(readme).toContain("npm install\nnpm start")
     expect(readme).toContain("npm test")

@@ -10,12 +10,14 @@ import * as TestDatabase from "../test/support/TestDatabase.js"
 import { Checkout, CustomerRepository, Customers, ddl, InMemory, OrderRepository, program } from "./service-with-fakes.js"
 import { captureLog } from "./support/testing.js"
 
+// #region fakes
 // The service and its repositories (the tests look at the tables too).
 const services = Layer.mergeAll(Checkout.Default, CustomerRepository.Default, OrderRepository.Default)
 
 // Fakes for every repository the service uses: the same layers on the
 // in-memory database. That is all a unit test needs.
 const onMemory = () => services.pipe(Layer.provide(Database.layerMemory()))
+// #endregion fakes
 
 // The same layers on PostgreSQL: a fresh database with the tables.
 const onPostgres = () =>

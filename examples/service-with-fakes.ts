@@ -78,6 +78,7 @@ export const ddl: ReadonlyArray<string> = [
 
 // -- the repositories, as services --------------------------------------------
 
+// #region repositories
 export class CustomerRepository extends Effect.Service<CustomerRepository>()("example/CustomerRepository", {
   effect: Repository.make(Customers)
 }) {}
@@ -85,6 +86,7 @@ export class CustomerRepository extends Effect.Service<CustomerRepository>()("ex
 export class OrderRepository extends Effect.Service<OrderRepository>()("example/OrderRepository", {
   effect: Repository.make(Orders)
 }) {}
+// #endregion repositories
 
 // -- the service --------------------------------------------------------------
 
@@ -164,9 +166,11 @@ export const program = Effect.gen(function*() {
 })
 
 /** The service on the in-memory database, with Ann already a customer. */
+// #region seeded
 export const InMemory = Checkout.Default.pipe(
   Layer.provide(Database.layerMemory({ seed: [Database.seed(Customers, [{ email: "ann@example.com", name: "Ann" }])] }))
 )
+// #endregion seeded
 
 const isMain = process.argv[1] !== undefined &&
   fs.realpathSync(process.argv[1]) === fs.realpathSync(fileURLToPath(import.meta.url))

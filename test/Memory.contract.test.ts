@@ -125,8 +125,10 @@ const postgres = TestDatabase.layer().pipe(
 const page = (n: number) =>
   ({ slug: `page-${n}`, tenant: n % 3, title: `Title ${n} – ${["é", "🦄"][n % 2]}`, body: `body ${n}` }) as Table.Insert<typeof Pages>
 
+// #region suiteFor
 for (const [name, layer] of [["PostgreSQL", postgres], ["in-memory", Database.layerMemory()]] as const) {
   ContractSuite.suiteFor(name, Products, { layer })
   ContractSuite.suiteFor(name, Pages, { layer, makeRow: page })
   ContractSuite.suiteFor(name, Entries, { layer, makeRow: entry })
 }
+// #endregion suiteFor
