@@ -51,6 +51,38 @@ export interface UpsertOptions<F extends string> {
 }
 
 /**
+ * A patch value that adds to a numeric field in the database itself
+ * (`balance = balance + $1`), so concurrent updates never lose one another's
+ * changes. NULL plus anything stays NULL, as in SQL.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Increment {
+  readonly _tag: "Increment"
+  readonly by: number
+}
+
+/**
+ * Adds `by` (which may be negative) to a numeric field, atomically:
+ * `accounts.update(id, { balance: Repository.increment(-amount) })`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const increment = (by: number): Increment => ({ _tag: "Increment", by })
+
+/**
+ * Whether a patch value is an {@link Increment}.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isIncrement = (u: unknown): u is Increment =>
+  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "Increment" &&
+  typeof (u as { by?: unknown }).by === "number"
+
+/**
  * Errors of reads that take a query: a filter value that fails the model's
  * schema is a `ParseError`, raised before any SQL is sent.
  *
@@ -146,7 +178,8 @@ export interface Repository<T extends Table.Table<any, any>> {
     options: UpsertOptions<Table.FieldName<T["model"]>>
   ) => Effect.Effect<Table.Row<T>, WriteError>
   /**
-   * Updates some fields of one row and returns it. With `expectedVersion`
+   * Updates some fields of one row and returns it; a numeric field can take
+   * {@link increment}. With `expectedVersion`
    * (tables with a version field) the row must still have that version, or
    * the update fails with `StaleVersion`; every update increments it.
    */

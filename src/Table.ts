@@ -9,6 +9,7 @@
 import type * as Model from "@effect/sql/Model"
 import type * as Schema from "effect/Schema"
 import type { Simplify } from "effect/Types"
+import type { Increment } from "./Repository.js"
 
 /**
  * The field names of a model.
@@ -164,16 +165,20 @@ export type Insert<T extends Table<any, any>> = Simplify<
   & Partial<Pick<InsertVariant<T>, OptionalInsertKey<T>>>
 >
 
+type UpdateVariant<T extends Table<any, any>> = Omit<Schema.Schema.Type<T["model"]["update"]>, T["primaryKey"]>
+
 /**
  * What `update` takes: some fields of the model's update variant, never the
- * primary key.
+ * primary key; a numeric field can also take `Repository.increment(n)`.
  *
  * @since 0.1.0
  * @category models
  */
-export type Patch<T extends Table<any, any>> = Partial<
-  Omit<Schema.Schema.Type<T["model"]["update"]>, T["primaryKey"]>
->
+export type Patch<T extends Table<any, any>> = {
+  readonly [K in keyof UpdateVariant<T>]?:
+    | UpdateVariant<T>[K]
+    | (NonNullable<UpdateVariant<T>[K]> extends number ? Increment : never)
+}
 
 /**
  * The primary key's type.

@@ -253,8 +253,17 @@ const settingQuery: fc.Arbitrary<SettingQuery> = fc.record(
   { requiredKeys: ["order"] }
 )
 
+// Numeric fields are also patched with increments (NULL + n stays NULL).
+const increments = fc.integer({ min: -5, max: 5 }).map(Repository.increment)
 const patch: fc.Arbitrary<Partial<MemberRow>> = fc.record(
-  { email: emails, name: names, age: ages, score: scores, tags, profile: profiles },
+  {
+    email: emails,
+    name: names,
+    age: fc.oneof(ages, increments as fc.Arbitrary<never>),
+    score: fc.oneof(scores, increments as fc.Arbitrary<never>),
+    tags,
+    profile: profiles
+  },
   { requiredKeys: [] }
 )
 

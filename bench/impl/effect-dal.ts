@@ -3,7 +3,6 @@
  * one Effect program per load. Written the way a user would write it.
  */
 import * as Model from "@effect/sql/Model"
-import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Schema from "effect/Schema"
@@ -30,7 +29,13 @@ class Message extends Model.Class<Message>("Message")({
   deletedAt: Schema.NullOr(Schema.DateFromSelf)
 }) {}
 
+class Account extends Model.Class<Account>("Account")({
+  id: Schema.Number,
+  balance: Schema.Number
+}) {}
+
 const Users = Table.make(User, { name: "users", primaryKey: "id" })
+const Accounts = Table.make(Account, { name: "accounts", primaryKey: "id" })
 const Messages = Table.make(Message, { name: "messages", primaryKey: "id", softDelete: "deletedAt" })
 
 const recent = (userId: number) =>
@@ -39,10 +44,10 @@ const recent = (userId: number) =>
 export const make: ImplementationModule["make"] = async (url) => {
   const runtime = ManagedRuntime.make(Database.layer({ url, maxConnections: POOL_SIZE, idleTimeout: 0 }))
   // Built once, as a repository service would be in a layer.
-  const { messages, sql, users } = await runtime.runPromise(Effect.all({
+  const { accounts, messages, users } = await runtime.runPromise(Effect.all({
     users: Repository.make(Users),
     messages: Repository.make(Messages),
-    sql: SqlClient.SqlClient
+    accounts: Repository.make(Accounts)
   }))
 
   return fromEffects(runtime, {
@@ -52,7 +57,7 @@ export const make: ImplementationModule["make"] = async (url) => {
     transfer: (transfer) =>
       Database.transaction(Effect.forEach(
         balanceChanges(transfer),
-        ({ delta, id }) => sql`update accounts set balance = balance + ${delta} where id = ${id}`,
+        ({ delta, id }) => accounts.updateMany(Query.make(Accounts).pipe(Query.where({ id })), { balance: Repository.increment(delta) }),
         { discard: true }
       )),
     insertBatch: (rows) => messages.insertManyDiscard(rows),

@@ -119,6 +119,8 @@ export const program = Effect.gen(function*() {
   const locked = yield* articles.update(hello.id, { views: 11 }, { expectedVersion: edited.version })
   const stale = yield* Effect.flip(articles.update(hello.id, { views: 12 }, { expectedVersion: 1 }))
   const retitled = yield* articles.updateMany(drafts, { title: "Draft" })
+  // Atomic arithmetic in the database: views = views + 1, no lost updates.
+  const viewed = yield* articles.update(hello.id, { views: Repository.increment(1) })
   // #endregion update
 
   // #region upsert
@@ -162,6 +164,7 @@ export const program = Effect.gen(function*() {
     locked: locked.version,
     stale: stale._tag,
     retitled,
+    viewed: viewed.views,
     upserted: [upserted.views, upserted.version],
     untouched: untouched.views,
     hidden: Option.isNone(hidden),

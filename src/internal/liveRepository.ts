@@ -8,7 +8,7 @@ import * as Stream from "effect/Stream"
 import type pg from "pg"
 import * as DatabaseError from "../DatabaseError.js"
 import * as Query from "../Query.js"
-import type * as Repository from "../Repository.js"
+import * as Repository from "../Repository.js"
 import type * as Table from "../Table.js"
 import { type Codec, makeCodec, quote } from "./codec.js"
 import type { Statement } from "./driver.js"
@@ -444,7 +444,13 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
       for (const field of table.fields as ReadonlyArray<string>) {
         if (field === pkField || !(field in patch) || patch[field] === undefined) continue
         if (field === versionField) continue
-        const encoded = yield* fromEither(codec.encodePatchField(field, patch[field]))
+        const value = patch[field]
+        if (Repository.isIncrement(value)) {
+          const column = quote(codec.column(field))
+          assignments.push(`${column} = ${column} + ${params.add(value.by)}`)
+          continue
+        }
+        const encoded = yield* fromEither(codec.encodePatchField(field, value))
         assignments.push(`${quote(codec.column(field))} = ${params.add(encoded)}`)
       }
       // A key that is not a field fails as a ParseError, like any bad input.

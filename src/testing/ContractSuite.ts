@@ -527,6 +527,31 @@ export const suite = <E>(name: string, database: Layer.Layer<Database.Database, 
           expect(gone._tag).toBe("NotFound")
         }))
 
+      test("increment adds to a numeric field in the database, also under concurrent updates", () =>
+        Effect.gen(function*() {
+          const { members: repo } = yield* repositories
+          const stored = yield* repo.insert(member(1, { score: 10, age: null }))
+          const raised = yield* repo.update(stored.id, { score: Repository.increment(2.5), name: "raised" })
+          expect(raised).toMatchObject({ score: 12.5, name: "raised", version: 2 })
+          // NULL plus anything stays NULL, as in SQL.
+          expect((yield* repo.update(stored.id, { age: Repository.increment(1) })).age).toBe(null)
+          yield* Effect.all(
+            Array.from({ length: 10 }, () => Database.transaction(repo.update(stored.id, { score: Repository.increment(-1) }))),
+            { concurrency: "unbounded" }
+          )
+          expect((yield* repo.getById(stored.id)).score).toBe(2.5)
+          yield* repo.insertMany([member(2, { score: 1 }), member(3, { score: 2 })])
+          const bumped = yield* repo.updateMany(members.pipe(Query.where({ score: Query.lt(5) })), {
+            score: Repository.increment(100)
+          })
+          expect(bumped).toBe(3)
+          expect((yield* repo.findMany(members.pipe(Query.orderBy("email")))).map((r) => r.score)).toEqual([
+            102.5,
+            101,
+            102
+          ])
+        }))
+
       test("updateMany patches the query's rows and returns how many", () =>
         Effect.gen(function*() {
           const { members: repo } = yield* repositories

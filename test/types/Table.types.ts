@@ -1,6 +1,7 @@
 // Compile-time checks for the row, insert and patch types of a table. Each
 // line marked with ts-expect-error must be a type error, so `npm run
 // typecheck` fails if a type stops rejecting wrong input.
+import * as Repository from "../../src/Repository.js"
 import type * as Table from "../../src/Table.js"
 import { Members, Notes } from "../../src/testing/Fixtures.js"
 
@@ -29,3 +30,8 @@ export const patchKey: Table.Patch<typeof Members> = { id: 2 }
 export const id: Table.Id<typeof Members> = 1
 // @ts-expect-error the key is a number
 export const wrongId: Table.Id<typeof Members> = "1"
+
+// Numeric fields take an increment; other fields do not.
+export const increment: Table.Patch<typeof Members> = { score: Repository.increment(1), age: Repository.increment(-1) }
+// @ts-expect-error a text field cannot be incremented
+export const incrementText: Table.Patch<typeof Members> = { name: Repository.increment(1) }

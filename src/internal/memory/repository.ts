@@ -15,7 +15,7 @@ import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import * as DatabaseError from "../../DatabaseError.js"
 import * as Query from "../../Query.js"
-import type * as Repository from "../../Repository.js"
+import * as Repository from "../../Repository.js"
 import type * as Table from "../../Table.js"
 import { type Codec, makeCodec } from "../codec.js"
 import { afterExpr, decodeCursor, encodeCursor, keysetOrder } from "../keyset.js"
@@ -506,7 +506,12 @@ export const makeMemoryRepository = <T extends Table.Table<any, any>>(
       for (const field of fields) {
         if (field === pkField || !(field in patch) || patch[field] === undefined) continue
         if (field === versionField) continue
-        const encoded = yield* fromEither(codec.encodePatchField(field, patch[field]))
+        const value = patch[field]
+        if (Repository.isIncrement(value)) {
+          assignments.push([field, value])
+          continue
+        }
+        const encoded = yield* fromEither(codec.encodePatchField(field, value))
         assignments.push([field, binder.encoded(field, encoded)])
       }
       for (const field of Object.keys(patch)) {
@@ -519,12 +524,22 @@ export const makeMemoryRepository = <T extends Table.Table<any, any>>(
       return { assignments, bump: versionField !== undefined }
     })
 
+  // column + n on the stored (encoded) value, which keeps its form: a
+  // number stays a number, a numeric string a string; NULL stays NULL.
+  const incremented = (current: unknown, by: number): unknown => {
+    if (current === null || current === undefined) return current
+    const sum = Number(current) + by
+    return typeof current === "string" ? String(sum) : sum
+  }
+
   const applySet = (
     row: StoredRow,
     clause: { readonly assignments: ReadonlyArray<readonly [string, unknown]>; readonly bump: boolean }
   ) => {
     const next: Record<string, unknown> = { ...row }
-    for (const [field, value] of clause.assignments) next[field] = copy(value)
+    for (const [field, value] of clause.assignments) {
+      next[field] = Repository.isIncrement(value) ? incremented(row[field], value.by) : copy(value)
+    }
     if (clause.bump) next[versionField!] = Number(row[versionField!]) + 1
     return next
   }
