@@ -53,6 +53,12 @@ export const MAX_PARAMETERS = 65_535
 const fromEither = <A>(either: Either.Either<A, ParseResult.ParseError>): Effect.Effect<A, ParseResult.ParseError> =>
   either._tag === "Right" ? Effect.succeed(either.right) : Effect.fail(either.left)
 
+// Inside `compile`: a value that fails its schema stops compiling.
+const orThrow = <A>(either: Either.Either<A, ParseResult.ParseError>): A => {
+  if (either._tag === "Left") throw new EncodeFailure(either.left)
+  return either.right
+}
+
 // Compiling encodes filter values; a value that fails its schema becomes a
 // typed ParseError before any SQL is sent.
 const compile = <A>(build: () => A): Effect.Effect<A, ParseResult.ParseError> =>
@@ -92,6 +98,11 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
   const visible = soft === undefined ? "" : ` AND ${soft} IS NULL`
   const returning = ` RETURNING ${codec.selectList}`
   const streamBatchSize = options.streamBatchSize ?? 1_000
+
+  // Reading the clock is skipped for tables that keep no timestamps.
+  const clockMillis: Effect.Effect<number> = updatedField === undefined && softField === undefined && table.timestamps.created === undefined
+    ? Effect.succeed(0)
+    : Clock.currentTimeMillis
 
   const span = (operation: string) => {
     const spanName = `${table.name}.${operation}`
@@ -289,7 +300,7 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
     })
 
   const insert = (row: Table.Insert<T>) =>
-    Clock.currentTimeMillis.pipe(
+    clockMillis.pipe(
       Effect.flatMap((now) => fromEither(encodeInsert(row, now))),
       Effect.flatMap(({ columns, values }) => run(insertSql(columns, 1, true), values)),
       Effect.map((result) => codec.decodeRow(result.rows[0]) as Row),
@@ -347,7 +358,7 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
   const insertRows = (rows: ReadonlyArray<Table.Insert<T>>, withReturning: boolean) =>
     Effect.gen(function*() {
       if (rows.length === 0) return []
-      const now = yield* Clock.currentTimeMillis
+      const now = yield* clockMillis
       // Group rows by the columns they set; every row is encoded (and may
       // fail) before any SQL is sent.
       const groups = new Map<string, { columns: ReadonlyArray<string>; rows: Array<ReadonlyArray<unknown>>; at: Array<number> }>()
@@ -386,7 +397,7 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
 
   const upsert = (row: Table.Insert<T>, upsertOptions: Repository.UpsertOptions<Table.FieldName<T["model"]>>) =>
     Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
+      const now = yield* clockMillis
       const { columns, values } = yield* fromEither(encodeInsert(row, now))
       const target = upsertOptions.onConflict
       const keyFields = conflictFields(target)
@@ -434,36 +445,34 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
 
   // SET clause of an update: the patched fields, the updated timestamp, and
   // the version bump. Fields are taken in table order so the text is stable.
-  const setClause = (
-    patch: Record<string, unknown>,
-    now: number,
-    params: Params
-  ): Effect.Effect<Array<string>, ParseResult.ParseError> =>
-    Effect.gen(function*() {
-      const assignments: Array<string> = []
-      for (const field of table.fields as ReadonlyArray<string>) {
-        if (field === pkField || !(field in patch) || patch[field] === undefined) continue
-        if (field === versionField) continue
-        const value = patch[field]
-        if (Repository.isIncrement(value)) {
-          const column = quote(codec.column(field))
-          assignments.push(`${column} = ${column} + ${params.add(value.by)}`)
-          continue
-        }
-        const encoded = yield* fromEither(codec.encodePatchField(field, value))
-        assignments.push(`${quote(codec.column(field))} = ${params.add(encoded)}`)
+  // The SET of an update, compiled synchronously (a bad value throws an
+  // EncodeFailure, turned into a ParseError by `compile`): the patched
+  // fields in table order, the updated timestamp, and the version bump.
+  const setClause = (patch: Record<string, unknown>, now: number, params: Params): Array<string> => {
+    const assignments: Array<string> = []
+    for (const field of table.fields as ReadonlyArray<string>) {
+      if (field === pkField || field === versionField) continue
+      const value = patch[field]
+      if (value === undefined) continue
+      const column = quote(codec.column(field))
+      if (Repository.isIncrement(value)) {
+        assignments.push(`${column} = ${column} + ${params.add(value.by)}`)
+        continue
       }
-      // A key that is not a field fails as a ParseError, like any bad input.
-      for (const field of Object.keys(patch)) {
-        if (!(table.fields as ReadonlyArray<string>).includes(field)) yield* fromEither(codec.encodePatchField(field, patch[field]))
-      }
-      if (updatedField !== undefined && patch[updatedField] === undefined) {
-        const encoded = yield* fromEither(codec.encodePatchField(updatedField, codec.nowFor(updatedField, now)))
-        assignments.push(`${quote(codec.column(updatedField))} = ${params.add(encoded)}`)
-      }
-      if (version !== undefined) assignments.push(`${version} = ${version} + 1`)
-      return assignments
-    })
+      assignments.push(`${column} = ${params.add(orThrow(codec.encodePatchField(field, value)))}`)
+    }
+    // A key that is not a field fails as a ParseError, like any bad input.
+    for (const field in patch) {
+      if (!(table.fields as ReadonlyArray<string>).includes(field)) orThrow(codec.encodePatchField(field, patch[field]))
+    }
+    if (updatedField !== undefined && patch[updatedField] === undefined) {
+      const stamp = orThrow(codec.encodePatchField(updatedField, codec.nowFor(updatedField, now)))
+      assignments.push(`${quote(codec.column(updatedField))} = ${params.add(stamp)}`)
+    }
+    if (version !== undefined) assignments.push(`${version} = ${version} + 1`)
+    return assignments
+  }
+
 
   const update = (
     id: Table.Id<T>,
@@ -475,9 +484,8 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
       if (expected !== undefined && version === undefined) {
         return yield* Effect.dieMessage(`${table.name}.update: expectedVersion needs a table with a version field`)
       }
-      const now = yield* Clock.currentTimeMillis
       const params = new Params()
-      const assignments = yield* setClause(patch as Record<string, unknown>, now, params)
+      const assignments = yield* Effect.flatMap(clockMillis, (millis) => compile(() => setClause(patch as Record<string, unknown>, millis, params)))
       const key = yield* encodeId(id)
       if (assignments.length === 0) {
         const current = yield* findById(id)
@@ -503,23 +511,27 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
 
   // WHERE for a write over a query: the filter itself, or the query's
   // primary keys when it has ORDER BY / LIMIT / DISTINCT ON.
-  const writeWhere = (query: Query.Query<Row>, params: Params) =>
-    compile(() =>
-      needsSubquery(query)
-        ? ` WHERE ${keysSubquery(codec, query, params)}`
-        : whereClause(codec, effectiveFilter(codec, query), params)
-    )
+  const writeWhereSql = (query: Query.Query<Row>, params: Params) =>
+    needsSubquery(query)
+      ? ` WHERE ${keysSubquery(codec, query, params)}`
+      : whereClause(codec, effectiveFilter(codec, query), params)
+  const writeWhere = (query: Query.Query<Row>, params: Params) => compile(() => writeWhereSql(query, params))
 
   const updateMany = (query: Query.Query<Row>, patch: Table.Patch<T>) =>
-    Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      const params = new Params()
-      const assignments = yield* setClause(patch as Record<string, unknown>, now, params)
-      if (assignments.length === 0) return 0
-      const where = yield* writeWhere(query, params)
-      const result = yield* run(`UPDATE ${name} SET ${assignments.join(", ")}${where}`, params.values)
-      return result.rowCount ?? 0
-    }).pipe(enrich, span("updateMany"))
+    Effect.flatMap(clockMillis, (millis) =>
+      compile(() => {
+        const params = new Params()
+        const assignments = setClause(patch as Record<string, unknown>, millis, params)
+        if (assignments.length === 0) return undefined
+        const where = writeWhereSql(query, params)
+        return { text: `UPDATE ${name} SET ${assignments.join(", ")}${where}`, values: params.values }
+      })).pipe(
+        Effect.flatMap((statement) =>
+          statement === undefined ? Effect.succeed(0) : Effect.map(run(statement.text, statement.values), (r) => r.rowCount ?? 0)
+        ),
+        enrich,
+        span("updateMany")
+      )
 
   const softDeleteSet = (now: number, params: Params) =>
     Effect.gen(function*() {
@@ -544,7 +556,7 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
     soft === undefined
       ? hardDelete(id).pipe(span("delete"))
       : Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
+        const now = yield* clockMillis
         const params = new Params()
         const sets = yield* softDeleteSet(now, params)
         const key = yield* encodeId(id)
@@ -559,7 +571,7 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
         const where = yield* writeWhere(query, params)
         return (yield* run(`DELETE FROM ${name}${where}`, params.values)).rowCount ?? 0
       }
-      const now = yield* Clock.currentTimeMillis
+      const now = yield* clockMillis
       const sets = yield* softDeleteSet(now, params)
       const where = yield* writeWhere({ ...query, deleted: query.deleted === "include" ? "exclude" : query.deleted } as Query.Query<Row>, params)
       // Rows already deleted stay as they were.
@@ -571,7 +583,7 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
     soft === undefined
       ? Effect.dieMessage(`${table.name}.restore: the table has no soft-delete field`)
       : Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
+        const now = yield* clockMillis
         const params = new Params()
         const cleared = yield* fromEither(codec.encodePatchField(softField!, codec.notDeleted))
         const sets = [`${soft} = ${params.add(cleared)}`]

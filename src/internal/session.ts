@@ -36,15 +36,28 @@ export interface ServerDefaults {
 
 /**
  * @internal
- * One level of a transaction: the top level (depth 0) or a savepoint. Its lock
- * makes statements and child transactions at this level take turns, so a
- * child's ROLLBACK TO SAVEPOINT can only ever undo the child's own work.
+ * One level of a transaction: the top level (depth 0) or a savepoint.
+ * Children (nested transactions) take turns through `children`, and while
+ * one is open, statements at this level wait for it to end, so a child's
+ * ROLLBACK TO SAVEPOINT can only ever undo the child's own work. Statements
+ * at the same level need no turns: pg sends them in the order they came.
  */
 export class Level {
   closed = false
   failedSqlState: string | undefined = undefined
-  readonly lock = Effect.unsafeMakeSemaphore(1)
+  readonly children = Effect.unsafeMakeSemaphore(1)
+  childOpen = false
+  readonly waiting: Array<() => void> = []
   constructor(readonly root: Root, readonly depth: number) {}
+
+  openChild() {
+    this.childOpen = true
+  }
+
+  closeChild() {
+    this.childOpen = false
+    for (const next of this.waiting.splice(0)) next()
+  }
 }
 
 /** @internal Shared by all levels of one transaction. */
@@ -76,7 +89,38 @@ export class Session {
         "a statement ran on a transaction that has already ended (was a fiber forked out of Database.transaction?)"
       )
     }
-    return level.lock.withPermits(1)(this.runAtLevel(level, statement))
+    return this.runGuarded(level, statement)
+  }
+
+  // The check for an open child and the hand-over to pg happen in one
+  // synchronous step, so no SAVEPOINT can slip in between.
+  private runGuarded(level: Level, statement: Statement): Effect.Effect<pg.QueryResult, DatabaseError.DatabaseError> {
+    const { client, driver } = this
+    return Effect.async<pg.QueryResult, DatabaseError.DatabaseError>((resume) => {
+      let state: "waiting" | "sent" | "done" | "interrupted" = "waiting"
+      const go = () => {
+        if (state !== "waiting") return
+        if (level.childOpen) return void level.waiting.push(go)
+        state = "sent"
+        driver.submit(client, statement, "statement", false, (error, result) => {
+          state = "done"
+          resume(error ? Effect.fail(noteFailure(level, error)) : Effect.succeed(result!))
+        })
+      }
+      go()
+      return Effect.promise(async () => {
+        if (state === "waiting") {
+          state = "interrupted"
+          const at = level.waiting.indexOf(go)
+          if (at >= 0) level.waiting.splice(at, 1)
+          return
+        }
+        if (state === "sent" && !(await driver.cancel(client))) {
+          client.dalError ??= new Error("statement did not stop after a cancel request")
+          destroySocket(client)
+        }
+      })
+    })
   }
 
   runAtLevel(level: Level, statement: Statement, phase: "statement" | "commit" = "statement") {
@@ -165,15 +209,17 @@ export const transaction = <A, E, R, E2 = DatabaseError.DatabaseError>(
   provide: Provide,
   effect: Effect.Effect<A, E, R>,
   options: TransactionOptions = {},
-  mapOwnError: (error: DatabaseError.DatabaseError) => E2 = (e) => e as unknown as E2
+  mapOwnError?: (error: DatabaseError.DatabaseError) => E2
 ): Effect.Effect<A, E | E2, R> =>
-  Effect.withFiberRuntime((fiber) => {
+  // Without mapOwnError, E2 is DatabaseError; with it, every error of the
+  // machinery is mapped to E2.
+  Effect.withFiberRuntime<A, E | E2 | DatabaseError.DatabaseError, R>((fiber) => {
     const session = currentSession(driver, fiber.currentContext)
     if (session?.level !== undefined) {
       return nested(session, session.level, provide, effect, options, mapOwnError)
     }
     return topLevel(driver, defaults, session, provide, effect, options, mapOwnError)
-  })
+  }) as Effect.Effect<A, E | E2, R>
 
 const topLevel = <A, E, R, E2>(
   driver: Driver,
@@ -182,8 +228,8 @@ const topLevel = <A, E, R, E2>(
   provide: Provide,
   effect: Effect.Effect<A, E, R>,
   options: TransactionOptions,
-  mapOwnError: (error: DatabaseError.DatabaseError) => E2
-): Effect.Effect<A, E | E2, R> => {
+  mapOwnError: ((error: DatabaseError.DatabaseError) => E2) | undefined
+): Effect.Effect<A, E | E2 | DatabaseError.DatabaseError, R> => {
   const settings: ServerDefaults = {
     isolation: options.isolation ?? defaults.isolation,
     readOnly: options.readOnly ?? defaults.readOnly,
@@ -203,7 +249,10 @@ const topLevel = <A, E, R, E2>(
       : Effect.as(runOnClient(driver, pinned.client, begin), pinned.client)
     const once = Effect.suspend(() => {
       attempts++
-      return Effect.flatMap(Effect.mapError(start, (error) => mapOwnError(markOwn(error))), (client) => {
+      const started: Effect.Effect<DalClient, DatabaseError.DatabaseError | E2> = mapOwnError === undefined
+        ? start
+        : Effect.mapError(start, (error) => mapOwnError(markOwn(error)))
+      return Effect.flatMap(started, (client) => {
         const root = new Root(settings)
         const session = new Session(driver, client, root.top)
         const release = Effect.sync(() => {
@@ -214,11 +263,7 @@ const topLevel = <A, E, R, E2>(
           Effect.exit(restore(provide(session)(effect))),
           (exit) => finishTop(session, root, exit, restore)
         )
-        return Effect.ensuring(
-          Effect.catchAll(run, (error) =>
-            Effect.fail(DatabaseError.isDatabaseError(error) && isOwn(error) ? mapOwnError(error) : error)),
-          release
-        ) as Effect.Effect<A, E | E2, R>
+        return Effect.ensuring(mapOwn(run, mapOwnError), release)
       })
     })
     const retried = options.retry === undefined || options.retry === false
@@ -277,6 +322,16 @@ const markOwn = <E extends object>(error: E): E => {
   ;(error as { [OwnError]?: true })[OwnError] = true
   return error
 }
+// Converts the machinery's own errors, when the caller asked for that.
+const mapOwn = <A, E, R, E2>(
+  effect: Effect.Effect<A, E, R>,
+  mapOwnError: ((error: DatabaseError.DatabaseError) => E2) | undefined
+): Effect.Effect<A, E | E2, R> =>
+  mapOwnError === undefined
+    ? effect
+    : Effect.catchAll(effect, (error) =>
+      Effect.fail(DatabaseError.isDatabaseError(error) && isOwn(error) ? mapOwnError(error) : error))
+
 const ownCause = (error: unknown): unknown =>
   typeof error === "object" && error !== null && "cause" in error ? (error as { cause: unknown }).cause : undefined
 
@@ -377,15 +432,16 @@ const nested = <A, E, R, E2>(
   provide: Provide,
   effect: Effect.Effect<A, E, R>,
   options: TransactionOptions,
-  mapOwnError: (error: DatabaseError.DatabaseError) => E2
-): Effect.Effect<A, E | E2, R> => {
+  mapOwnError: ((error: DatabaseError.DatabaseError) => E2) | undefined
+): Effect.Effect<A, E | E2 | DatabaseError.DatabaseError, R> => {
   const root = parent.root
   const problem = conflict(root, options)
-  if (problem !== undefined) return Effect.fail(mapOwnError(problem))
+  if (problem !== undefined) return Effect.fail(mapOwnError === undefined ? problem : mapOwnError(problem))
   const body = Effect.uninterruptibleMask((restore) => {
     if (parent.closed) {
       return Effect.dieMessage("a nested transaction started after its transaction ended")
     }
+    parent.openChild()
     // Names are unique within the transaction, so concurrent children never
     // share a savepoint (the defect of @effect/sql, effect#6935).
     const name = `effect_dal_${++root.savepoints}`
@@ -422,15 +478,12 @@ const nested = <A, E, R, E2>(
       () => Effect.flatMap(Effect.exit(restore(provide(session)(effect))), finish)
     )
   })
-  return parent.lock.withPermits(1)(body).pipe(
-    Effect.catchAll((error) =>
-      Effect.fail(DatabaseError.isDatabaseError(error) && isOwn(error) ? mapOwnError(error) : error)
-    ),
+  return mapOwn(parent.children.withPermits(1)(Effect.ensuring(body, Effect.sync(() => parent.closeChild()))), mapOwnError).pipe(
     withSpan("Database.transaction", {
       kind: "client",
       attributes: { "db.system.name": "postgresql", "db.transaction.depth": parent.depth + 1 }
     })
-  ) as Effect.Effect<A, E | E2, R>
+  )
 }
 
 /**
