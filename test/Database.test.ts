@@ -306,6 +306,36 @@ describe("Database layer", () => {
       )
     }).pipe(Effect.scoped))
 
+  it.live("a pooled statement whose backend is terminated never hands that connection to the next caller", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      const app = Admin.appName("killed-pooled")
+      yield* withLayer(
+        Database.layer({ url, maxConnections: 1, applicationName: app }),
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          for (let round = 0; round < 10; round++) {
+            const sleeping = yield* Effect.fork(Effect.either(sql`select pg_sleep(5)`))
+            const [{ pid }] = yield* Admin.eventually(
+              Admin.query<{ pid: number }>(
+                url,
+                "select pid from pg_stat_activity where application_name = $1 and state = 'active'",
+                [app]
+              ),
+              (rows) => rows.length === 1
+            ) as Effect.Effect<[{ pid: number }], Error>
+            yield* Admin.query(url, "select pg_terminate_backend($1)", [pid])
+            const killed = yield* Fiber.join(sleeping)
+            assert(killed._tag === "Left")
+            expect(DatabaseError.fromSqlError(killed.left)._tag).toBe("ConnectionError")
+            // At once, on the only connection slot: a fresh session.
+            const [{ next }] = (yield* sql<{ next: number }>`select pg_backend_pid() as next`) as [{ next: number }]
+            expect(next).not.toBe(pid)
+          }
+        })
+      )
+    }).pipe(Effect.scoped))
+
   it.live("a connection killed while in use fails that transaction with ConnectionError and is not reused", () =>
     Effect.gen(function*() {
       const url = yield* TestDatabase.url

@@ -160,13 +160,15 @@ layer(TestDatabase.layer({ maxConnections: 4 }), { excludeTestServices: true })(
       assert(error._tag === "ConnectionError")
       expect(error.reason).toBe("terminated")
       expect(error.sqlState).toBe("57P01")
+      // The terminated session never reaches the next caller.
+      for (let i = 0; i < 4; i++) expect((yield* typed(sql<{ ok: number }>`select 1 as ok`))[0]!.ok).toBe(1)
     }))
 
   it.effect("a missing table is QueryError keeping SQLSTATE, server message and SQL text", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const error = yield* typed(sql`select * from no_such_table`).pipe(Effect.flip)
-      assert(error._tag === "QueryError")
+      assert(error._tag === "QueryError", String(error))
       expect(error.sqlState).toBe("42P01")
       expect(error.serverMessage).toBe(`relation "no_such_table" does not exist`)
       expect(error.sql).toBe("select * from no_such_table")

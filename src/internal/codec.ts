@@ -136,14 +136,55 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
   const insertFieldNames = Object.keys(insertFields)
   const versionInInsert = table.version !== undefined && table.version in insertFields
 
-  const encodeInsert = (row: unknown, nowMillis: number) => {
-    const input = { ...(row as Record<string, unknown>) }
-    for (const [field, make] of insertNow) if (input[field] === undefined) input[field] = make(nowMillis)
-    if (table.softDelete !== undefined && table.softDelete in insertFields && input[table.softDelete] === undefined) {
-      input[table.softDelete] = insertNotDeleted
+  // Like decoding, encoding an insert row is done field by field: a field
+  // whose schema has no transformation is only validated and copied, the
+  // others are encoded one by one. Any failure falls back to encoding the
+  // whole row, for its precise ParseError.
+  const insertPlain = insertFieldNames
+    .filter((f) => isIdentity(struct1(insertFields, f).ast))
+    .map((f) => {
+      const signature = (struct1(insertFields, f).ast as SchemaAST.TypeLiteral).propertySignatures[0]!
+      return [f, compileValidator(signature.type), signature.isOptional] as const
+    })
+  const insertEncoded = insertFieldNames
+    .filter((f) => !insertPlain.some(([p]) => p === f))
+    .map((f) => [f, fieldEncoder(insertFields, f)] as const)
+  // What a managed field (timestamp, soft-delete mark, version) takes when
+  // the row leaves it out.
+  const softInInsert = table.softDelete !== undefined && table.softDelete in insertFields ? table.softDelete : undefined
+  const managedDefault = (field: string, nowMillis: number): unknown => {
+    const make = insertNow.get(field)
+    if (make !== undefined) return make(nowMillis)
+    if (field === softInInsert) return insertNotDeleted
+    if (versionInInsert && field === table.version) return 1
+    return undefined
+  }
+  const managed = new Set([...insertNow.keys(), softInInsert, versionInInsert ? table.version : undefined])
+
+  const encodeInsert = (row: unknown, nowMillis: number): Either.Either<Record<string, unknown>, ParseResult.ParseError> => {
+    const input = row as Record<string, unknown>
+    const valueOf = (field: string) => {
+      const value = input[field]
+      return value === undefined && managed.has(field) ? managedDefault(field, nowMillis) : value
     }
-    if (versionInInsert && input[table.version!] === undefined) input[table.version!] = 1
-    return encodeInsertStruct(input) as Either.Either<Record<string, unknown>, ParseResult.ParseError>
+    const slow = () => {
+      const filled: Record<string, unknown> = { ...input }
+      for (const field of managed) if (field !== undefined) filled[field] = valueOf(field)
+      return encodeInsertStruct(filled) as Either.Either<Record<string, unknown>, ParseResult.ParseError>
+    }
+    const out: Record<string, unknown> = {}
+    for (const [field, valid, optional] of insertPlain) {
+      const value = valueOf(field)
+      if (value === undefined && optional) continue
+      if (!valid(value)) return slow()
+      out[field] = value
+    }
+    for (const [field, encode] of insertEncoded) {
+      const result = encode(valueOf(field))
+      if (result._tag === "Left") return slow()
+      if (result.right !== undefined) out[field] = result.right
+    }
+    return Either.right(out)
   }
 
   // pg returns timestamps as Date and int8/numeric as strings; a field whose

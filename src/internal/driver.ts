@@ -192,7 +192,14 @@ export class Driver {
         // name, so it is dropped when it goes back to the pool.
         const stalePlan = name !== undefined && (error as pg.DatabaseError).routine === "RevalidateCachedQuery"
         if (stalePlan) client.dalError ??= error
-        callback(this.classify(error, statement.text, phase), undefined, stalePlan)
+        const classified = this.classify(error, statement.text, phase)
+        // A FATAL error (pg_terminate_backend, an admin shutdown) reaches the
+        // statement before the socket's close reaches the client: mark the
+        // session broken now, or it could go back to the pool as healthy.
+        if ((error as pg.DatabaseError).severity === "FATAL" || classified._tag === "ConnectionError") {
+          client.dalError ??= error
+        }
+        callback(classified, undefined, stalePlan)
       } else {
         callback(undefined, result)
       }

@@ -117,6 +117,12 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
   const run = (text: string, values: ReadonlyArray<unknown>) =>
     backend.execute({ text, values, name: nameFor(text) })
 
+  // A fixed statement, its prepared-statement name looked up once.
+  const prepared = (text: string) => {
+    const statementName = nameFor(text)
+    return (values: ReadonlyArray<unknown>) => backend.execute({ text, values, name: statementName })
+  }
+
   const decodeRows = (result: pg.QueryResult): ReadonlyArray<Row> => result.rows.map(codec.decodeRow) as Array<Row>
 
   // A unique violation names its columns even when Postgres's detail
@@ -136,19 +142,21 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
 
   // -- reads ------------------------------------------------------------------
 
-  const findByIdSql = `SELECT ${codec.selectList} FROM ${name} WHERE ${pk} = $1${visible}`
-  const findById = (id: Table.Id<T>) =>
-    encodeId(id).pipe(
-      Effect.flatMap((key) => run(findByIdSql, [key])),
-      Effect.map((result) => result.rows.length === 0 ? Option.none<Row>() : Option.some(codec.decodeRow(result.rows[0]) as Row)),
-      span("findById")
-    )
-
+  // Reads by key are the hottest path: one statement prepared once per
+  // connection, its name computed once, and no span inside another.
+  const byKey = prepared(`SELECT ${codec.selectList} FROM ${name} WHERE ${pk} = $1${visible}`)
+  const selectByKey = (id: Table.Id<T>): Effect.Effect<pg.QueryResult, DatabaseError.DatabaseError | ParseResult.ParseError> => {
+    const key = codec.encodeField(pkField, id)
+    return key._tag === "Left" ? Effect.fail(key.left) : byKey([key.right])
+  }
+  const firstRow = (result: pg.QueryResult) =>
+    result.rows.length === 0 ? Option.none<Row>() : Option.some(codec.decodeRow(result.rows[0]) as Row)
+  const spanFindById = span("findById")
+  const spanGetById = span("getById")
+  const findById = (id: Table.Id<T>) => spanFindById(Effect.map(Effect.suspend(() => selectByKey(id)), firstRow))
   const getById = (id: Table.Id<T>) =>
-    findById(id).pipe(
-      Effect.flatMap(Option.match({ onNone: () => Effect.fail(notFound(id)), onSome: Effect.succeed })),
-      span("getById")
-    )
+    spanGetById(Effect.flatMap(Effect.suspend(() => selectByKey(id)), (result) =>
+      result.rows.length === 0 ? Effect.fail(notFound(id)) : Effect.succeed(codec.decodeRow(result.rows[0]) as Row)))
 
   const everything = Query.make<Row>()
   const orAll = (query: Query.Query<Row> | undefined): Query.Query<Row> => query ?? everything
@@ -361,15 +369,25 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
       const now = yield* clockMillis
       // Group rows by the columns they set; every row is encoded (and may
       // fail) before any SQL is sent.
-      const groups = new Map<string, { columns: ReadonlyArray<string>; rows: Array<ReadonlyArray<unknown>>; at: Array<number> }>()
-      for (let i = 0; i < rows.length; i++) {
-        const { columns, values } = yield* fromEither(encodeInsert(rows[i]!, now))
-        const key = columns.join(",")
-        let group = groups.get(key)
-        if (group === undefined) groups.set(key, group = { columns, rows: [], at: [] })
-        group.rows.push(values)
-        group.at.push(i)
-      }
+      const groups = yield* compile(() => {
+        const fields = codec.insertFields
+        const byColumns = new Map<string, { columns: ReadonlyArray<string>; rows: Array<ReadonlyArray<unknown>>; at: Array<number> }>()
+        for (let i = 0; i < rows.length; i++) {
+          const encoded = orThrow(codec.encodeInsert(rows[i], now))
+          // Which fields the row sets: a key of one character per field.
+          let key = ""
+          for (let f = 0; f < fields.length; f++) key += encoded[fields[f]!] === undefined ? "0" : "1"
+          let group = byColumns.get(key)
+          if (group === undefined) {
+            byColumns.set(key, group = { columns: fields.filter((f) => encoded[f] !== undefined), rows: [], at: [] })
+          }
+          const values = new Array<unknown>(group.columns.length)
+          for (let c = 0; c < values.length; c++) values[c] = encoded[group.columns[c]!]
+          group.rows.push(values)
+          group.at.push(i)
+        }
+        return byColumns
+      })
       const work = Effect.forEach([...groups.values()], (group) =>
         Effect.map(insertGroup(group.columns, group.rows, withReturning), (results) => ({ group, results })))
       // Several statements are one unit: all rows or none.

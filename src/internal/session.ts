@@ -157,8 +157,9 @@ export type Provide = (session: Session) => <A, E, R>(effect: Effect.Effect<A, E
 
 /** @internal */
 export const currentSession = (driver: Driver, context: Context.Context<never>): Session | undefined => {
-  const session = Context.getOption(context, SessionTag)
-  return session._tag === "Some" && session.value.driver === driver ? session.value : undefined
+  // On every statement: a map lookup, without allocating an Option.
+  const session = context.unsafeMap.get(SessionTag.key) as Session | undefined
+  return session !== undefined && session.driver === driver ? session : undefined
 }
 
 /** @internal Runs a statement where the fiber is: its transaction, its pinned connection, or the pool. */
