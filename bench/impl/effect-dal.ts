@@ -71,8 +71,7 @@ export const make: ImplementationModule["make"] = async (url) => {
             Query.orderBy("createdAt", "desc")
           )
         ),
-        attachMessages,
-        { concurrent: true }
+        attachMessages
       )
   })
 }

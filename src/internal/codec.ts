@@ -39,6 +39,15 @@ const timestampCandidates = (millis: number): Array<unknown> => [
 /** How a field is fixed up before decoding, because pg's value differs from what the schema reads. */
 type Fixup = "date-to-iso" | "numeric-string-to-number"
 
+// The value in the form the schema reads, or the value itself. Only integers
+// that survive the conversion exactly are converted.
+const fixup = (kind: Fixup, value: unknown): unknown => {
+  if (kind === "date-to-iso") return value instanceof Date ? value.toISOString() : value
+  if (typeof value !== "string" || value.length === 0) return value
+  const n = Number(value)
+  return Number.isFinite(n) && (!Number.isInteger(n) || Number.isSafeInteger(n)) ? n : value
+}
+
 /** @internal Everything a repository needs to turn model values into SQL values and back. */
 export interface Codec {
   readonly table: Table.Table<any, any>
@@ -86,7 +95,14 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
     .map((f) => (columns[f] === f ? quote(f) : `${quote(columns[f]!)} AS ${quote(f)}`))
     .join(", ")
 
-  const selectEncoders = new Map(fields.map((f) => [f, fieldEncoder(selectFields, f)]))
+  // Filter values (an `in` list can hold thousands) of untransformed fields
+  // are validated and passed on as they are.
+  const selectEncoders = new Map(fields.map((f) => {
+    const encode = fieldEncoder(selectFields, f)
+    if (!isIdentity(struct1(selectFields, f).ast)) return [f, encode]
+    const valid = compileValidator(propertyType(struct1(selectFields, f).ast))
+    return [f, (value: unknown) => (valid(value) ? Either.right(value) : encode(value))]
+  }))
   const selectDecoders = new Map(fields.map((f) => {
     const decode = Schema.decodeUnknownEither(struct1(selectFields, f))
     return [f, (value: unknown) => Either.map(decode({ [f]: value }), (decoded) => (decoded as Record<string, unknown>)[f])]
@@ -201,16 +217,9 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
   // Returns the row itself when nothing needs fixing, a fixed copy otherwise.
   const applyFixups = (input: Record<string, unknown>) => {
     let row = input
-    for (const [field, fixup] of fixups) {
-      const value = row[field]
-      let fixed: unknown = value
-      if (fixup === "date-to-iso") {
-        if (value instanceof Date) fixed = value.toISOString()
-      } else if (typeof value === "string" && value.length > 0) {
-        const n = Number(value)
-        if (Number.isFinite(n) && (!Number.isInteger(n) || Number.isSafeInteger(n))) fixed = n
-      }
-      if (fixed !== value) {
+    for (const [field, kind] of fixups) {
+      const fixed = fixup(kind, row[field])
+      if (fixed !== row[field]) {
         if (row === input) row = { ...input }
         row[field] = fixed
       }
@@ -220,56 +229,77 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
 
   // Decoding a row is on every read's hot path. A field whose schema has no
   // transformation decodes to itself, so it is only validated, by a
-  // validator compiled from its schema; the other fields are decoded one by
-  // one, in place; and the model instance is built from pg's row object
-  // without the constructor validating everything again. Any failure falls
-  // back to the full decode, for its precise error.
+  // validator compiled from its schema (pg's form is fixed up only when the
+  // value does not pass); the other fields are decoded one by one; and the
+  // model instance is built without the constructor validating everything
+  // again. Any failure falls back to the full decode, for its precise error.
   const decode = Schema.decodeUnknownEither(model)
-  const validators = fields
-    .filter((f) => isIdentity(struct1(selectFields, f).ast))
-    .map((f) => [f, compileValidator(propertyType(struct1(selectFields, f).ast))] as const)
+  const fixupOf = new Map(fixups)
+  const plainFields = fields.filter((f) => isIdentity(struct1(selectFields, f).ast))
+  const validators = plainFields.map((f) =>
+    [f, compileValidator(propertyType(struct1(selectFields, f).ast)), fixupOf.get(f)] as const
+  )
   const transformed = fields
-    .filter((f) => !validators.some(([v]) => v === f))
-    .map((f) => [f, selectDecoders.get(f)!] as const)
+    .filter((f) => !plainFields.includes(f))
+    .map((f) => [f, selectDecoders.get(f)!, fixupOf.get(f)] as const)
   const Model = model as unknown as new(props: Record<string, unknown>, disableValidation: boolean) => unknown
   const constructs = typeof Model === "function" && "fields" in Model
-  const slowDecode = (row: Record<string, unknown>) => {
-    const result = decode(row)
+  const slowDecode = (input: Record<string, unknown>) => {
+    const result = decode(applyFixups(input))
     if (result._tag === "Right") return result.right
     throw new RowDecodeError(describeDecodeFailure(table, result.left))
   }
   // With validation off, the model's constructor only copies the props onto
-  // a new instance. Building that instance directly saves most of the cost,
-  // unless the class adds fields of its own: the first row, built by the
-  // constructor, tells.
+  // a new instance; a function generated for the model's fields builds the
+  // same instance at a fraction of the cost. If the class adds instance
+  // fields of its own, the first row (built by the constructor) shows it, and
+  // the constructor stays in use.
   const prototype = (Model as { prototype?: object }).prototype ?? null
+  // A constructor function, not Object.create + assignments: V8 gives
+  // objects made by a constructor their property slots up front, where
+  // Object.create(prototype) grows a backing store field by field (garbage
+  // on every row).
+  const assignFields = new Function(
+    "prototype",
+    `function Row(row) { ${fields.map((f) => `this[${JSON.stringify(f)}] = row[${JSON.stringify(f)}];`).join(" ")} }
+    Row.prototype = prototype
+    return function (row) { return new Row(row) }`
+  )(prototype) as (row: Record<string, unknown>) => unknown
   let direct: boolean | undefined
   const construct = (row: Record<string, unknown>): unknown => {
-    if (direct === true) return Object.assign(Object.create(prototype), row)
+    if (direct === true) return assignFields(row)
     const instance = new Model(row, true) as Record<string, unknown>
     if (direct === undefined) {
       const own = Object.keys(instance)
-      direct = own.length === Object.keys(row).length && own.every((k) => k in row)
+      direct = own.length === fields.length && own.every((k) => fields.includes(k))
     }
     return instance
   }
-  // `input` holds exactly the model's fields (the SELECT list aliases
-  // them). It is never modified: decoded values go into a copy.
+  // `input` holds the model's fields (the SELECT list aliases them). It is
+  // never modified: fixed or decoded values go into a copy.
   const decodeRow = (input: Record<string, unknown>) => {
-    const row = fixups.length === 0 ? input : applyFixups(input)
-    if (!constructs) return slowDecode(row)
+    if (!constructs) return slowDecode(input)
+    let row = input
     for (let i = 0; i < validators.length; i++) {
-      const [field, valid] = validators[i]!
-      if (!valid(row[field])) return slowDecode(row)
+      const entry = validators[i]!
+      const field = entry[0]
+      const value = row[field]
+      if (entry[1](value)) continue
+      const fixed = entry[2] === undefined ? value : fixup(entry[2], value)
+      if (fixed === value || !entry[1](fixed)) return slowDecode(input)
+      if (row === input) row = { ...input }
+      row[field] = fixed
     }
     if (transformed.length === 0) return construct(row)
-    const decoded: Record<string, unknown> = { ...row }
-    for (const [field, decodeField] of transformed) {
-      const result = decodeField(row[field])
-      if (result._tag === "Left") return slowDecode(row)
-      decoded[field] = result.right
+    if (row === input) row = { ...input }
+    for (let i = 0; i < transformed.length; i++) {
+      const entry = transformed[i]!
+      const value = entry[2] === undefined ? row[entry[0]] : fixup(entry[2], row[entry[0]])
+      const result = entry[1](value)
+      if (result._tag === "Left") return slowDecode(input)
+      row[entry[0]] = result.right
     }
-    return construct(decoded)
+    return construct(row)
   }
   const columnToField = new Map(fields.map((f) => [columns[f]!, f]))
   // Raw SQL may return other columns too; only the model's fields are kept.
