@@ -299,6 +299,38 @@ describe("prepared statements", () => {
       }).pipe(Effect.provide(Database.layer({ url, maxConnections: 1, statementCacheSize: 3 })))
     }).pipe(Effect.scoped))
 
+  it.live("the statement cache evicts the least recently used statement", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      yield* Effect.gen(function*() {
+        yield* setup
+        const sql = yield* SqlClient.SqlClient
+        const readings = yield* Repository.make(Readings)
+        const prepared = () =>
+          Effect.map(sql<{ statement: string }>`select statement from pg_prepared_statements`, (rows) =>
+            new Set(rows.map((r) => r.statement)))
+        const a = readings.findMany(Query.make(Readings).pipe(Query.where({ value: Query.gte(1) })))
+        const b = readings.count(Query.make(Readings).pipe(Query.where({ unit: "x" })))
+        const c = readings.findMany(Query.make(Readings).pipe(Query.where({ sensor: Query.startsWith("p") })))
+        const d = readings.exists(Query.make(Readings).pipe(Query.where({ value: Query.lt(0) })))
+        yield* a
+        const afterA = yield* prepared()
+        yield* b
+        const textOfB = [...(yield* prepared())].filter((t) => !afterA.has(t))
+        expect(textOfB).toHaveLength(1)
+        yield* c
+        const full = yield* prepared()
+        expect(full.size).toBe(3)
+        // A is used again, so B is now the least recently used.
+        yield* a
+        yield* d
+        const after = yield* prepared()
+        expect(after.size).toBe(3)
+        expect(after.has(textOfB[0]!)).toBe(false)
+        expect([...full].filter((t) => t !== textOfB[0]).every((t) => after.has(t))).toBe(true)
+      }).pipe(Effect.provide(Database.layer({ url, maxConnections: 1, statementCacheSize: 3 })))
+    }).pipe(Effect.scoped))
+
   it.live("a migration that changes a column's type under a prepared statement is recovered transparently", () =>
     Effect.gen(function*() {
       const url = yield* TestDatabase.url

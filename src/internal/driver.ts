@@ -30,8 +30,10 @@ export interface Statement {
 
 /** @internal A pg client with the bookkeeping effect-dal needs. */
 export interface DalClient extends pg.PoolClient {
-  /** Prepared statements of this session, oldest first (an LRU). */
-  dalStatements: Map<string, true>
+  /** Prepared statements of this session, each with the tick of its last use. */
+  dalStatements: Map<string, number>
+  /** Counts statement uses on this session, for the LRU. */
+  dalTick: number
   /** The error that broke the session, if any. */
   dalError: Error | undefined
   /** The statement running now, for cancellation. */
@@ -72,7 +74,8 @@ export class Driver {
     // and a permanent 'error' listener: without one, a socket error on a
     // checked-out client is an unhandled 'error' event that kills the process.
     class Client extends pg.Client {
-      dalStatements = new Map<string, true>()
+      dalStatements = new Map<string, number>()
+      dalTick = 0
       dalError: Error | undefined = undefined
       dalRunning: Running | undefined = undefined
       dalCancelling: Promise<void> | undefined = undefined
@@ -207,20 +210,27 @@ export class Driver {
     client.query(makeQuery(statement, name, onDone))
   }
 
-  // The per-session prepared-statement cache is an LRU: reuse moves a name to
-  // the end, and past the limit the oldest is deallocated. Eviction only
-  // happens on an idle session (outside transactions), so DEALLOCATE cannot
-  // fail in an aborted transaction and leave pg's bookkeeping out of step.
+  // The per-session prepared-statement cache is an LRU: each use stamps the
+  // name with a tick, and past the limit the least recently used name is
+  // deallocated. Stamping updates the entry in place: moving it to the end
+  // of the Map (delete, then set) would rehash the Map every few statements,
+  // and the discarded tables, chained to the new ones, outlive young-gen GCs.
+  // Eviction only happens on an idle session (outside transactions), so
+  // DEALLOCATE cannot fail in an aborted transaction and leave pg's
+  // bookkeeping out of step.
   private remember(client: DalClient, name: string, mayEvict: boolean) {
     const cache = client.dalStatements
-    if (cache.delete(name)) {
-      cache.set(name, true)
-      return
-    }
-    cache.set(name, true)
+    cache.set(name, ++client.dalTick)
     if (!mayEvict) return
     while (cache.size > this.options.statementCacheSize) {
-      const oldest = cache.keys().next().value as string
+      let oldest = name
+      let oldestTick = Infinity
+      for (const [candidate, tick] of cache) {
+        if (tick < oldestTick) {
+          oldest = candidate
+          oldestTick = tick
+        }
+      }
       cache.delete(oldest)
       const parsed = (client as unknown as { connection: { parsedStatements: Record<string, string> } }).connection
         .parsedStatements
