@@ -27,6 +27,8 @@ export interface Config {
   readonly repetitions: number
   readonly bulkRows: number
   readonly bulkRepetitions: number
+  /** Rows in the table that the stream measurement reads. */
+  readonly streamRows: number
 }
 
 const seconds = (name: string, fallback: number): number => {
@@ -45,6 +47,7 @@ export const fromEnv = (): Config => {
     warmupMs: quick ? 20 : 500,
     repetitions: 3,
     bulkRows: quick ? 10_000 : 100_000,
-    bulkRepetitions: quick ? 1 : 3
+    bulkRepetitions: quick ? 1 : 3,
+    streamRows: quick ? 20_000 : 1_000_000
   }
 }

@@ -7,6 +7,7 @@ import * as fs from "node:fs/promises"
 import type { BulkResult } from "./bulk/measure.js"
 import { barChart } from "./chart.js"
 import type { OperationName } from "./impl/types.js"
+import type { StreamResult } from "./stream.js"
 import { geometricMean } from "./stats.js"
 
 export interface Measurement {
@@ -43,6 +44,7 @@ export interface Results {
   /** Worker process RSS, in the order of {@link Results.implementations}. */
   readonly memory: ReadonlyArray<Memory>
   readonly bulk: ReadonlyArray<BulkResult>
+  readonly stream: ReadonlyArray<StreamResult>
   readonly machine: Machine
 }
 
@@ -84,7 +86,7 @@ const perCellTable = (results: Results, metric: (m: Measurement) => number): str
 }
 
 export const renderMarkdown = (results: Results): string => {
-  const { bulk, implementations, machine, memory } = results
+  const { bulk, implementations, machine, memory, stream } = results
   const reference = implementations[0]!
   const copy = bulk[0]!
   return [
@@ -120,6 +122,16 @@ export const renderMarkdown = (results: Results): string => {
       ["loader", "ms", "rows/s", `ratio to ${copy.name}`],
       ["l", "r", "r", "r"],
       bulk.map((b) => [b.name, number(b.ms), number(b.rows / (b.ms / 1000)), ratio(b.ms / copy.ms)])
+    ),
+    ``,
+    `## Streaming (${number(stream[0]!.rows)} messages through a server-side cursor, 1,000 rows per fetch)`,
+    ``,
+    `Heap growth is the heap still in use after a full GC, sampled twenty times during the stream, over the heap before the stream.`,
+    ``,
+    table(
+      ["reader", "ms", "rows/s", "heap growth, MB"],
+      ["l", "r", "r", "r"],
+      stream.map((s) => [s.name, number(s.ms), number(s.rows / (s.ms / 1000)), number(s.heapGrowthMb)])
     ),
     ``
   ].join("\n")

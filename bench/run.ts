@@ -8,6 +8,7 @@
 import * as os from "node:os"
 import * as PostgresServer from "../src/testing/PostgresServer.js"
 import { measureBulk } from "./bulk/measure.js"
+import { measureStream } from "./stream.js"
 import { Child } from "./child.js"
 import { CONCURRENCIES, type Config, fromEnv, OPERATIONS } from "./config.js"
 import { withClient } from "./db.js"
@@ -111,11 +112,13 @@ const main = async () => {
     try {
       const { memory, rows } = await measureCells(database.url)
       const bulk = await measureBulk(server.url, { rows: config.bulkRows, repetitions: config.bulkRepetitions })
+      const stream = await measureStream(server.url, { rows: config.streamRows })
       await report({
         implementations: implementations.map((implementation) => implementation.name),
         rows,
         memory,
         bulk,
+        stream,
         machine: await describe(database.url, server.embedded, config)
       })
     } finally {

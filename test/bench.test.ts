@@ -7,7 +7,9 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { bulkLoaders } from "../bench/bulk/index.js"
 import { withClient } from "../bench/db.js"
+import { measureStream } from "../bench/stream.js"
 import { implementations } from "../bench/impl/index.js"
 import type { Implementation, Input, OperationName, Output } from "../bench/impl/types.js"
 import { BATCH_SIZE, EAGER_USERS, makeInputs, seedOf } from "../bench/inputs.js"
@@ -146,6 +148,45 @@ describe("benchmark implementations", () => {
       const done = await implementation.run("insertOne", { inputs, concurrency: 4, more: (started) => started < 10 })
       expect(done, name).toBe(10)
       expect(await messageCount(), name).toBe(before + 10)
+    }
+  })
+})
+
+describe("bulk loaders", () => {
+  it("every loader inserts every row, with its content intact", async () => {
+    // Quotes, tabs, backslashes and newlines: what COPY's text format and the
+    // array literals must escape.
+    const rows = inputOf("insertBatch").map((row, i) =>
+      i % 2 === 0 ? { ...row, content: `it's\t "a"\n\\;\ttab\nline ${i}` } : row
+    )
+    for (const loader of bulkLoaders) {
+      await withClient(url, (client) => client.query("delete from messages where content_length = -1"))
+      const marked = rows.map((row) => ({ ...row, contentLength: -1 }))
+      const connection = await loader.make(url)
+      try {
+        await connection.load(marked)
+      } finally {
+        await connection.close()
+      }
+      const stored = await withClient(url, (client) =>
+        client.query<{ content: string; role: string; user_id: number }>(
+          "select user_id, role, content from messages where content_length = -1"
+        ))
+      expect(stored.rows.length, loader.name).toBe(rows.length)
+      expect(stored.rows.map(({ content, role, user_id }) => `${user_id}|${role}|${content}`).sort(), loader.name).toEqual(
+        rows.map(({ content, role, userId }) => `${userId}|${role}|${content}`).sort()
+      )
+    }
+  })
+})
+
+describe("stream measurement", () => {
+  it("reads every row through each reader and reports a heap figure", async () => {
+    const results = await measureStream(url, { rows: 5_000 })
+    expect(results.map(({ name }) => name)).toEqual(["raw pg-cursor", "effect-dal stream"])
+    for (const result of results) {
+      expect(result.rows, result.name).toBe(5_000)
+      expect(Number.isFinite(result.heapGrowthMb), result.name).toBe(true)
     }
   })
 })

@@ -4,8 +4,16 @@
  * directory plus one entry here.
  */
 import { copy } from "./copy.js"
+import { effectDalInsertMany, effectDalInsertManyDiscard } from "./effect-dal.js"
 import { multiRowInsert } from "./multi-row-insert.js"
 import type { BulkLoader } from "./types.js"
-import { unnestInsert } from "./unnest-insert.js"
+import { unnestInsert, unnestInsertReturning } from "./unnest-insert.js"
 
-export const bulkLoaders: ReadonlyArray<BulkLoader> = [copy, multiRowInsert, unnestInsert]
+export const bulkLoaders: ReadonlyArray<BulkLoader> = [
+  copy,
+  multiRowInsert,
+  unnestInsert,
+  effectDalInsertManyDiscard,
+  unnestInsertReturning,
+  effectDalInsertMany
+]

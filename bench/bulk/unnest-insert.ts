@@ -6,8 +6,8 @@
 import pg from "pg"
 import type { BulkLoader } from "./types.js"
 
-export const unnestInsert: BulkLoader = {
-  name: "raw pg INSERT ... unnest",
+const loader = (name: string, returning: boolean): BulkLoader => ({
+  name,
   make: async (url) => {
     const client = new pg.Client({ connectionString: url })
     client.on("error", () => {})
@@ -16,7 +16,7 @@ export const unnestInsert: BulkLoader = {
       load: async (rows) => {
         await client.query(
           `insert into messages (user_id, role, content, content_length)
-           select * from unnest($1::int[], $2::text[], $3::text[], $4::int[])`,
+           select * from unnest($1::int[], $2::text[], $3::text[], $4::int[])${returning ? " returning *" : ""}`,
           [
             rows.map((row) => row.userId),
             rows.map((row) => row.role),
@@ -28,4 +28,8 @@ export const unnestInsert: BulkLoader = {
       close: () => client.end()
     }
   }
-}
+})
+
+export const unnestInsert = loader("raw pg INSERT ... unnest", false)
+/** The same, reading every stored row back: what `insertMany` does. */
+export const unnestInsertReturning = loader("raw pg INSERT ... unnest RETURNING *", true)

@@ -36,7 +36,7 @@ class Account extends Model.Class<Account>("Account")({
 
 const Users = Table.make(User, { name: "users", primaryKey: "id" })
 const Accounts = Table.make(Account, { name: "accounts", primaryKey: "id" })
-const Messages = Table.make(Message, { name: "messages", primaryKey: "id", softDelete: "deletedAt" })
+export const Messages = Table.make(Message, { name: "messages", primaryKey: "id", softDelete: "deletedAt" })
 
 const recent = (userId: number) =>
   Query.make(Messages).pipe(Query.where({ userId }), Query.orderBy("createdAt", "desc"), Query.limit(20))
