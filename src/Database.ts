@@ -483,9 +483,8 @@ export const make = (
         new CompatConnection((statement) => session.run(statement), driver),
         session.level?.depth ?? 0
       ] as const
-      return (effect) =>
-        Effect.mapInputContext(effect, (context) =>
-          Context.add(Context.add(context, Session.SessionTag, session), SqlClient.TransactionConnection, connection))
+      return (context) =>
+        Context.add(Context.add(context, Session.SessionTag, session), SqlClient.TransactionConnection, connection)
     }
 
     const execute = (statement: Statement) => Session.execute(driver, statement)

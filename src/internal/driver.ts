@@ -1,3 +1,4 @@
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as net from "node:net"
 import pg from "pg"
@@ -46,7 +47,8 @@ export interface DalClient extends pg.PoolClient {
 
 interface Running {
   done: boolean
-  readonly waiters: Array<() => void>
+  /** Who waits for the statement to end (a cancel); made on first use. */
+  waiters: Array<() => void> | undefined
 }
 
 const ROW_CURSOR_BATCH = 1000
@@ -180,14 +182,16 @@ export class Driver {
       stalePlan?: boolean
     ) => void
   ): void {
-    const running: Running = { done: false, waiters: [] }
+    const running: Running = { done: false, waiters: undefined }
     client.dalRunning = running
     const name = this.options.statementCacheSize > 0 ? statement.name : undefined
     if (name !== undefined) this.remember(client, name, mayEvict)
     const onDone = (error: Error | null, result: pg.QueryResult) => {
       running.done = true
       if (client.dalRunning === running) client.dalRunning = undefined
-      for (const waiter of running.waiters.splice(0)) waiter()
+      const waiters = running.waiters
+      running.waiters = undefined
+      if (waiters !== undefined) for (const waiter of waiters) waiter()
       if (error) {
         // "cached plan must not change result type" (0A000, raised by
         // RevalidateCachedQuery before anything runs): a migration changed a
@@ -254,6 +258,7 @@ export class Driver {
     if (running === undefined || running.done) return true
     const ended = new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), waitMillis)
+      running.waiters ??= []
       running.waiters.push(() => {
         clearTimeout(timer)
         resolve(true)
@@ -409,6 +414,46 @@ const sendCancelRequest = (client: DalClient): Promise<void> =>
 
 /**
  * @internal
+ * `Effect.async` whose wait is interruptible and whose interruption runs a
+ * handler: `start` sends the work and returns what to do if the fiber is
+ * interrupted before the work resumed it. Same semantics as returning a
+ * canceler from `Effect.async`, which wraps every call in
+ * `Effect.onInterrupt`; this region is lighter, and on the statement hot
+ * path (findById, concurrency 32) it keeps less garbage alive across
+ * young-generation GCs: about 400 instead of 1,000 bytes promoted per
+ * statement, and 25 MB less peak RSS.
+ */
+export const cancellable = <A, E>(
+  start: (resume: (effect: Effect.Effect<A, E>) => void) => () => Effect.Effect<void>
+): Effect.Effect<A, E> => Effect.uninterruptibleMask((restore) => cancellableIn(restore, start))
+
+/**
+ * @internal
+ * {@link cancellable} for a caller already inside an uninterruptible region:
+ * `restore` is that region's. Build it when it runs (it holds per-call
+ * state), e.g. inside `Effect.withFiberRuntime` or `Effect.flatMap`.
+ */
+export const cancellableIn = <A, E>(
+  restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>,
+  start: (resume: (effect: Effect.Effect<A, E>) => void) => () => Effect.Effect<void>
+): Effect.Effect<A, E> => {
+  let onInterrupt: (() => Effect.Effect<void>) | undefined
+  return Effect.matchCauseEffect(
+    restore(Effect.async<A, E>((resume) => {
+      onInterrupt = start(resume)
+    })),
+    {
+      onFailure: (cause) =>
+        onInterrupt !== undefined && Cause.isInterrupted(cause)
+          ? Effect.zipRight(onInterrupt(), Effect.failCause(cause))
+          : Effect.failCause(cause),
+      onSuccess: Effect.succeed
+    }
+  )
+}
+
+/**
+ * @internal
  * Runs one statement on a checked-out client. Interruption cancels it on the
  * server and waits for it to end; a session that won't end is marked broken.
  */
@@ -419,13 +464,13 @@ export const runOnClient = (
   phase: Phase = "statement",
   mayEvict = false
 ): Effect.Effect<pg.QueryResult, DatabaseError.DatabaseError> =>
-  Effect.async<pg.QueryResult, DatabaseError.DatabaseError>((resume) => {
+  cancellable<pg.QueryResult, DatabaseError.DatabaseError>((resume) => {
     let finished = false
     driver.submit(client, statement, phase, mayEvict, (error, result) => {
       finished = true
       resume(error ? Effect.fail(error) : Effect.succeed(result!))
     })
-    return Effect.promise(async () => {
+    return () => Effect.promise(async () => {
       if (finished) return
       if (!(await driver.cancel(client))) {
         client.dalError ??= new Error("statement did not stop after a cancel request")
@@ -444,7 +489,7 @@ export const runPooled = (
   statement: Statement,
   staleRetries = driver.options.maxConnections
 ): Effect.Effect<pg.QueryResult, DatabaseError.DatabaseError> =>
-  Effect.async<pg.QueryResult, DatabaseError.DatabaseError>((resume) => {
+  cancellable<pg.QueryResult, DatabaseError.DatabaseError>((resume) => {
     let client: DalClient | undefined
     let finished = false
     const abandon = driver.acquire((error, leased) => {
@@ -462,7 +507,7 @@ export const runPooled = (
         resume(error ? Effect.fail(error) : Effect.succeed(result!))
       })
     })
-    return Effect.promise(async () => {
+    return () => Effect.promise(async () => {
       if (finished) return
       if (client === undefined) return abandon()
       const leased = client
@@ -486,34 +531,42 @@ export const runPooled = (
 export const acquireAndBegin = (
   driver: Driver,
   begin: Statement
-): Effect.Effect<DalClient, DatabaseError.DatabaseError> =>
-  Effect.async<DalClient, DatabaseError.DatabaseError>((resume) => {
-    let interrupted = false
-    let client: DalClient | undefined
-    const abandon = driver.acquire((error, leased) => {
-      if (error) return resume(Effect.fail(error))
-      client = leased!
-      driver.submit(client, begin, "statement", false, (error) => {
-        if (interrupted) {
-          // Nobody is waiting for this transaction any more.
-          const abandoned = client!
-          if (error) return driver.release(abandoned)
-          return driver.submit(abandoned, { text: "ROLLBACK", values: [] }, "statement", false, (rollbackError) => {
-            driver.release(abandoned, rollbackError !== undefined)
-          })
-        }
-        if (error) {
-          driver.release(client!)
-          return resume(Effect.fail(error))
-        }
-        resume(Effect.succeed(client!))
-      })
+): Effect.Effect<DalClient, DatabaseError.DatabaseError> => cancellable(startTransaction(driver, begin))
+
+/**
+ * @internal
+ * {@link acquireAndBegin} as the start of a {@link cancellable} wait, for
+ * callers that run it with `cancellableIn`.
+ */
+export const startTransaction = (driver: Driver, begin: Statement) =>
+(resume: (effect: Effect.Effect<DalClient, DatabaseError.DatabaseError>) => void): () => Effect.Effect<void> => {
+  let interrupted = false
+  let client: DalClient | undefined
+  const abandon = driver.acquire((error, leased) => {
+    if (error) return resume(Effect.fail(error))
+    client = leased!
+    driver.submit(client, begin, "statement", false, (error) => {
+      if (interrupted) {
+        // Nobody is waiting for this transaction any more.
+        const abandoned = client!
+        if (error) return driver.release(abandoned)
+        return driver.submit(abandoned, { text: "ROLLBACK", values: [] }, "statement", false, (rollbackError) => {
+          driver.release(abandoned, rollbackError !== undefined)
+        })
+      }
+      if (error) {
+        driver.release(client!)
+        return resume(Effect.fail(error))
+      }
+      resume(Effect.succeed(client!))
     })
-    return Effect.sync(() => {
+  })
+  return () =>
+    Effect.sync(() => {
       interrupted = true
       if (client === undefined) abandon()
     })
-  })
+}
 
 /**
  * @internal

@@ -1,17 +1,20 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import * as Schedule from "effect/Schedule"
 import type pg from "pg"
 import * as DatabaseError from "../DatabaseError.js"
 import {
-  acquireAndBegin,
   acquireClient,
+  cancellable,
+  cancellableIn,
   type DalClient,
   destroySocket,
   type Driver,
   runOnClient,
   runPooled,
+  startTransaction,
   type Statement
 } from "./driver.js"
 import { withSpan } from "./tracing.js"
@@ -96,7 +99,7 @@ export class Session {
   // synchronous step, so no SAVEPOINT can slip in between.
   private runGuarded(level: Level, statement: Statement): Effect.Effect<pg.QueryResult, DatabaseError.DatabaseError> {
     const { client, driver } = this
-    return Effect.async<pg.QueryResult, DatabaseError.DatabaseError>((resume) => {
+    return cancellable<pg.QueryResult, DatabaseError.DatabaseError>((resume) => {
       let state: "waiting" | "sent" | "done" | "interrupted" = "waiting"
       const go = () => {
         if (state !== "waiting") return
@@ -108,7 +111,7 @@ export class Session {
         })
       }
       go()
-      return Effect.promise(async () => {
+      return () => Effect.promise(async () => {
         if (state === "waiting") {
           state = "interrupted"
           const at = level.waiting.indexOf(go)
@@ -152,8 +155,12 @@ const noteFailure = (level: Level, error: DatabaseError.DatabaseError): Database
 /** @internal The session of the current fiber, if it belongs to this driver. */
 export const SessionTag = Context.GenericTag<Session>("effect-dal/internal/Session")
 
-/** @internal Adds a session, and whatever else callers attach, to the context. */
-export type Provide = (session: Session) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+/** @internal Adds a session, and whatever else callers attach, to a context. */
+export type Provide = (session: Session) => (context: Context.Context<never>) => Context.Context<never>
+
+/** @internal Runs `effect` with the session in its context. */
+const withSession = <A, E, R>(provide: Provide, session: Session, effect: Effect.Effect<A, E, R>) =>
+  Effect.mapInputContext(effect, provide(session) as unknown as (context: Context.Context<R>) => Context.Context<R>)
 
 /** @internal */
 export const currentSession = (driver: Driver, context: Context.Context<never>): Session | undefined => {
@@ -240,31 +247,51 @@ const topLevel = <A, E, R, E2>(
   // One uninterruptible region from start to return, so that a transaction
   // whose COMMIT went through can never be reported as interrupted. Only the
   // wait for a connection, the body and the backoff between attempts are
-  // interruptible.
+  // interruptible. Every transaction runs this code, so it is written with
+  // few Effect steps: each costs allocations that add up under load.
   return Effect.uninterruptibleMask((restore) => {
     let attempts = 0
-    // A pooled client is checked out and BEGIN sent in one step; a pinned
-    // session (withConnection) sends BEGIN on its own connection.
-    const start = pinned === undefined
-      ? restore(acquireAndBegin(driver, begin))
-      : Effect.as(runOnClient(driver, pinned.client, begin), pinned.client)
-    const once = Effect.suspend(() => {
+    const once = Effect.withFiberRuntime<A, E | E2 | DatabaseError.DatabaseError, R>((fiber) => {
       attempts++
+      const outer = fiber.currentContext
+      // A pooled client is checked out and BEGIN sent in one step; a pinned
+      // session (withConnection) sends BEGIN on its own connection.
+      const start: Effect.Effect<DalClient, DatabaseError.DatabaseError> = pinned === undefined
+        ? cancellableIn(restore, startTransaction(driver, begin))
+        : Effect.as(runOnClient(driver, pinned.client, begin), pinned.client)
       const started: Effect.Effect<DalClient, DatabaseError.DatabaseError | E2> = mapOwnError === undefined
         ? start
         : Effect.mapError(start, (error) => mapOwnError(markOwn(error)))
       return Effect.flatMap(started, (client) => {
         const root = new Root(settings)
         const session = new Session(driver, client, root.top)
-        const release = Effect.sync(() => {
+        // The session goes back to the pool however the transaction ends;
+        // the region is uninterruptible, so these handlers always run.
+        const release = () => {
           root.top.closed = true
           if (pinned === undefined) driver.release(client, root.broken)
-        })
-        const run = Effect.flatMap(
-          Effect.exit(restore(provide(session)(effect))),
-          (exit) => finishTop(session, root, exit, restore)
+        }
+        const finish = (exit: Exit.Exit<A, E>) =>
+          Effect.matchCauseEffect(mapOwn(finishTop(session, root, exit, restore), mapOwnError), {
+            onFailure: (cause) => {
+              release()
+              return Effect.failCause(cause)
+            },
+            onSuccess: (value) => {
+              release()
+              return Effect.succeed(value)
+            }
+          })
+        // The body sees the session in its context (Effect.provide would
+        // do the same through acquireUseRelease, at several times the cost).
+        const resetContext = FiberRef.set(FiberRef.currentContext, outer)
+        return Effect.zipRight(
+          FiberRef.set(FiberRef.currentContext, provide(session)(outer)),
+          Effect.matchCauseEffect(restore(effect), {
+            onFailure: (cause) => Effect.zipRight(resetContext, finish(Exit.failCause(cause))),
+            onSuccess: (value) => Effect.zipRight(resetContext, finish(Exit.succeed(value)))
+          })
         )
-        return Effect.ensuring(mapOwn(run, mapOwnError), release)
       })
     })
     const retried = options.retry === undefined || options.retry === false
@@ -363,21 +390,26 @@ const finishTop = <A, E>(
   })
 }
 
+// COMMIT runs in the transaction's uninterruptible region, so it needs no
+// cancel handler: one async step that also maps its outcome.
+const COMMIT: Statement = { text: "COMMIT", values: [] }
 const commit = <A, E>(
   session: Session,
   level: Level,
   exit: Exit.Exit<A, E>
 ): Effect.Effect<A, E | DatabaseError.DatabaseError> => {
   level.closed = true
-  return Effect.flatMap(
-    Effect.mapError(session.runAtLevel(level, { text: "COMMIT", values: [] }, "commit"), markOwn),
-    (result): Effect.Effect<A, E | DatabaseError.DatabaseError> =>
+  return Effect.async<A, E | DatabaseError.DatabaseError>((resume) => {
+    session.driver.submit(session.client, COMMIT, "commit", false, (error, result) => {
+      if (error) return resume(Effect.fail(markOwn(noteFailure(level, error))))
       // Postgres answers COMMIT of an aborted transaction with the command
       // tag ROLLBACK, not with an error.
-      result.command === "ROLLBACK"
-        ? Effect.fail(markOwn(new DatabaseError.TransactionAborted({ nested: false })))
-        : exit
-  )
+      if (result!.command === "ROLLBACK") {
+        return resume(Effect.fail(markOwn(new DatabaseError.TransactionAborted({ nested: false }))))
+      }
+      resume(exit)
+    })
+  })
 }
 
 // ROLLBACK runs even when the fiber is interrupted. If it cannot run (the
@@ -476,7 +508,7 @@ const nested = <A, E, R, E2>(
     }
     return Effect.flatMap(
       Effect.mapError(parentSession.runAtLevel(parent, { text: `SAVEPOINT ${name}`, values: [] }), markOwn),
-      () => Effect.flatMap(Effect.exit(restore(provide(session)(effect))), finish)
+      () => Effect.flatMap(Effect.exit(restore(withSession(provide, session, effect))), finish)
     )
   })
   return mapOwn(parent.children.withPermits(1)(Effect.ensuring(body, Effect.sync(() => parent.closeChild()))), mapOwnError).pipe(
@@ -502,7 +534,7 @@ export const withConnection = <A, E, R>(
     if (currentSession(driver, fiber.currentContext) !== undefined) return effect
     return Effect.acquireUseRelease(
       acquireClient(driver),
-      (client) => provide(new Session(driver, client, undefined))(effect),
+      (client) => withSession(provide, new Session(driver, client, undefined), effect),
       (client) => resetSession(driver, client)
     )
   })
