@@ -60,6 +60,12 @@ export interface Codec {
   readonly decodeField: (field: string, value: unknown) => Either.Either<unknown, ParseResult.ParseError>
   /** A patch value of a field (the update variant). */
   readonly encodePatchField: (field: string, value: unknown) => Either.Either<unknown, ParseResult.ParseError>
+  /**
+   * Why a patch may not set this field (the primary key or the version
+   * field), as the ParseError an update fails with; undefined for a field a
+   * patch may set.
+   */
+  readonly patchForbids: (field: string, value: unknown) => ParseResult.ParseError | undefined
   /** An insert row with timestamps, soft-delete and version filled in, encoded; keys are fields. */
   readonly encodeInsert: (row: unknown, nowMillis: number) => Either.Either<Record<string, unknown>, ParseResult.ParseError>
   /** The fields an insert writes, in order. */
@@ -319,6 +325,25 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
       })
     )
 
+  const pkField = table.primaryKey as string
+  const versionField = table.version as string | undefined
+  const patchForbids = (field: string, value: unknown): ParseResult.ParseError | undefined =>
+    field === pkField
+      ? new ParseResult.ParseError({
+        issue: new ParseResult.Unexpected(
+          value,
+          `"${field}" is the primary key of table "${table.name}": an update cannot change it`
+        )
+      })
+      : field === versionField
+      ? new ParseResult.ParseError({
+        issue: new ParseResult.Unexpected(
+          value,
+          `"${field}" is the version field of table "${table.name}": every update increments it (pass expectedVersion to check it)`
+        )
+      })
+      : undefined
+
   return {
     table,
     selectList,
@@ -329,6 +354,7 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
     },
     encodeField: (field, value) => selectEncoders.get(field)?.(value) ?? missing(field),
     decodeField: (field, value) => selectDecoders.get(field)?.(value) ?? missing(field),
+    patchForbids,
     encodePatchField: (field, value) => patchEncoders.get(field)?.(value) ?? missing(field),
     encodeInsert,
     insertFields: insertFieldNames,

@@ -469,9 +469,10 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
   const setClause = (patch: Record<string, unknown>, now: number, params: Params): Array<string> => {
     const assignments: Array<string> = []
     for (const field of table.fields as ReadonlyArray<string>) {
-      if (field === pkField || field === versionField) continue
       const value = patch[field]
       if (value === undefined) continue
+      const forbidden = codec.patchForbids(field, value)
+      if (forbidden !== undefined) throw new EncodeFailure(forbidden)
       const column = quote(codec.column(field))
       if (Repository.isIncrement(value)) {
         assignments.push(`${column} = ${column} + ${params.add(value.by)}`)

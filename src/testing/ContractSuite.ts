@@ -513,6 +513,21 @@ export const suite = <E>(name: string, database: Layer.Layer<Database.Database, 
           expect((yield* repo.getById(stored.id)).version).toBe(1)
         }))
 
+      test("a patch that sets the version or the primary key is a ParseError and changes nothing", () =>
+        Effect.gen(function*() {
+          const { members: repo } = yield* repositories
+          const stored = yield* repo.insert(member(1))
+          const version = yield* Effect.flip(repo.update(stored.id, { name: "x", version: 7 }))
+          assert(isParseError(version))
+          expect(version.message).toContain(`"version" is the version field of table "members"`)
+          const key = yield* Effect.flip(repo.update(stored.id, { name: "x", id: stored.id + 1 } as never))
+          assert(isParseError(key))
+          expect(key.message).toContain(`"id" is the primary key of table "members"`)
+          const many = yield* Effect.flip(repo.updateMany(members, { version: 1 }))
+          expect(isParseError(many)).toBe(true)
+          expect(yield* repo.getById(stored.id)).toMatchObject({ id: stored.id, name: stored.name, version: 1 })
+        }))
+
       test("optimistic locking: the expected version must match; a mismatch is StaleVersion", () =>
         Effect.gen(function*() {
           const { members: repo } = yield* repositories

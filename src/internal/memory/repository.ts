@@ -504,9 +504,10 @@ export const makeMemoryRepository = <T extends Table.Table<any, any>>(
     Effect.gen(function*() {
       const assignments: Array<readonly [string, unknown]> = []
       for (const field of fields) {
-        if (field === pkField || !(field in patch) || patch[field] === undefined) continue
-        if (field === versionField) continue
+        if (!(field in patch) || patch[field] === undefined) continue
         const value = patch[field]
+        const forbidden = codec.patchForbids(field, value)
+        if (forbidden !== undefined) return yield* Effect.fail(forbidden)
         if (Repository.isIncrement(value)) {
           assignments.push([field, value])
           continue
