@@ -129,6 +129,49 @@ describe("Database layer", () => {
       )
     }).pipe(Effect.scoped))
 
+  it.live("idle connections above minConnections close after idleTimeout; with 0 they stay open", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      // Four statements at once open four connections.
+      const busy = Effect.all(Array.from({ length: 4 }, () => Database.withConnection(Effect.sleep("100 millis"))), {
+        concurrency: 4
+      })
+      yield* withLayer(
+        Database.layer({ url, minConnections: 1, maxConnections: 4, idleTimeout: "200 millis" }),
+        Effect.gen(function*() {
+          yield* busy
+          expect((yield* Database.stats).total).toBe(4)
+          const settled = yield* Admin.eventually(Database.stats, (s) => s.total === 1, "5 seconds")
+          expect(settled).toMatchObject({ total: 1, idle: 1, active: 0 })
+        })
+      )
+      yield* withLayer(
+        Database.layer({ url, maxConnections: 4, idleTimeout: 0 }),
+        Effect.gen(function*() {
+          yield* busy
+          yield* Effect.sleep("600 millis")
+          expect(yield* Database.stats).toMatchObject({ total: 4, idle: 4 })
+        })
+      )
+    }).pipe(Effect.scoped))
+
+  it.live("a connection older than maxLifetime is replaced by a new session", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      yield* withLayer(
+        Database.layer({ url, maxConnections: 1, maxLifetime: "1 second" }),
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const pid = Effect.map(sql<{ pid: number }>`select pg_backend_pid() as pid`, (rows) => rows[0]!.pid)
+          const first = yield* pid
+          expect(yield* pid).toBe(first)
+          yield* Effect.sleep("1500 millis")
+          const next = yield* Admin.eventually(pid, (p) => p !== first, "5 seconds")
+          expect(next).not.toBe(first)
+        })
+      )
+    }).pipe(Effect.scoped))
+
   it.live("statementTimeout stops a long statement with StatementTimeout", () =>
     Effect.gen(function*() {
       const url = yield* TestDatabase.url
