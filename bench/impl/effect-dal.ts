@@ -35,7 +35,7 @@ class Account extends Model.Class<Account>("Account")({
 }) {}
 
 const Users = Table.make(User, { name: "users", primaryKey: "id" })
-const Accounts = Table.make(Account, { name: "accounts", primaryKey: "id" })
+export const Accounts = Table.make(Account, { name: "accounts", primaryKey: "id" })
 export const Messages = Table.make(Message, { name: "messages", primaryKey: "id", softDelete: "deletedAt" })
 
 const recent = (userId: number) =>
