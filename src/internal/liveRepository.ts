@@ -334,70 +334,111 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
       }))
   )
 
-  const insertGroup = (
-    columns: ReadonlyArray<string>,
-    rows: ReadonlyArray<ReadonlyArray<unknown>>,
-    withReturning: boolean
-  ): Effect.Effect<ReadonlyArray<pg.QueryResult>, DatabaseError.DatabaseError> =>
-    Effect.flatMap(loadColumnTypes, (types) => {
-      const typed = columns.map((f) => types.get(codec.column(f)))
-      if (columns.length > 0 && typed.every((t) => t !== undefined && !t.isArray)) {
-        const text = `INSERT INTO ${name} (${columns.map((f) => quote(codec.column(f))).join(", ")}) SELECT * FROM unnest(${
-          typed.map((t, i) => `$${i + 1}::${t!.type}[]`).join(", ")
-        })${withReturning ? returning : ""}`
-        const arrays = columns.map((_, c) => rows.map((r) => r[c]))
-        return Effect.map(run(text, arrays), (result) => [result])
+  // Rows that set the same columns, kept as one array per column (what
+  // unnest() takes), with each row's position in the caller's list.
+  interface Group {
+    readonly columns: ReadonlyArray<string>
+    readonly values: Array<Array<unknown>>
+    readonly at: Array<number>
+  }
+
+  // Every row is encoded (and may fail) before any SQL is sent.
+  const groupRows = (rows: ReadonlyArray<Table.Insert<T>>, now: number): Array<Group> => {
+    const fields = codec.insertFields
+    // Which fields a row sets, as a bit mask (a string past 30 fields).
+    const small = fields.length <= 30
+    const byColumns = new Map<number | string, Group>()
+    for (let i = 0; i < rows.length; i++) {
+      const encoded = orThrow(codec.encodeInsert(rows[i], now))
+      let mask = 0
+      let key = ""
+      for (let f = 0; f < fields.length; f++) {
+        const set = encoded[fields[f]!] !== undefined
+        if (small) mask |= set ? 1 << f : 0
+        else key += set ? "1" : "0"
       }
-      // Array columns cannot go through unnest (it would flatten them):
-      // multi-row VALUES, in chunks under the parameter limit.
-      const perStatement = Math.max(1, Math.floor(MAX_PARAMETERS / Math.max(1, columns.length)))
-      const chunks: Array<ReadonlyArray<ReadonlyArray<unknown>>> = []
-      for (let i = 0; i < rows.length; i += perStatement) chunks.push(rows.slice(i, i + perStatement))
-      return Effect.forEach(chunks, (chunk) => {
-        const text = columns.length === 0
-          ? `INSERT INTO ${name} DEFAULT VALUES${withReturning ? returning : ""}`
-          : insertSql(columns, chunk.length, withReturning)
-        return columns.length === 0
-          ? Effect.map(Effect.forEach(chunk, () => run(text, [])), (results) => results)
-          : Effect.map(run(text, chunk.flat()), (result) => [result])
-      }).pipe(Effect.map((results) => results.flat()))
-    })
+      const groupKey = small ? mask : key
+      let group = byColumns.get(groupKey)
+      if (group === undefined) {
+        const columns = fields.filter((f) => encoded[f] !== undefined)
+        group = { columns, values: columns.map(() => []), at: [] }
+        byColumns.set(groupKey, group)
+      }
+      const { columns, values } = group
+      for (let c = 0; c < columns.length; c++) values[c]!.push(encoded[columns[c]!])
+      group.at.push(i)
+    }
+    return [...byColumns.values()]
+  }
+
+  // unnest() takes one array per column, so a group is one statement
+  // whatever its size, unless a column is itself an array (unnest would
+  // flatten it) or there are no columns: then multi-row VALUES, in chunks
+  // under the parameter limit.
+  const unnestTypes = (group: Group, types: Map<string, ColumnType>): ReadonlyArray<string> | undefined => {
+    if (group.columns.length === 0) return undefined
+    const typed: Array<string> = []
+    for (const f of group.columns) {
+      const t = types.get(codec.column(f))
+      if (t === undefined || t.isArray) return undefined
+      typed.push(t.type)
+    }
+    return typed
+  }
+  const perStatement = (group: Group) => Math.max(1, Math.floor(MAX_PARAMETERS / Math.max(1, group.columns.length)))
+  const statementCount = (group: Group, types: Map<string, ColumnType>) =>
+    unnestTypes(group, types) !== undefined
+      ? 1
+      : group.columns.length === 0
+      ? group.at.length
+      : Math.ceil(group.at.length / perStatement(group))
+
+  const insertGroup = (
+    group: Group,
+    types: Map<string, ColumnType>,
+    withReturning: boolean
+  ): Effect.Effect<ReadonlyArray<pg.QueryResult>, DatabaseError.DatabaseError> => {
+    const { at, columns, values } = group
+    const typed = unnestTypes(group, types)
+    if (typed !== undefined) {
+      const text = `INSERT INTO ${name} (${columns.map((f) => quote(codec.column(f))).join(", ")}) SELECT * FROM unnest(${
+        typed.map((type, i) => `$${i + 1}::${type}[]`).join(", ")
+      })${withReturning ? returning : ""}`
+      return Effect.map(run(text, values), (result) => [result])
+    }
+    if (columns.length === 0) {
+      const text = `INSERT INTO ${name} DEFAULT VALUES${withReturning ? returning : ""}`
+      return Effect.forEach(at, () => run(text, []))
+    }
+    const size = perStatement(group)
+    const chunks: Array<Array<unknown>> = []
+    for (let start = 0; start < at.length; start += size) {
+      const end = Math.min(at.length, start + size)
+      const flat: Array<unknown> = []
+      for (let r = start; r < end; r++) for (let c = 0; c < columns.length; c++) flat.push(values[c]![r])
+      chunks.push(flat)
+    }
+    return Effect.forEach(chunks, (flat) => run(insertSql(columns, flat.length / columns.length, withReturning), flat))
+  }
 
   const insertRows = (rows: ReadonlyArray<Table.Insert<T>>, withReturning: boolean) =>
     Effect.gen(function*() {
       if (rows.length === 0) return []
       const now = yield* clockMillis
-      // Group rows by the columns they set; every row is encoded (and may
-      // fail) before any SQL is sent.
-      const groups = yield* compile(() => {
-        const fields = codec.insertFields
-        const byColumns = new Map<string, { columns: ReadonlyArray<string>; rows: Array<ReadonlyArray<unknown>>; at: Array<number> }>()
-        for (let i = 0; i < rows.length; i++) {
-          const encoded = orThrow(codec.encodeInsert(rows[i], now))
-          // Which fields the row sets: a key of one character per field.
-          let key = ""
-          for (let f = 0; f < fields.length; f++) key += encoded[fields[f]!] === undefined ? "0" : "1"
-          let group = byColumns.get(key)
-          if (group === undefined) {
-            byColumns.set(key, group = { columns: fields.filter((f) => encoded[f] !== undefined), rows: [], at: [] })
-          }
-          const values = new Array<unknown>(group.columns.length)
-          for (let c = 0; c < values.length; c++) values[c] = encoded[group.columns[c]!]
-          group.rows.push(values)
-          group.at.push(i)
-        }
-        return byColumns
-      })
-      const work = Effect.forEach([...groups.values()], (group) =>
-        Effect.map(insertGroup(group.columns, group.rows, withReturning), (results) => ({ group, results })))
+      const groups = yield* compile(() => groupRows(rows, now))
+      const types = yield* loadColumnTypes
+      const work = Effect.forEach(groups, (group) =>
+        Effect.map(insertGroup(group, types, withReturning), (results) => ({ group, results })))
       // Several statements are one unit: all rows or none.
-      const single = groups.size === 1 && [...groups.values()][0]!.rows.length * Math.max(1, [...groups.values()][0]!.columns.length) <= MAX_PARAMETERS
-      const outcome = yield* (single ? work : backend.transaction(work))
+      const statements = groups.reduce((n, group) => n + statementCount(group, types), 0)
+      const outcome = yield* (statements === 1 ? work : backend.transaction(work))
       if (!withReturning) return []
       const out = new Array<Row>(rows.length)
       for (const { group, results } of outcome) {
-        const decoded = results.flatMap((r) => r.rows.map((row) => codec.decodeRow(row) as Row))
-        group.at.forEach((index, k) => (out[index] = decoded[k]!))
+        let k = 0
+        for (const result of results) {
+          for (const row of result.rows) out[group.at[k++]!] = codec.decodeRow(row) as Row
+        }
       }
       return out
     }).pipe(enrich)
