@@ -3,7 +3,9 @@
  * - `<!-- snippet: docs/snippets/x.ts#region -->` ... `<!-- /snippet -->`
  *   blocks get the region's code from a typechecked, tested file;
  * - `<!-- api -->` ... `<!-- /api -->` gets the API reference, generated from
- *   the JSDoc of every export of the public modules.
+ *   the JSDoc of every export of the public modules;
+ * - `<!-- results: bench/results/latest.md -->` ... `<!-- /results -->` gets
+ *   the latest benchmark results, their headings moved under the README's.
  *
  * `tsx scripts/readme.ts` rewrites README.md; `--check` only reports
  * whether it is up to date (exit code 1 if not). A test runs the check.
@@ -119,6 +121,13 @@ export const apiReference = (): string => {
   return sections.join("\n\n")
 }
 
+/** A markdown file written by a tool, its title dropped and its headings moved one level down. */
+const results = (file: string): string =>
+  fs.readFileSync(path.join(root, file), "utf8")
+    .replace(/^# .*\n+/, "")
+    .replace(/^(#{2,4}) /gm, (_, hashes: string) => `${hashes}# `)
+    .replace(/\s+$/, "")
+
 /** README.md with every generated block brought up to date. */
 export const render = (readme: string): string =>
   readme
@@ -127,6 +136,10 @@ export const render = (readme: string): string =>
       (_, file: string, name: string) => `<!-- snippet: ${file}#${name} -->\n\`\`\`ts\n${region(file, name)}\n\`\`\`\n<!-- /snippet -->`
     )
     .replace(/<!-- api -->\n[\s\S]*?<!-- \/api -->/, () => `<!-- api -->\n${apiReference()}\n<!-- /api -->`)
+    .replace(
+      /<!-- results: (\S+) -->\n[\s\S]*?<!-- \/results -->/g,
+      (_, file: string) => `<!-- results: ${file} -->\n${results(file)}\n<!-- /results -->`
+    )
 
 const main = () => {
   const file = path.join(root, "README.md")
