@@ -119,30 +119,56 @@ layer(withSetup({ maxConnections: 4 }), { excludeTestServices: true })("reposito
       expect((yield* Database.stats).active).toBe(0)
     }))
 
-  it.effect("pagination stays exact while other fibers insert concurrently", () =>
+  it.effect("pagination stays exact while other fibers insert rows before and after the cursor", () =>
     Effect.gen(function*() {
       const readings = yield* Repository.make(Readings)
+      const start = Date.UTC(2026, 5, 1)
+      const minute = 60_000
+      // Two rows per instant, so the primary key has to break ties.
       const original = yield* readings.insertMany(Array.from({ length: 300 }, (_, i) => ({
         sensor: "page",
         value: i,
         unit: "x",
-        takenAt: new Date(Date.UTC(2026, 5, 1) + i * 60_000)
+        takenAt: new Date(start + Math.floor(i / 2) * minute)
       })))
       const query = Query.make(Readings).pipe(Query.where({ sensor: "page" }), Query.orderBy("takenAt", "desc"))
+      // The order paginate walks: takenAt descending, then id ascending.
+      const queryOrder = (a: Reading, b: Reading) => b.takenAt.getTime() - a.takenAt.getTime() || a.id - b.id
+      const expected = [...original].sort(queryOrder).map((r) => r.id)
+      // Rows that sort anywhere among the originals: newer than all of them
+      // (before every cursor), older than all, between two, or tied with one.
+      let written = 0
+      const interloper = () => {
+        const n = ++written
+        const slot = (n * 7) % 150
+        const takenAt = [start + 1_000 * minute + n, start - 1_000 * minute - n, start + slot * minute + 30_000, start + slot * minute][n % 4]!
+        return { sensor: "page", value: -n, unit: "x", takenAt: new Date(takenAt) }
+      }
       const writer = yield* Effect.fork(Effect.forever(
-        readings.insert({ sensor: "page", value: -1, unit: "x", takenAt: new Date(Date.UTC(2026, 0, 1)) }).pipe(
-          Effect.zipRight(Effect.sleep("1 millis"))
-        )
+        readings.insert(interloper()).pipe(Effect.zipRight(Effect.sleep("1 millis")))
       ))
-      const seen: Array<number> = []
+      const seen: Array<Reading> = []
+      let pages = 0
       let after: string | undefined
       do {
         const page: Repository.Page<Reading> = yield* readings.paginate(query, { limit: 17, after })
-        seen.push(...page.items.filter((r) => r.value >= 0).map((r) => r.id))
+        seen.push(...page.items)
         after = Option.getOrUndefined(page.next)
+        pages++
+        // Between every two pages another fiber writes rows on both sides of
+        // the cursor, so an OFFSET paginator would repeat originals here.
+        yield* Fiber.join(yield* Effect.fork(readings.insertMany(Array.from({ length: 8 }, interloper))))
       } while (after !== undefined)
       yield* Fiber.interrupt(writer)
-      expect(seen).toEqual([...original].reverse().map((r) => r.id))
+      expect(pages).toBeGreaterThanOrEqual(18)
+      expect(seen.filter((r) => r.value >= 0).map((r) => r.id)).toEqual(expected)
+      // Rows written during the walk may show up (those past the cursor), but
+      // no row shows up twice and the whole walk is in the query's order.
+      expect(new Set(seen.map((r) => r.id)).size).toBe(seen.length)
+      expect(seen.map((r) => r.id)).toEqual([...seen].sort(queryOrder).map((r) => r.id))
+      // Rows sorting before the cursor really were written while paging.
+      const newest = yield* readings.count(query.pipe(Query.where({ takenAt: Query.gt(new Date(start + 1_000 * minute)) })))
+      expect(newest).toBeGreaterThanOrEqual(pages * 2)
     }))
 
   it.effect("raw runs your SQL (a CTE with a window function) and decodes rows with the model", () =>
