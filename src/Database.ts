@@ -241,6 +241,29 @@ const optionalDuration = (name: string) => Config.option(Config.duration(name))
 const optionalInteger = (name: string) => Config.option(Config.integer(name))
 const someOrUndefined = <A>(o: Option.Option<A>) => Option.getOrUndefined(o)
 
+// os.userInfo() throws for a UID without a passwd entry (common in
+// containers), so it is asked only when PGUSER is unset, and a failure leaves
+// the user to node-postgres's own default ($USER).
+const osUser = (): string | undefined => {
+  try {
+    return os.userInfo().username
+  } catch {
+    return undefined
+  }
+}
+
+const pgVariables: Config.Config<Options> = Config.all({
+  host: Config.string("PGHOST"),
+  port: Config.withDefault(Config.port("PGPORT"), 5432),
+  database: Config.string("PGDATABASE"),
+  user: Config.option(Config.string("PGUSER")),
+  password: Config.option(Config.redacted("PGPASSWORD"))
+}).pipe(Config.map(({ password, user, ...rest }): Options => ({
+  ...rest,
+  user: Option.getOrElse(user, osUser),
+  password: someOrUndefined(password)
+})))
+
 /**
  * Options read from the environment: `DATABASE_URL`, or `PGHOST`,
  * `PGPORT`, `PGDATABASE`, `PGUSER`, `PGPASSWORD`; plus the pool settings
@@ -256,17 +279,12 @@ const someOrUndefined = <A>(o: Option.Option<A>) => Option.getOrUndefined(o)
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
-  connection: Config.orElse(
-    Config.map(postgresUrl("DATABASE_URL"), (url): Options => ({ url })),
-    () =>
-      Config.all({
-        host: Config.string("PGHOST"),
-        port: Config.withDefault(Config.port("PGPORT"), 5432),
-        database: Config.string("PGDATABASE"),
-        user: Config.withDefault(Config.string("PGUSER"), os.userInfo().username),
-        password: Config.option(Config.redacted("PGPASSWORD"))
-      }).pipe(Config.map(({ password, ...rest }): Options => ({ ...rest, password: someOrUndefined(password) })))
-  ),
+  // Only a missing DATABASE_URL falls back to the PG* variables: a present
+  // but invalid one (even an empty string) is an error, never ignored.
+  connection: Config.orElseIf(Config.map(postgresUrl("DATABASE_URL"), (url): Options => ({ url })), {
+    if: ConfigError.isMissingDataOnly,
+    orElse: () => pgVariables
+  }),
   minConnections: Config.option(
     Config.integer("DATABASE_POOL_MIN").pipe(Config.validate({ message: "Expected 0 or more", validation: (n) => n >= 0 }))
   ),

@@ -8,7 +8,9 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
+import * as childProcess from "node:child_process"
 import * as net from "node:net"
+import { fileURLToPath } from "node:url"
 import * as Database from "../src/Database.js"
 import * as DatabaseError from "../src/DatabaseError.js"
 import * as Admin from "./support/admin.js"
@@ -483,6 +485,53 @@ describe("Database.layerConfig", () => {
       const paths = yield* badConfig({ DATABASE_URL: "not a url" })
       expect(paths).toContain("DATABASE_URL")
     }))
+
+  it.live("a DATABASE_URL that is set but invalid is a ConfigError naming it, even when PGHOST and PGDATABASE are set", () =>
+    Effect.gen(function*() {
+      // The PG* variables point at a working server: ignoring the bad URL
+      // would connect there and the layer would build.
+      const url = new URL(yield* TestDatabase.url)
+      const pg = {
+        PGHOST: url.hostname,
+        PGPORT: url.port,
+        PGDATABASE: url.pathname.slice(1),
+        PGUSER: decodeURIComponent(url.username),
+        PGPASSWORD: decodeURIComponent(url.password)
+      }
+      expect(yield* badConfig({ ...pg, DATABASE_URL: "" })).toEqual(["DATABASE_URL"])
+      expect(yield* badConfig({ ...pg, DATABASE_URL: "not a url" })).toEqual(["DATABASE_URL"])
+      expect(yield* badConfig({ ...pg, DATABASE_URL: "mysql://u@localhost/db" })).toEqual(["DATABASE_URL"])
+    }).pipe(Effect.scoped))
+
+  // os.userInfo() throws for a UID without a passwd entry, as in many
+  // containers; only root can start a process under such a UID.
+  it.live.skipIf(process.getuid?.() !== 0)(
+    "the module loads and the config reads PG* variables under a UID with no passwd entry",
+    () =>
+      Effect.gen(function*() {
+        const script = [
+          "import * as Effect from \"effect/Effect\"",
+          "import * as ConfigProvider from \"effect/ConfigProvider\"",
+          "import * as Database from \"./src/Database.ts\"",
+          "const provider = ConfigProvider.fromMap(new Map([[\"PGHOST\", \"db.internal\"], [\"PGDATABASE\", \"app\"]]))",
+          "const options = await Effect.runPromise(Effect.withConfigProvider(Database.config, provider))",
+          "console.log(JSON.stringify(options))"
+        ].join("\n")
+        const child = yield* Effect.sync(() =>
+          childProcess.spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+            cwd: fileURLToPath(new URL("..", import.meta.url)),
+            uid: 54321,
+            gid: 54321,
+            encoding: "utf8",
+            env: { PATH: process.env.PATH ?? "" }
+          })
+        )
+        expect(child.stderr).toBe("")
+        expect(child.status).toBe(0)
+        // No user: node-postgres's own default applies.
+        expect(JSON.parse(child.stdout)).toEqual({ host: "db.internal", port: 5432, database: "app" })
+      })
+  )
 
   it.effect("a URL of another scheme is a ConfigError naming DATABASE_URL", () =>
     Effect.gen(function*() {
