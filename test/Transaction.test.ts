@@ -483,6 +483,69 @@ layer(TestDatabase.layer({ maxConnections: 6 }), { excludeTestServices: true })(
       expect({ outer, inner }).toEqual({ outer: 3, inner: 3 })
     }))
 
+  it.effect("a connection lost before COMMIT is retried: the second attempt commits the row once", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const url = yield* TestDatabase.TestUrl
+      yield* sql`create table if not exists once (id int primary key)`
+      yield* sql`delete from once`
+      let attempts = 0
+      const pids: Array<number> = []
+      yield* Database.transaction(Effect.gen(function*() {
+        attempts++
+        yield* sql`insert into once values (1)`
+        const [{ pid }] = (yield* sql<{ pid: number }>`select pg_backend_pid() as pid`) as [{ pid: number }]
+        pids.push(pid)
+        if (attempts === 1) {
+          // The timeout makes pg_terminate_backend wait until the backend is gone.
+          yield* Admin.query(url, "select pg_terminate_backend($1, 10000)", [pid])
+        }
+        yield* sql`select 1`
+      }), { retry: true })
+      expect(attempts).toBe(2)
+      expect(pids[1]).not.toBe(pids[0])
+      expect(yield* count("once")).toBe(1)
+      yield* poolIsIdle
+    }))
+
+  it.effect("a connection lost during COMMIT is a ConnectionError marked duringCommit, and never retried", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const url = yield* TestDatabase.TestUrl
+      // A deferred constraint trigger runs at COMMIT: it holds COMMIT on the
+      // server long enough to terminate the backend while COMMIT is in flight.
+      yield* sql`create table if not exists slow_commit (id int)`
+      yield* sql`delete from slow_commit`
+      yield* sql`create or replace function slow_commit_check() returns trigger language plpgsql as $$
+        begin perform pg_sleep(30); return null; end $$`
+      yield* sql`drop trigger if exists slow_commit_check on slow_commit`
+      yield* sql`create constraint trigger slow_commit_check after insert on slow_commit
+        deferrable initially deferred for each row execute function slow_commit_check()`
+      const backend = yield* Deferred.make<number>()
+      let attempts = 0
+      const fiber = yield* Effect.fork(Database.transaction(Effect.gen(function*() {
+        attempts++
+        yield* sql`insert into slow_commit values (1)`
+        const [{ pid }] = (yield* sql<{ pid: number }>`select pg_backend_pid() as pid`) as [{ pid: number }]
+        yield* Deferred.succeed(backend, pid)
+      }), { retry: true }))
+      const pid = yield* Deferred.await(backend)
+      yield* Admin.eventually(
+        Admin.query<{ query: string; state: string }>(url, "select query, state from pg_stat_activity where pid = $1", [pid]),
+        (rows) => rows[0]?.state === "active" && rows[0].query === "COMMIT"
+      )
+      yield* Admin.query(url, "select pg_terminate_backend($1, 10000)", [pid])
+      const error = yield* Effect.flip(Fiber.join(fiber))
+      assert(error._tag === "ConnectionError")
+      expect(error.reason).toBe("terminated")
+      expect(error.duringCommit).toBe(true)
+      expect(DatabaseError.isRetryable(error)).toBe(false)
+      expect(attempts).toBe(1)
+      // The server never finished COMMIT, but only the server can say so.
+      expect(yield* count("slow_commit")).toBe(0)
+      yield* poolIsIdle
+    }))
+
   it.effect("errors that are not retryable are not retried", () =>
     Effect.gen(function*() {
       let attempts = 0
