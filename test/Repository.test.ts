@@ -28,13 +28,15 @@ class Reading extends Model.Class<Reading>("Reading")({
 }) {}
 const Readings = Table.make(Reading, { name: "readings", primaryKey: "id" })
 
-// Five columns including an array: unnest would flatten it, so bulk inserts
-// take the multi-row VALUES path, in chunks under 65,535 parameters.
+// Five insert columns including an array: unnest would flatten it, so bulk
+// inserts take the multi-row VALUES path, in chunks under 65,535 parameters
+// (13,107 rows of five).
 class Tagged extends Model.Class<Tagged>("Tagged")({
   id: Model.Generated(Schema.Number),
   a: Schema.String,
   b: Schema.Number,
   c: Schema.Boolean,
+  d: Schema.String,
   labels: Schema.Array(Schema.String)
 }) {}
 const TaggedTable = Table.make(Tagged, { name: "tagged", primaryKey: "id" })
@@ -43,7 +45,7 @@ const setup = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   for (const statement of Fixtures.ddl) yield* sql.unsafe(statement)
   yield* sql`create table readings (id serial primary key, sensor text not null, value double precision not null, unit text not null, taken_at timestamptz not null)`
-  yield* sql`create table tagged (id serial primary key, a text not null, b integer not null, c boolean not null, labels text[] not null)`
+  yield* sql`create table tagged (id serial primary key, a text not null, b integer not null check (b >= 0), c boolean not null, d text not null, labels text[] not null)`
 })
 
 const withSetup = (options: Omit<Database.Options, "url"> = {}) =>
@@ -52,6 +54,19 @@ const withSetup = (options: Omit<Database.Options, "url"> = {}) =>
 const count = (table: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
     Effect.map(sql<{ n: number }>`select count(*)::int as n from ${sql(table)}`, (rows) => rows[0]!.n))
+
+// Runs on a pool of one connection, so pg_prepared_statements (which is per
+// session) shows every statement the effect prepared.
+const onOneConnection = <A, E>(effect: Effect.Effect<A, E, Database.Database | SqlClient.SqlClient>) =>
+  Effect.flatMap(TestDatabase.TestUrl, (url) =>
+    effect.pipe(Effect.provide(Database.layer({ url, maxConnections: 1 })), Effect.scoped))
+
+const preparedInserts = (table: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(
+      sql<{ statement: string }>`select statement from pg_prepared_statements where statement like ${`INSERT INTO "${table}"%`}`,
+      (rows) => rows.map((r) => r.statement)
+    ))
 
 layer(withSetup({ maxConnections: 4 }), { excludeTestServices: true })("repositories on PostgreSQL", (it) => {
   it.effect("insertMany of 50,000 rows of five columns goes through unnest in one statement", () =>
@@ -71,19 +86,37 @@ layer(withSetup({ maxConnections: 4 }), { excludeTestServices: true })("reposito
       expect(yield* count("readings")).toBe(51_000)
     }))
 
-  it.effect("insertMany of 50,000 rows with an array column is chunked under the parameter limit, all or nothing", () =>
-    Effect.gen(function*() {
+  it.effect("insertMany of 50,000 rows of five columns with an array column is chunked as multi-row VALUES of 13,107 rows, all or nothing", () =>
+    onOneConnection(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
       const tagged = yield* Repository.make(TaggedTable)
-      const rows = Array.from({ length: 50_000 }, (_, i) => ({ a: `a${i}`, b: i, c: i % 2 === 0, labels: [`l${i % 5}`] }))
+      const rows = Array.from({ length: 50_000 }, (_, i) => ({
+        a: `a${i}`,
+        b: i,
+        c: i % 2 === 0,
+        d: `d${i % 13}`,
+        labels: [`l${i % 5}`, `m${i % 3}`]
+      }))
       const inserted = yield* tagged.insertMany(rows)
-      expect(inserted.map((r) => r.b)).toEqual(rows.map((r) => r.b))
+      expect(inserted.map((r) => ({ a: r.a, b: r.b, c: r.c, d: r.d, labels: r.labels }))).toEqual(rows)
+      expect(inserted.every((r, i) => i === 0 || r.id > inserted[i - 1]!.id)).toBe(true)
       expect(yield* count("tagged")).toBe(50_000)
-      // A failure in the last chunk leaves none of the chunks behind.
-      const broken = [...rows.slice(0, 30_000), { a: "nul\u0000", b: 1, c: true, labels: [] }]
+      const stored = yield* sql<{ a: string; b: number; c: boolean; d: string; labels: Array<string> }>`
+        select a, b, c, d, labels from tagged order by id`
+      expect(stored).toEqual(rows)
+      // The statements it prepared: no unnest, 65,535 / 5 = 13,107 rows per
+      // statement, 3 full chunks and the remaining 10,679 rows.
+      const statements = yield* preparedInserts("tagged")
+      expect(statements.some((text) => text.includes("unnest"))).toBe(false)
+      const tuples = statements.map((text) => text.split("), (").length).sort((x, y) => y - x)
+      expect(tuples).toEqual([13_107, 10_679])
+      expect(statements.some((text) => text.includes("$65535)"))).toBe(true)
+      // A failure in the last chunk (a check constraint) leaves none of the chunks behind.
+      const broken = [...rows.slice(0, 30_000), { a: "bad", b: -1, c: true, d: "", labels: [] }]
       const error = yield* Effect.flip(tagged.insertMany(broken))
-      expect(error._tag).toBe("QueryError")
+      expect(error._tag).toBe("CheckViolation")
       expect(yield* count("tagged")).toBe(50_000)
-    }))
+    })))
 
   it.effect("a stream that stops early releases its connection and ends its statement", () =>
     Effect.gen(function*() {
