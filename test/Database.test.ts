@@ -2,10 +2,12 @@ import { assert, describe, expect, it, layer } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as childProcess from "node:child_process"
@@ -436,6 +438,70 @@ describe("Database.layerConfig", () => {
       expect(settings.stats).toMatchObject({ total: 1, max: 3 })
       expect(settings.row).toEqual({ application_name: app, statement_timeout: "2s" })
     }).pipe(Effect.scoped))
+
+  it.effect("maps every variable of the configuration table to its own option", () =>
+    Effect.gen(function*() {
+      // Distinct values everywhere, so a variable wired to the wrong option shows.
+      const read = yield* Effect.withConfigProvider(
+        Database.config,
+        configFrom({
+          DATABASE_URL: "postgresql://app:s3cret@db.internal:6543/orders",
+          DATABASE_POOL_MIN: "2",
+          DATABASE_POOL_MAX: "7",
+          DATABASE_IDLE_TIMEOUT: "11 seconds",
+          DATABASE_MAX_LIFETIME: "13 minutes",
+          DATABASE_CONNECT_TIMEOUT: "1700 millis",
+          DATABASE_ACQUIRE_TIMEOUT: "1900 millis",
+          DATABASE_STATEMENT_TIMEOUT: "2300 millis",
+          DATABASE_APPLICATION_NAME: "orders-api",
+          DATABASE_SSL_MODE: "verify-ca",
+          DATABASE_SHUTDOWN_GRACE_PERIOD: "29 seconds",
+          DATABASE_CONNECT_RETRIES: "3",
+          DATABASE_STATEMENT_CACHE_SIZE: "31"
+        })
+      )
+      const { connectRetry, url, ...rest } = read
+      const millis = (d: unknown) => Duration.toMillis(Duration.decode(d as Duration.DurationInput))
+      expect(Redacted.isRedacted(url) ? Redacted.value(url) : url).toBe("postgresql://app:s3cret@db.internal:6543/orders")
+      expect({
+        ...rest,
+        idleTimeout: millis(rest.idleTimeout),
+        maxLifetime: millis(rest.maxLifetime),
+        connectTimeout: millis(rest.connectTimeout),
+        acquireTimeout: millis(rest.acquireTimeout),
+        statementTimeout: millis(rest.statementTimeout),
+        shutdownGracePeriod: millis(rest.shutdownGracePeriod)
+      }).toEqual({
+        minConnections: 2,
+        maxConnections: 7,
+        idleTimeout: 11_000,
+        maxLifetime: 13 * 60_000,
+        connectTimeout: 1_700,
+        acquireTimeout: 1_900,
+        statementTimeout: 2_300,
+        applicationName: "orders-api",
+        ssl: "verify-ca",
+        shutdownGracePeriod: 29_000,
+        statementCacheSize: 31
+      })
+      // DATABASE_CONNECT_RETRIES: the schedule stops after as many steps as Schedule.recurs(3).
+      assert(connectRetry !== undefined)
+      const inputs = Array.from({ length: 10 }, (_, i) => i)
+      const steps = yield* Schedule.run(connectRetry, 0, inputs)
+      expect(steps.length).toBe((yield* Schedule.run(Schedule.recurs(3), 0, inputs)).length)
+
+      const pg = yield* Effect.withConfigProvider(
+        Database.config,
+        configFrom({ PGHOST: "db.internal", PGPORT: "6543", PGDATABASE: "orders", PGUSER: "app", PGPASSWORD: "s3cret" })
+      )
+      expect({ ...pg, password: Redacted.value(pg.password as Redacted.Redacted<string>) }).toMatchObject({
+        host: "db.internal",
+        port: 6543,
+        database: "orders",
+        user: "app",
+        password: "s3cret"
+      })
+    }))
 
   it.live("reads PGHOST, PGPORT, PGDATABASE, PGUSER and PGPASSWORD when DATABASE_URL is not set", () =>
     Effect.gen(function*() {
