@@ -139,6 +139,35 @@ describe("defects of plain @effect/sql that effect-dal fixes", () => {
       expect(results["effect-dal"]).toEqual({ tag: "UniqueViolation", constraint: "t_pkey" })
     }))
 
+  it.live("an isolation level for a nested transaction: plain sends it and fails with 25001; effect-dal refuses it typed", () =>
+    Effect.gen(function*() {
+      const results = yield* onBoth((flavour) =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const isolation = sql<{ isolation: string }>`select current_setting('transaction_isolation') as isolation`.pipe(
+            Effect.map((rows) => rows[0]!.isolation)
+          )
+          if (flavour === "plain") {
+            // Plain withTransaction takes no options: SET TRANSACTION is the only way.
+            const top = yield* sql.withTransaction(
+              Effect.zipRight(sql`set transaction isolation level serializable`, isolation)
+            )
+            const error = yield* sql.withTransaction(
+              sql.withTransaction(sql`set transaction isolation level serializable`)
+            ).pipe(Effect.flip)
+            return { top, nested: (error.cause as { code?: string }).code }
+          }
+          const top = yield* Database.transaction(isolation, { isolation: "serializable" })
+          const error = yield* Database.transaction(
+            Database.transaction(isolation, { isolation: "serializable" })
+          ).pipe(Effect.flip)
+          return { top, nested: error._tag }
+        })
+      )
+      expect(results.plain).toEqual({ top: "serializable", nested: "25001" })
+      expect(results["effect-dal"]).toEqual({ top: "serializable", nested: "NestedTransactionConflict" })
+    }))
+
   it.live("sql.notify: plain sends NOTIFY ch, $1 and fails with 42601", () =>
     Effect.gen(function*() {
       const results = yield* onBoth(() =>
