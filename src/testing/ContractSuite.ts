@@ -952,8 +952,10 @@ const sameValue = (a: unknown, b: unknown) => keyString(a) === keyString(b)
 /**
  * Runs the contract's behaviours that hold for any table on your own table
  * definition. A row round-trips through the schema; `findById`, `getById`
- * and `NotFound`; `update` and `delete`; `count` and `exists`; keyset
- * pagination visits every row once; soft delete and `restore`, the version
+ * and `NotFound`; `update` and `delete`; `count` and `exists`; ordering by
+ * and filtering on the primary key; keyset pagination visits every row
+ * once; a failing transaction (top-level or nested, a savepoint) rolls back
+ * its own inserts and nothing else; soft delete and `restore`, the version
  * and `StaleVersion`, and timestamps from `Clock` when the table declares
  * them; and `UniqueViolation` with the constraint name for every unique
  * key. Run it on PostgreSQL and on `Database.layerMemory()` to know that
@@ -1194,6 +1196,68 @@ export const suiteFor = <T extends Table.Table<any, any>, E = never>(
         }))
     }
 
+    test("orderBy the primary key sorts the rows; where on the primary key finds exactly the rows it names", () =>
+      Effect.gen(function*() {
+        const repo = yield* repository
+        const inserted = yield* repo.insertMany(rows as ReadonlyArray<Insert>)
+        const sorted = inserted.map(idOf).sort((a, b) => compareKeys(a, b))
+        const where = (filter: Record<string, unknown>) => Query.make(table).pipe(Query.where(filter as never))
+        expect((yield* repo.findMany(byKey)).map(idOf)).toEqual(sorted)
+        expect((yield* repo.findMany(Query.make(table).pipe(Query.orderBy(pk as never, "desc")))).map(idOf)).toEqual(
+          [...sorted].reverse()
+        )
+        const pivot = sorted[Math.floor(count / 2)]!
+        const exact = yield* repo.findMany(where({ [pk]: pivot }))
+        expect(exact.map(idOf)).toEqual([pivot])
+        expect(exact[0]).toEqual(yield* repo.getById(pivot))
+        expect(yield* repo.count(where({ [pk]: Query.eq(pivot) }))).toBe(1)
+        expect(yield* repo.count(where({ [pk]: Query.ne(pivot) }))).toBe(count - 1)
+        expect((yield* repo.findMany(where({ [pk]: Query.in([sorted[0], sorted[count - 1]]) }).pipe(
+          Query.orderBy(pk as never)
+        ))).map(idOf)).toEqual([sorted[0], sorted[count - 1]])
+        expect((yield* repo.findMany(where({ [pk]: Query.gt(pivot) }).pipe(Query.orderBy(pk as never)))).map(idOf))
+          .toEqual(sorted.slice(Math.floor(count / 2) + 1))
+        expect((yield* repo.findMany(byKey.pipe(Query.offset(1), Query.limit(2)))).map(idOf)).toEqual(sorted.slice(1, 3))
+      }))
+
+    test("a failing transaction rolls back its insert: count() is unchanged", () =>
+      Effect.gen(function*() {
+        const repo = yield* repository
+        const kept = yield* repo.insert(row(0))
+        let inside: Table.Id<T> | undefined
+        const outcome = yield* Effect.either(Database.transaction(Effect.gen(function*() {
+          inside = idOf(yield* repo.insert(row(1)))
+          expect(yield* repo.count()).toBe(2)
+          return yield* Effect.fail("undo" as const)
+        })))
+        expect(outcome).toEqual(Either.left("undo"))
+        expect(yield* repo.count()).toBe(1)
+        expect((yield* repo.findMany()).map(idOf)).toEqual([idOf(kept)])
+        expect(yield* repo.findById(inside!)).toEqual(Option.none())
+      }))
+
+    test("a failing nested transaction (a savepoint) rolls back only its own insert; the outer insert survives", () =>
+      Effect.gen(function*() {
+        const repo = yield* repository
+        const { inner, outer } = yield* Database.transaction(Effect.gen(function*() {
+          const outer = yield* repo.insert(row(0))
+          let inner: Table.Id<T> | undefined
+          const failed = yield* Effect.either(Database.transaction(Effect.gen(function*() {
+            inner = idOf(yield* repo.insert(row(1)))
+            return yield* Effect.fail("undo inner" as const)
+          })))
+          expect(failed).toEqual(Either.left("undo inner"))
+          expect(yield* repo.count()).toBe(1)
+          return { inner: inner!, outer }
+        }))
+        expect(yield* repo.count()).toBe(1)
+        expect(yield* repo.getById(idOf(outer))).toEqual(outer)
+        expect(yield* repo.findById(inner)).toEqual(Option.none())
+        // The savepoint's rollback left the transaction usable: row 1 can go in now.
+        yield* repo.insert(row(1))
+        expect(yield* repo.count()).toBe(2)
+      }))
+
     for (const key of declaredKeys) {
       test(`a duplicate (${key.fields.join(", ")}) is UniqueViolation "${key.constraint}"; nothing is written`, () =>
         Effect.gen(function*() {
@@ -1209,6 +1273,24 @@ export const suiteFor = <T extends Table.Table<any, any>, E = never>(
           expect(yield* repo.count(Query.make(table).pipe(Query.withDeleted))).toBe(1)
         }))
     }
+  })
+
+  // Outside the sandbox, so that the transaction is a real top-level one.
+  layer(options.layer)(`table contract: ${name}, table "${table.name}", top-level transactions`, (it) => {
+    it.effect("a failing top-level transaction leaves count() unchanged and its row absent", () =>
+      Effect.gen(function*() {
+        const repo = yield* repository
+        const before = yield* repo.count(Query.make(table).pipe(Query.withDeleted))
+        let inside: Table.Id<T> | undefined
+        const outcome = yield* Effect.either(Database.transaction(Effect.gen(function*() {
+          inside = idOf(yield* repo.insert(row(0)))
+          expect(yield* repo.count(Query.make(table).pipe(Query.withDeleted))).toBe(before + 1)
+          return yield* Effect.fail("undo" as const)
+        })))
+        expect(outcome).toEqual(Either.left("undo"))
+        expect(yield* repo.count(Query.make(table).pipe(Query.withDeleted))).toBe(before)
+        expect(yield* repo.findById(inside!)).toEqual(Option.none())
+      }))
   })
 }
 
