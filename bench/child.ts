@@ -5,9 +5,12 @@ import type { OperationName } from "./impl/types.js"
 import type { CellResult, Reply, Request } from "./protocol.js"
 import type { SeedSize } from "./seed.js"
 
-const WORKER = fileURLToPath(new URL("./worker.ts", import.meta.url))
+// Compiled (npm run bench), the worker runs as plain JavaScript, as users
+// run their programs; from TypeScript sources (the smoke test), through tsx.
+const compiled = import.meta.url.endsWith(".js")
+const WORKER = fileURLToPath(new URL(compiled ? "./worker.js" : "./worker.ts", import.meta.url))
 // Resolved here so the worker starts whatever the current directory is.
-const TSX = import.meta.resolve("tsx")
+const LOADER = compiled ? [] : ["--import", import.meta.resolve("tsx")]
 
 export interface Cell {
   readonly op: OperationName
@@ -41,7 +44,7 @@ export class Child {
   static async start(implementation: string, url: string, size: SeedSize): Promise<Child> {
     const child = new Child(
       implementation,
-      spawn(process.execPath, ["--import", TSX, "--expose-gc", "--conditions=effect-dal-dist", WORKER], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+      spawn(process.execPath, [...LOADER, "--expose-gc", "--conditions=effect-dal-dist", WORKER], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
     )
     try {
       child.connectedRssKb = (await child.request({ type: "init", implementation, url, size }, "ready")).rssKb

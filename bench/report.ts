@@ -48,7 +48,8 @@ export interface Results {
   readonly machine: Machine
 }
 
-const RESULTS = new URL("./results/", import.meta.url)
+// bench/results/ in the repository, also when this runs compiled, from dist/bench-build/bench/.
+const RESULTS = new URL(import.meta.url.endsWith(".js") ? "../../../bench/results/" : "./results/", import.meta.url)
 
 const number = (value: number): string =>
   value.toLocaleString("en-US", { maximumFractionDigits: value < 100 ? 1 : 0 })
@@ -105,7 +106,7 @@ export const renderMarkdown = (results: Results): string => {
     ``,
     perCellTable(results, (m) => m.cpuMicrosPerOp),
     ``,
-    `## Memory of each worker process (RSS, including Node and tsx)`,
+    `## Memory of each worker process (RSS of compiled JavaScript, including Node)`,
     ``,
     table(
       ["implementation", "connected, MB", "peak, MB", `peak ratio to ${reference}`],
