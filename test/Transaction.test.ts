@@ -250,6 +250,45 @@ layer(TestDatabase.layer({ maxConnections: 4 }), { excludeTestServices: true })(
       expect(rows.map((r) => r.id)).toEqual([2, 3])
     }))
 
+  it.effect("a nested transaction with conflicting options sends nothing: the server's last statement is still the body's", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const url = yield* TestDatabase.TestUrl
+      yield* sql`delete from items`
+      // pg_stat_activity.query is the backend's most recent statement, and it
+      // is updated before the client hears back; any SAVEPOINT, RELEASE or
+      // ROLLBACK TO sent for the conflicting call would replace the marker.
+      const conflicts = yield* Database.transaction(Effect.gen(function*() {
+        const [{ pid }] = (yield* sql<{ pid: number }>`select pg_backend_pid() as pid, 'before the conflicts' as marker`) as [
+          { pid: number }
+        ]
+        const options: Array<Database.TransactionOptions> = [
+          { isolation: "serializable" },
+          { readOnly: true },
+          { deferrable: true },
+          { retry: true }
+        ]
+        const conflicts: Array<string> = []
+        for (const nested of options) {
+          const error = yield* Database.transaction(sql`insert into items values (99, 'nested')`, nested).pipe(Effect.flip)
+          assert(error._tag === "NestedTransactionConflict")
+          conflicts.push(error.option)
+          const [backend] = yield* Admin.query<{ state: string; query: string }>(
+            url,
+            "select state, query from pg_stat_activity where pid = $1",
+            [pid]
+          )
+          expect(backend?.state).toBe("idle in transaction")
+          expect(backend?.query).toContain("'before the conflicts' as marker")
+        }
+        yield* sql`insert into items values (1, 'outer')`
+        return conflicts
+      }))
+      expect(conflicts).toEqual(["isolation", "readOnly", "deferrable", "retry"])
+      const rows = yield* sql<{ id: number }>`select id from items order by id`
+      expect(rows.map((r) => r.id)).toEqual([1])
+    }))
+
   it.effect("a retry option on a nested transaction is a typed error; same options are fine", () =>
     Effect.gen(function*() {
       const error = yield* Database.transaction(
