@@ -74,7 +74,11 @@ export interface Options {
   readonly idleTimeout?: Duration.DurationInput | undefined
   /** A connection is replaced once it is this old (when next idle). Default 30 minutes. */
   readonly maxLifetime?: Duration.DurationInput | undefined
-  /** Longest wait for a new connection's socket and authentication. Default 10 seconds. */
+  /**
+   * Longest wait for a new connection's socket and authentication; a new
+   * connection also counts against `acquireTimeout`, so the smaller of the
+   * two applies. `ConnectionError` with reason `"timeout"` when hit. Default 10 seconds.
+   */
   readonly connectTimeout?: Duration.DurationInput | undefined
   /** Longest wait for a free pooled connection before `PoolTimeout`. Default 10 seconds. */
   readonly acquireTimeout?: Duration.DurationInput | undefined

@@ -217,6 +217,49 @@ describe("Database layer", () => {
       expect(Date.now() - started).toBeLessThan(5_000)
     }))
 
+  // A server that accepts TCP but never answers the startup message.
+  const silentServer = Effect.acquireRelease(
+    Effect.async<{ port: number; server: net.Server; sockets: Set<net.Socket> }>((resume) => {
+      const sockets = new Set<net.Socket>()
+      const server = net.createServer((socket) => {
+        sockets.add(socket)
+        socket.on("error", () => {})
+        socket.on("close", () => sockets.delete(socket))
+      })
+      server.listen(0, "127.0.0.1", () =>
+        resume(Effect.succeed({ port: (server.address() as net.AddressInfo).port, server, sockets })))
+    }),
+    ({ server, sockets }) =>
+      Effect.async<void>((resume) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resume(Effect.void))
+      })
+  )
+
+  it.live("a server that never answers fails with ConnectionError reason timeout after the smaller of connectTimeout and acquireTimeout", () =>
+    Effect.gen(function*() {
+      const { port } = yield* silentServer
+      const target = { host: "127.0.0.1", port, database: "silent", user: "app", password: "s3cret-pw" }
+      for (
+        const timeouts of [
+          { connectTimeout: "300 millis" },
+          { acquireTimeout: "300 millis" }
+        ]
+      ) {
+        const error = yield* Effect.flip(withLayer(Database.layer({ ...target, ...timeouts }), Database.ping))
+        assert(error instanceof DatabaseError.ConnectionError, `expected a ConnectionError, got ${String(error)}`)
+        expect(error.reason).toBe("timeout")
+        expect({ host: error.host, port: error.port, database: error.database }).toEqual({
+          host: "127.0.0.1",
+          port,
+          database: "silent"
+        })
+        expect(error.message).toContain(`127.0.0.1:${port}/silent`)
+        expect(error.message).not.toContain("s3cret-pw")
+        expect(JSON.stringify(error)).not.toContain("s3cret-pw")
+      }
+    }).pipe(Effect.scoped))
+
   it.live("wrong credentials fail with ConnectionError reason authentication, without the password", () =>
     Effect.gen(function*() {
       const url = new URL(yield* TestDatabase.url)

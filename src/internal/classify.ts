@@ -60,7 +60,10 @@ export const classify = (
   if (code !== undefined && socketBroken.has(code)) {
     return connection(phase === "connect" ? "unreachable" : "terminated", code)
   }
-  if (/connection timeout/i.test(e.message)) return connection("timeout", e.message)
+  // node-postgres's own connect timer destroys the socket with "timeout
+  // expired" (pg 8.x, client.js `_connect`); pg-pool's timer for a new client
+  // reports "Connection terminated due to connection timeout".
+  if (/connection timeout|^timeout expired$/i.test(e.message)) return connection("timeout", e.message)
   if (/after calling end on the pool|pool is closed/i.test(e.message)) return connection("closed", e.message)
   if (phase === "connect") return connection("unreachable", e.message)
   // "Connection terminated unexpectedly", "not queryable", socket closed: the
