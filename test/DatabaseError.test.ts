@@ -4,7 +4,9 @@ import type { SqlError } from "@effect/sql/SqlError"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import pg from "pg"
 import * as Database from "../src/Database.js"
 import * as DatabaseError from "../src/DatabaseError.js"
 import * as Admin from "./support/admin.js"
@@ -162,6 +164,39 @@ layer(TestDatabase.layer({ maxConnections: 4 }), { excludeTestServices: true })(
       expect(error.sqlState).toBe("57P01")
       // The terminated session never reaches the next caller.
       for (let i = 0; i < 4; i++) expect((yield* typed(sql<{ ok: number }>`select 1 as ok`))[0]!.ok).toBe(1)
+    }))
+
+  it.effect("a role over its connection limit is ConnectionError reason too-many-connections (53300)", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.TestUrl
+      // Superusers ignore connection limits, so the test needs its own role;
+      // roles belong to the whole server, hence the unique name and the drop.
+      const role = `effect_dal_limited_${process.pid}_${Date.now()}`
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* Effect.acquireRelease(
+          Admin.query(url, `create role ${role} login password 'limited' connection limit 1`),
+          () => Admin.query(url, `drop role if exists ${role}`)
+        )
+        const limited = new URL(url)
+        limited.username = role
+        limited.password = "limited"
+        yield* Effect.acquireRelease(
+          Effect.promise(async () => {
+            const client = new pg.Client({ connectionString: limited.toString() })
+            client.on("error", () => {})
+            await client.connect()
+            return client
+          }),
+          (client) => Effect.promise(() => client.end())
+        )
+        const error = yield* Effect.flip(Layer.build(Database.layer({ url: limited.toString(), maxConnections: 1 })))
+        assert(error._tag === "ConnectionError")
+        expect(error.reason).toBe("too-many-connections")
+        expect(error.sqlState).toBe("53300")
+        expect(error.database).toBe(limited.pathname.slice(1))
+        expect(DatabaseError.isRetryable(error)).toBe(true)
+      }))
+      expect(yield* Admin.query(url, "select 1 from pg_roles where rolname = $1", [role])).toEqual([])
     }))
 
   it.effect("a missing table is QueryError keeping SQLSTATE, server message and SQL text", () =>
