@@ -279,7 +279,11 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
           )
         )
       )
-    ).pipe(Stream.withSpan(`${table.name}.stream`, { captureStackTrace: false }))
+    ).pipe(Stream.withSpan(`${table.name}.stream`, {
+      kind: "client",
+      attributes: { "db.system.name": "postgresql", "db.collection.name": table.name, "db.operation.name": "stream" },
+      captureStackTrace: false
+    }))
 
   // -- writes -----------------------------------------------------------------
 
