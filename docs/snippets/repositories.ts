@@ -3,11 +3,16 @@
  */
 import * as Model from "@effect/sql/Model"
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { Query, Repository, Table } from "effect-dal"
+import * as TestClock from "effect/TestClock"
+import * as TestContext from "effect/TestContext"
+import { Database, Query, Repository, Table } from "effect-dal"
 
 // #region table
 class Article extends Model.Class<Article>("Article")({
@@ -15,6 +20,7 @@ class Article extends Model.Class<Article>("Article")({
   slug: Schema.String,
   title: Schema.String,
   views: Schema.Number,
+  rating: Schema.NullOr(Schema.Number),
   tags: Schema.Array(Schema.String),
   meta: Schema.Struct({ lang: Schema.optional(Schema.String) }),
   version: Schema.Number,
@@ -38,12 +44,23 @@ class ArticleRepository extends Effect.Service<ArticleRepository>()("app/Article
 }) {}
 // #endregion table
 
+// #region tag
+// The same repository behind a Context.Tag, with a layer of your own:
+class ArticleStore extends Context.Tag("app/ArticleStore")<ArticleStore, Repository.Repository<typeof Articles>>() {}
+
+const ArticleStoreLayer: Layer.Layer<ArticleStore, never, Database.Database> = Layer.effect(
+  ArticleStore,
+  Repository.make(Articles)
+)
+// #endregion tag
+
 export const createTables = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   sql`create table articles (
     id serial primary key,
     slug text not null unique,
     title text not null,
     views integer not null default 0,
+    rating integer,
     tags text[] not null default '{}',
     meta jsonb not null default '{}',
     version integer not null default 1,
@@ -52,10 +69,11 @@ export const createTables = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     updated_at timestamptz not null
   )`)
 
-const article = (slug: string, views: number, tags: ReadonlyArray<string> = []) => ({
+const article = (slug: string, views: number, tags: ReadonlyArray<string> = [], rating: number | null = null) => ({
   slug,
   title: slug.replace(/-/g, " "),
   views,
+  rating,
   tags,
   meta: { lang: "en" }
 })
@@ -64,11 +82,21 @@ export const program = Effect.gen(function*() {
   const articles = yield* ArticleRepository
 
   // #region insert
-  const hello = yield* articles.insert(article("hello-world", 10, ["intro"]))
+  const hello = yield* articles.insert(article("hello-world", 10, ["intro"], 4))
   // One unnest() statement per call, chunked under the parameter limit if it must be.
-  yield* articles.insertMany([article("effect-101", 50, ["effect"]), article("sql-tips", 30, ["sql", "effect"])])
+  yield* articles.insertMany([article("effect-101", 50, ["effect"], 5), article("sql-tips", 30, ["sql", "effect"], 3)])
   yield* articles.insertManyDiscard(Array.from({ length: 100 }, (_, i) => article(`draft-${i}`, i)))
   // #endregion insert
+
+  // #region timestamps
+  // Timestamps come from Clock, so in a test TestClock sets them. (@effect/vitest's
+  // it.effect provides TestContext already; elsewhere, provide it yourself.)
+  const stamped = yield* Effect.gen(function*() {
+    yield* TestClock.setTime(Date.UTC(2030, 0, 1))
+    return yield* articles.insert(article("from-the-future", 0))
+  }).pipe(Effect.provide(TestContext.TestContext))
+  // stamped.createdAt is 2030-01-01T00:00:00.000Z
+  // #endregion timestamps
 
   // #region reads
   const byId = yield* articles.findById(hello.id) // Option<Article>
@@ -87,6 +115,26 @@ export const program = Effect.gen(function*() {
   const first = yield* articles.findOne(popular)
   const drafts = Query.make(Articles).pipe(Query.where({ slug: Query.like("draft-%"), views: Query.notIn([0, 1]) }))
   // #endregion queries
+
+  // #region operators
+  // ilike ignores case; between includes both ends; not negates any filter.
+  const picked = yield* articles.findMany(Query.make(Articles).pipe(
+    Query.where({ title: Query.ilike("%E%"), views: Query.between(10, 60) }),
+    Query.where(Query.not({ tags: Query.overlaps(["intro", "archived"]) }))
+  ))
+  // Best rated first, unrated (NULL) last: descending order puts NULLs first unless told otherwise.
+  const bestRated = yield* articles.findMany(Query.make(Articles).pipe(
+    Query.orderBy("rating", "desc", { nulls: "last" }),
+    Query.limit(3)
+  ))
+  // DISTINCT ON (views): the first row of each group, by the query's ordering.
+  const bestPerViews = yield* articles.findMany(Query.make(Articles).pipe(
+    Query.where({ views: Query.in([10, 30, 50]) }),
+    Query.distinct("views"),
+    Query.orderBy("views"),
+    Query.orderBy("rating", "desc", { nulls: "last" })
+  ))
+  // #endregion operators
 
   // #region aggregates
   const count = yield* articles.count(drafts)
@@ -153,6 +201,11 @@ export const program = Effect.gen(function*() {
     missing: missing._tag,
     top: top.map((a) => a.slug),
     first: Option.map(first, (a) => a.slug),
+    stamped: DateTime.formatIso(stamped.createdAt),
+    picked: picked.map((a) => a.slug),
+    bestRated: bestRated.map((a) => a.slug),
+    bestPerViews: bestPerViews.map((a) => a.slug),
+    viaTag: yield* Effect.flatMap(ArticleStore, (store) => store.count(Query.make(Articles).pipe(Query.withDeleted))),
     count,
     any,
     totalViews,
@@ -173,4 +226,4 @@ export const program = Effect.gen(function*() {
     removed,
     perTag: perTag.map((a) => a.slug)
   }
-}).pipe(Effect.provide(ArticleRepository.Default))
+}).pipe(Effect.provide(Layer.merge(ArticleRepository.Default, ArticleStoreLayer)))
