@@ -658,47 +658,96 @@ layer(TestDatabase.layer({ maxConnections: 1 }), { excludeTestServices: true })(
 })
 
 describe("Database.withConnection", () => {
-  it.live("session state does not leak to the next borrower", () =>
+  // Leaves every kind of session state behind, and returns the backend's pid.
+  const dirtySession = Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`set statement_timeout = '1234ms'`
+    yield* sql`set search_path = pg_catalog`
+    yield* sql`select pg_advisory_lock(4242)`
+    yield* sql`listen some_channel`
+    yield* sql`create temp table scratch (n int)`
+    const [row] = yield* sql<{ pid: number; timeout: string }>`
+      select pg_backend_pid() as pid, current_setting('statement_timeout') as timeout`
+    expect(row!.timeout).toBe("1234ms")
+    return row!.pid
+  })
+
+  // The next borrower of the pool's only connection: the same backend, with
+  // none of dirtySession's state.
+  const expectCleanSession = (url: string, pid: number) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const after = (yield* sql<
+        { pid: number; timeout: string; search_path: string; channels: number; temp: boolean }
+      >`
+        select pg_backend_pid() as pid,
+               current_setting('statement_timeout') as timeout,
+               current_setting('search_path') as search_path,
+               (select count(*)::int from pg_listening_channels()) as channels,
+               to_regclass('pg_temp.scratch') is not null as temp`)[0]!
+      expect(after).toEqual({
+        pid,
+        timeout: "0",
+        search_path: "\"$user\", public",
+        channels: 0,
+        temp: false
+      })
+      const locks = yield* Admin.query(
+        url,
+        "select 1 from pg_locks where locktype = 'advisory' and objid = 4242 and granted"
+      )
+      expect(locks).toEqual([])
+    })
+
+  const withPoolOfOne = <A, E>(
+    test: (url: string) => Effect.Effect<A, E, SqlClient.SqlClient | Database.Database>
+  ) =>
     Effect.gen(function*() {
       const url = yield* TestDatabase.url
-      yield* Effect.scoped(Effect.gen(function*() {
-        const context = yield* Layer.build(Database.layer({ url, maxConnections: 1 }))
-        const sql = yield* Effect.provide(SqlClient.SqlClient, context)
-        const run = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | Database.Database>) =>
-          Effect.provide(effect, context)
-        const inside = yield* run(Database.withConnection(Effect.gen(function*() {
-          yield* sql`set statement_timeout = '1234ms'`
-          yield* sql`set search_path = pg_catalog`
-          yield* sql`select pg_advisory_lock(4242)`
-          yield* sql`listen some_channel`
-          yield* sql`create temp table scratch (n int)`
-          const [row] = yield* sql<{ pid: number; timeout: string }>`
-            select pg_backend_pid() as pid, current_setting('statement_timeout') as timeout`
-          return row!
+      return yield* Effect.provide(test(url), Database.layer({ url, maxConnections: 1 }))
+    }).pipe(Effect.scoped)
+
+  it.live("session state does not leak to the next borrower", () =>
+    withPoolOfOne((url) =>
+      Effect.gen(function*() {
+        const pid = yield* Database.withConnection(dirtySession)
+        yield* expectCleanSession(url, pid)
+      })
+    ))
+
+  it.live("session state does not leak after the body fails", () =>
+    withPoolOfOne((url) =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        let pid = 0
+        const error = yield* Database.withConnection(Effect.gen(function*() {
+          pid = yield* dirtySession
+          yield* sql`select 1 / 0`
+        })).pipe(Effect.flip)
+        expect(DatabaseError.fromSqlError(error as never)).toMatchObject({ _tag: "QueryError", sqlState: "22012" })
+        yield* expectCleanSession(url, pid)
+      })
+    ))
+
+  it.live("session state does not leak after the body is interrupted during a statement", () =>
+    withPoolOfOne((url) =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const dirty = yield* Deferred.make<number>()
+        const fiber = yield* Effect.fork(Database.withConnection(Effect.gen(function*() {
+          yield* Deferred.succeed(dirty, yield* dirtySession)
+          yield* sql`select pg_sleep(30)`
         })))
-        expect(inside.timeout).toBe("1234ms")
-        const after = (yield* run(sql<
-          { pid: number; timeout: string; search_path: string; channels: number; temp: boolean }
-        >`
-          select pg_backend_pid() as pid,
-                 current_setting('statement_timeout') as timeout,
-                 current_setting('search_path') as search_path,
-                 (select count(*)::int from pg_listening_channels()) as channels,
-                 to_regclass('pg_temp.scratch') is not null as temp`))[0]!
-        expect(after).toEqual({
-          pid: inside.pid,
-          timeout: "0",
-          search_path: "\"$user\", public",
-          channels: 0,
-          temp: false
-        })
-        const locks = yield* Admin.query(
-          url,
-          "select 1 from pg_locks where locktype = 'advisory' and objid = 4242 and granted"
+        const pid = yield* Deferred.await(dirty)
+        yield* Admin.eventually(
+          Admin.query<{ query: string; state: string }>(url, "select query, state from pg_stat_activity where pid = $1", [pid]),
+          (rows) => rows[0]?.state === "active" && rows[0].query.includes("pg_sleep(30)")
         )
-        expect(locks).toEqual([])
-      }))
-    }).pipe(Effect.scoped))
+        const exit = yield* Fiber.interrupt(fiber)
+        expect(Exit.isInterrupted(exit)).toBe(true)
+        yield* expectCleanSession(url, pid)
+      })
+    ))
 
   it.live("statements inside withConnection all run on one session", () =>
     Effect.gen(function*() {
