@@ -1,5 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import pg from "pg"
 import * as Admin from "../test/support/admin.js"
 import * as TestDatabase from "../test/support/TestDatabase.js"
 import { alice, applicationName, bob, maxConnections, program } from "./main.js"
@@ -26,6 +31,128 @@ const section = (lines: ReadonlyArray<string>, title: string) => {
   const end = lines.indexOf("", heading)
   return heading < 0 ? [] : lines.slice(heading + 1, end < 0 ? undefined : end)
 }
+
+/** Whether a process with this pid exists. */
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/**
+ * The embedded server listening on `port`: its data directory (named
+ * `effect-dal-pg-<owner pid>-…` by PostgresServer), its postmaster's pid and
+ * the pid of the process that owns it, from the directory's postmaster.pid
+ * (pid, data directory, start time, port, ...).
+ */
+const embeddedServerAt = (port: number) => {
+  for (const entry of fs.readdirSync(os.tmpdir())) {
+    if (!entry.startsWith("effect-dal-pg-")) continue
+    const dir = path.join(os.tmpdir(), entry)
+    let lines: Array<string>
+    try {
+      lines = fs.readFileSync(path.join(dir, "postmaster.pid"), "utf8").split("\n")
+    } catch {
+      continue
+    }
+    if (Number(lines[3]) === port) {
+      return { dir, postmaster: Number(lines[0]), owner: Number(entry.split("-")[3]) }
+    }
+  }
+  throw new Error(`no embedded server on port ${port} in ${os.tmpdir()}`)
+}
+
+/**
+ * A URL to an embedded server whose password only its owner knows: the test
+ * trusts local connections in the server's pg_hba.conf (the first matching
+ * line wins) and makes the server reload it.
+ */
+const trustedUrl = (server: ReturnType<typeof embeddedServerAt>, port: number) =>
+  Effect.promise(async () => {
+    const url = `postgresql://postgres@127.0.0.1:${port}/postgres`
+    const hba = path.join(server.dir, "pg_hba.conf")
+    fs.writeFileSync(hba, `host all all 127.0.0.1/32 trust\n${fs.readFileSync(hba, "utf8")}`)
+    process.kill(server.postmaster, "SIGHUP")
+    // The reload is asynchronous: retry until the new rule is in force.
+    for (let attempt = 0;; attempt++) {
+      const client = new pg.Client({ connectionString: url })
+      client.on("error", () => {})
+      try {
+        await client.connect()
+        await client.end()
+        return url
+      } catch (error) {
+        if (attempt === 100) throw error
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+    }
+  })
+
+/** A client of its own, closed with the scope. */
+const connect = (url: string) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const client = new pg.Client({ connectionString: url })
+      client.on("error", () => {})
+      await client.connect()
+      return client
+    }),
+    (client) => Effect.promise(() => client.end().catch(() => {}))
+  )
+
+/**
+ * Runs `npm start -- --wait` on an embedded server, stops it with `stop`
+ * while its transaction is open, and checks what a user would: the
+ * transaction rolled back, the program shut down and exited with code 0,
+ * and neither the server process nor its data directory is left.
+ */
+const stopEmbeddedRun = (stop: (processes: { readonly npm: number; readonly node: number }) => void) =>
+  Effect.gen(function*() {
+    // An empty DATABASE_URL counts as unset: the program starts its own server.
+    const child = yield* start("npm", ["start", "--", "--wait"], { DATABASE_URL: "" })
+    yield* child.waitFor("stop me with Ctrl-C")
+    const port = Number(/started an embedded server at 127\.0\.0\.1:(\d+)\//.exec(child.output())?.[1])
+    const server = embeddedServerAt(port)
+    // If the test fails before the program has exited, it goes too (the
+    // helper kills only npm); its watchdog then stops the server.
+    yield* Effect.addFinalizer(() => Effect.sync(() => isAlive(server.owner) && process.kill(server.owner, "SIGKILL")))
+    expect(isAlive(server.postmaster)).toBe(true)
+    // `exec` in the npm script: the program is npm's own child, not a shell's.
+    expect(Number(execFileSync("ps", ["-o", "ppid=", "-p", String(server.owner)], { encoding: "utf8" }))).toBe(
+      child.process.pid
+    )
+
+    const url = yield* trustedUrl(server, port)
+    const open = yield* Admin.sessions(url, applicationName)
+    expect(open.filter((session) => session.state === "idle in transaction")).toHaveLength(1)
+    // SHARE conflicts with the ROW EXCLUSIVE lock the open transaction holds
+    // on messages, so this waits until that transaction ends, and then sees
+    // whether its row was kept.
+    const watcher = yield* connect(url)
+    yield* Effect.promise(() => watcher.query("begin"))
+    const kept = watcher.query("lock table messages in share mode").then(() =>
+      watcher.query("select count(*)::int as n from messages where content = 'This message is never committed.'")
+    )
+    kept.catch(() => {})
+    yield* Admin.eventually(
+      Admin.query(url, "select count(*)::int as n from pg_locks where not granted and relation = 'messages'::regclass"),
+      (rows) => rows[0]?.n === 1
+    )
+
+    stop({ npm: child.process.pid!, node: server.owner })
+    const exit = yield* child.exit
+    const output = child.output()
+    expect(exit, output).toEqual({ code: 0, signal: null })
+    expect(output).toContain("interrupted: the open transaction was rolled back\nshut down: pool closed, PostgreSQL released")
+    expect((yield* Effect.promise(() => kept)).rows).toEqual([{ n: 0 }])
+    // The program waited for the server to stop and removed its directory before it exited.
+    expect(isAlive(server.postmaster)).toBe(false)
+    expect(isAlive(server.owner)).toBe(false)
+    expect(fs.existsSync(server.dir)).toBe(false)
+  })
 
 describe("npm start: the chat-history example", () => {
   it.scopedLive("the tour runs on a fresh database and leaves exactly the rows it reports", () =>
@@ -116,9 +243,10 @@ describe("npm start: the chat-history example", () => {
       expect(yield* Admin.query(url, "select count(*)::int as n from users")).toEqual([{ n: 2 }])
     }))
 
-  // SIGTERM goes to the tsx process that `npm start` runs, not to npm or npx:
-  // they pass it to `sh`, which exits without passing it on (measured with
-  // npm 11 and dash), and the program would keep running, orphaned.
+  // SIGTERM straight to the program, on DATABASE_URL. The tests at the end go
+  // through npm: its script runs the program with `exec`, because without it
+  // npm forwards the signal to `sh -c`, which exits without passing it on
+  // (measured with npm 11 and dash), and the program keeps running, orphaned.
   it.scopedLive("SIGTERM while a transaction is open: it rolls back, the pool closes, the exit code is 0", () =>
     Effect.gen(function*() {
       const url = yield* TestDatabase.url
@@ -139,5 +267,16 @@ describe("npm start: the chat-history example", () => {
       // The pool closed its connections before the process exited; the
       // server may take a moment to remove their sessions.
       expect(yield* Admin.eventually(Admin.sessions(url, applicationName), (sessions) => sessions.length === 0)).toEqual([])
+    }))
+
+  it.scopedLive("`npm start -- --wait` on the embedded server, SIGTERM to npm: the transaction rolls back, the server stops, its directory goes, exit code 0", () =>
+    stopEmbeddedRun(({ npm }) => process.kill(npm, "SIGTERM")))
+
+  // Ctrl-C in a terminal sends SIGINT to npm and the program at once, and npm
+  // forwards its own: the program gets two.
+  it.scopedLive("`npm start -- --wait` on the embedded server, Ctrl-C (SIGINT to npm and the program): the same clean shutdown", () =>
+    stopEmbeddedRun(({ node, npm }) => {
+      process.kill(node, "SIGINT")
+      process.kill(npm, "SIGINT")
     }))
 })

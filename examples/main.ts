@@ -166,6 +166,13 @@ export const program = (options: { readonly wait?: boolean } = {}) =>
   }).pipe(Effect.provide(Layer.merge(ChatHistory.Default, Assistant.layerCanned)))
 
 if (ExampleDatabase.isMain(import.meta)) {
+  // In a terminal, Ctrl-C under `npm start` reaches this process twice: from
+  // the terminal and forwarded by npm. runMain handles the first and removes
+  // its listeners; these keep the second from killing the process before the
+  // shutdown has finished. (SIGKILL still stops it; a watchdog then stops the
+  // embedded server.)
+  process.on("SIGINT", () => {})
+  process.on("SIGTERM", () => {})
   NodeRuntime.runMain(
     program({ wait: process.argv.includes("--wait") }).pipe(
       Effect.provide(ExampleDatabase.layer({ applicationName, maxConnections }))
