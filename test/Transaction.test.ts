@@ -12,7 +12,7 @@ import * as Database from "../src/Database.js"
 import * as DatabaseError from "../src/DatabaseError.js"
 import * as Admin from "./support/admin.js"
 import * as TestDatabase from "./support/TestDatabase.js"
-import { recordingTracer } from "./support/tracer.js"
+import { parentName, recordingTracer } from "./support/tracer.js"
 
 const typed = <A, R>(effect: Effect.Effect<A, import("@effect/sql/SqlError").SqlError, R>) =>
   Effect.mapError(effect, DatabaseError.fromSqlError)
@@ -408,6 +408,23 @@ layer(TestDatabase.layer({ maxConnections: 4 }), { excludeTestServices: true })(
       expect(span.attributes.get("db.transaction.isolation")).toBe("serializable")
       expect(span.attributes.get("db.transaction.attempts")).toBe(3)
       expect(span.attributes.get("db.transaction.outcome")).toBe("commit")
+    }))
+
+  it.effect("a nested transaction's span records its outcome: release, or rollback to its savepoint", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const { spans, tracer } = recordingTracer()
+      yield* Database.transaction(Effect.gen(function*() {
+        yield* Database.transaction(sql`select 1`).pipe(Effect.withSpan("released child"))
+        yield* Database.transaction(Effect.fail("child fails")).pipe(Effect.ignore, Effect.withSpan("rolled-back child"))
+      })).pipe(Effect.withTracer(tracer))
+      const savepoints = spans.filter((s) => s.name === "Database.transaction" && s.attributes.get("db.transaction.depth") === 1)
+      expect(savepoints.map((s) => [parentName(s), s.attributes.get("db.transaction.outcome")])).toEqual([
+        ["released child", "release"],
+        ["rolled-back child", "rollback"]
+      ])
+      const top = spans.find((s) => s.name === "Database.transaction" && s.attributes.get("db.transaction.depth") === 0)
+      expect(top?.attributes.get("db.transaction.outcome")).toBe("commit")
     }))
 })
 

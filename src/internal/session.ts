@@ -512,10 +512,20 @@ const nested = <A, E, R, E2>(
     )
   })
   return mapOwn(parent.children.withPermits(1)(Effect.ensuring(body, Effect.sync(() => parent.closeChild()))), mapOwnError).pipe(
-    withSpan("Database.transaction", {
-      kind: "client",
-      attributes: { "db.system.name": "postgresql", "db.transaction.depth": parent.depth + 1 }
-    })
+    withSpan(
+      "Database.transaction",
+      {
+        kind: "client",
+        attributes: { "db.system.name": "postgresql", "db.transaction.depth": parent.depth + 1 }
+      },
+      (exit) => ({
+        "db.transaction.outcome": exit._tag === "Success"
+          ? "release"
+          : Exit.isInterrupted(exit)
+          ? "interrupted"
+          : "rollback"
+      })
+    )
   )
 }
 
