@@ -330,5 +330,40 @@ layer(TestDatabase.layer({ maxConnections: 4 }).pipe(Layer.tap((context) => Effe
         expect(yield* count("members")).toBe(1)
         expect(yield* count("settings")).toBe(1)
       }))
+
+    it.effect("a NUL character in a written value is a ParseError naming the field, and the transaction goes on", () =>
+      Effect.gen(function*() {
+        yield* fresh
+        const members = yield* Repository.make(Members)
+        const readings = yield* Repository.make(Readings)
+        const settings = yield* Repository.make(Settings)
+        const fieldOf = (error: { readonly _tag: string; readonly message: string }) => {
+          expect(error._tag).toBe("ParseError")
+          expect(error.message).toContain("NUL")
+          expect(error.message).not.toContain("secret")
+          return error.message.split("\n")[0]
+        }
+        const committed = yield* Database.transaction(Effect.gen(function*() {
+          const stored = yield* members.insert(member("kept", { score: 1 }))
+          const failures = [
+            yield* Effect.flip(members.insert(member("a", { name: "secret\u0000" }))),
+            yield* Effect.flip(members.insertMany([member("b"), member("c", { tags: ["ok", "secret\u0000"] })])),
+            yield* Effect.flip(members.insertManyDiscard([member("d", { profile: { city: "secret\u0000" } })])),
+            yield* Effect.flip(readings.insertMany([{ sensor: "secret\u0000", value: 1, unit: "x", takenAt: new Date(0) }])),
+            yield* Effect.flip(settings.upsert(
+              { key: "k\u0000", value: 1, label: "l", version: 1 } as Table.Insert<typeof Settings>,
+              { onConflict: ["key"] }
+            )),
+            yield* Effect.flip(members.update(stored.id, { name: "secret\u0000" })),
+            yield* Effect.flip(members.updateMany(Query.make(Members), { tags: ["secret\u0000"] }))
+          ]
+          expect(failures.map(fieldOf)).toEqual(['["name"]', '["tags"]', '["profile"]', '["sensor"]', '["key"]', '["name"]', '["tags"]'])
+          // No statement failed on the server, so the transaction still commits.
+          yield* members.update(stored.id, { score: 2 })
+          return yield* members.findMany()
+        }))
+        expect(committed.map((r) => [r.name, r.score, r.tags])).toEqual([["kept", 2, []]])
+        expect([yield* count("members"), yield* count("readings"), yield* count("settings")]).toEqual([1, 0, 0])
+      }))
   }
 )

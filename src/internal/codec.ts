@@ -48,6 +48,32 @@ const fixup = (kind: Fixup, value: unknown): unknown => {
   return Number.isFinite(n) && (!Number.isInteger(n) || Number.isSafeInteger(n)) ? n : value
 }
 
+// PostgreSQL text cannot hold U+0000: the server refuses it in text and
+// text[] (SQLSTATE 22021) and in jsonb (22P05), after the statement is sent,
+// which aborts a surrounding transaction. Encoded values are checked here
+// instead, so a write with a NUL is a ParseError before any SQL is sent.
+const hasNul = (value: unknown): boolean => {
+  if (typeof value === "string") return value.includes("\u0000")
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (hasNul(value[i])) return true
+    return false
+  }
+  if (typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const key in value) if (key.includes("\u0000") || hasNul((value as Record<string, unknown>)[key])) return true
+  }
+  return false
+}
+
+// Names the table and the field, never the value.
+const nulError = (table: Table.Table<any, any>, field: string, value: unknown) =>
+  new ParseResult.ParseError({
+    issue: new ParseResult.Pointer(
+      field,
+      value,
+      new ParseResult.Unexpected(value, `table "${table.name}": PostgreSQL text cannot hold the NUL character (U+0000)`)
+    )
+  })
+
 /** @internal Everything a repository needs to turn model values into SQL values and back. */
 export interface Codec {
   readonly table: Table.Table<any, any>
@@ -113,7 +139,13 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
     const decode = Schema.decodeUnknownEither(struct1(selectFields, f))
     return [f, (value: unknown) => Either.map(decode({ [f]: value }), (decoded) => (decoded as Record<string, unknown>)[f])]
   }))
-  const patchEncoders = new Map(Object.keys(updateFields).map((f) => [f, fieldEncoder(updateFields, f)]))
+  const patchEncoders = new Map(Object.keys(updateFields).map((f) => {
+    const encode = fieldEncoder(updateFields, f)
+    return [f, (value: unknown) => {
+      const result = encode(value)
+      return result._tag === "Right" && hasNul(result.right) ? Either.left(nulError(table, f, value)) : result
+    }]
+  }))
 
   // A timestamp field takes whichever representation its schema accepts:
   // DateTime.Utc (Model.DateTime*), Date, epoch millis or an ISO string.
@@ -184,6 +216,14 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
   const managed = new Set([...insertNow.keys(), softInInsert, versionInInsert ? table.version : undefined])
 
   const encodeInsert = (row: unknown, nowMillis: number): Either.Either<Record<string, unknown>, ParseResult.ParseError> => {
+    const result = encodeInsertValues(row, nowMillis)
+    if (result._tag === "Left") return result
+    for (const field in result.right) {
+      if (hasNul(result.right[field])) return Either.left(nulError(table, field, (row as Record<string, unknown>)[field]))
+    }
+    return result
+  }
+  const encodeInsertValues = (row: unknown, nowMillis: number): Either.Either<Record<string, unknown>, ParseResult.ParseError> => {
     const input = row as Record<string, unknown>
     const valueOf = (field: string) => {
       const value = input[field]
