@@ -20,6 +20,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
 import * as os from "node:os"
 import type { ConnectionOptions } from "node:tls"
 import pg from "pg"
@@ -41,7 +42,7 @@ import { stream as cursorStream } from "./internal/stream.js"
 /**
  * How TLS is used, as in libpq's `sslmode`: `disable`, `require` (encrypt,
  * don't verify), `verify-ca` (verify the certificate chain) and
- * `verify-full` (also verify the host name).
+ * `verify-full` (also verify the host name). It wins over a URL's `sslmode`.
  *
  * @since 0.1.0
  * @category models
@@ -64,7 +65,11 @@ export interface Options {
   readonly database?: string | undefined
   readonly user?: string | undefined
   readonly password?: string | Redacted.Redacted<string> | undefined
-  /** TLS mode, or node `tls` options for full control. Default: the URL's `sslmode`, else no TLS. */
+  /**
+   * TLS mode, or node `tls` options for full control. Wins over the URL's
+   * `sslmode`, which node-postgres never sees. Default: the URL's `sslmode`,
+   * else `"disable"`.
+   */
   readonly ssl?: SslMode | ConnectionOptions | undefined
   /** Connections opened at start-up and kept open when idle. Default 0. */
   readonly minConnections?: number | undefined
@@ -161,53 +166,148 @@ const defaults = {
   statementCacheSize: 100
 } as const
 
-const sslOption = (ssl: SslMode | ConnectionOptions): boolean | ConnectionOptions => {
+type TlsFiles = Pick<ConnectionOptions, "ca" | "cert" | "key">
+
+const sslOption = (ssl: SslMode | ConnectionOptions, files: TlsFiles): boolean | ConnectionOptions => {
   if (typeof ssl !== "string") return ssl
   switch (ssl) {
     case "disable":
       return false
     case "require":
-      return { rejectUnauthorized: false }
+      return { ...files, rejectUnauthorized: false }
     case "verify-ca":
-      return { rejectUnauthorized: true, checkServerIdentity: () => undefined }
+      return { ...files, rejectUnauthorized: true, checkServerIdentity: () => undefined }
     case "verify-full":
-      return { rejectUnauthorized: true }
+      return { ...files, rejectUnauthorized: true }
   }
 }
+
+// URL parameters that node-postgres turns into its `ssl` option, overriding
+// ours (pg-connection-string `parse`). pg 8 also reads `sslmode=require` as
+// verify-full. They are taken out of the URL and interpreted here instead.
+const urlTlsParameters = ["sslmode", "ssl", "uselibpqcompat", "sslcert", "sslkey", "sslrootcert"]
+
+const urlSslModes: Record<string, SslMode> = {
+  "disable": "disable",
+  "require": "require",
+  // node-postgres's own spelling of require.
+  "no-verify": "require",
+  "verify-ca": "verify-ca",
+  "verify-full": "verify-full"
+}
+
+interface UrlTls {
+  /** The URL without its TLS parameters. */
+  readonly url: string
+  readonly mode: SslMode | undefined
+  readonly files: { readonly sslcert?: string; readonly sslkey?: string; readonly sslrootcert?: string }
+}
+
+/** Splits a URL's TLS parameters from the rest; `Left` with a message when they make no sense. */
+const urlTls = (url: string): Either.Either<UrlTls, string> => {
+  const hash = url.indexOf("#")
+  const withoutHash = hash < 0 ? url : url.slice(0, hash)
+  const question = withoutHash.indexOf("?")
+  if (question < 0) return Either.right({ url, mode: undefined, files: {} })
+  const params = new URLSearchParams(withoutHash.slice(question + 1))
+  if (!urlTlsParameters.some((name) => params.has(name))) return Either.right({ url, mode: undefined, files: {} })
+  const sslmode = params.get("sslmode")
+  const ssl = params.get("ssl")
+  let mode: SslMode | undefined
+  if (sslmode !== null) {
+    mode = urlSslModes[sslmode]
+    if (mode === undefined) {
+      return Either.left(
+        sslmode === "prefer" || sslmode === "allow"
+          ? `sslmode=${sslmode} is not supported: node-postgres cannot fall back between TLS and plain connections; use disable, require, verify-ca or verify-full`
+          : `sslmode=${sslmode} is not one of disable, require, verify-ca, verify-full`
+      )
+    }
+  } else if (ssl !== null) {
+    // As node-postgres reads it: ssl=true is TLS with full verification.
+    mode = ssl === "true" || ssl === "1" ? "verify-full" : ssl === "false" || ssl === "0" ? "disable" : undefined
+    if (mode === undefined) return Either.left(`ssl=${ssl} is not one of true, false, 1, 0`)
+  }
+  const files: Record<string, string> = {}
+  for (const name of ["sslcert", "sslkey", "sslrootcert"]) {
+    const value = params.get(name)
+    if (value !== null) files[name] = value
+  }
+  for (const name of urlTlsParameters) params.delete(name)
+  const query = params.toString()
+  return Either.right({
+    url: withoutHash.slice(0, question) + (query === "" ? "" : `?${query}`),
+    mode,
+    files
+  })
+}
+
+const readTlsFiles = (files: UrlTls["files"]): TlsFiles => ({
+  ...(files.sslrootcert === undefined ? {} : { ca: fs.readFileSync(files.sslrootcert, "utf8") }),
+  ...(files.sslcert === undefined ? {} : { cert: fs.readFileSync(files.sslcert, "utf8") }),
+  ...(files.sslkey === undefined ? {} : { key: fs.readFileSync(files.sslkey, "utf8") })
+})
 
 const millis = (input: Duration.DurationInput) => Math.round(Duration.toMillis(Duration.decode(input)))
 
 const reveal = (value: string | Redacted.Redacted<string> | undefined) =>
   value === undefined ? undefined : Redacted.isRedacted(value) ? Redacted.value(value) : value
 
-const resolve = (options: Options): { driver: DriverOptions; password: string | undefined } => {
-  const url = reveal(options.url)
+const invalidOption = (option: keyof Options, message: string) =>
+  Either.left(ConfigError.InvalidData([option], message))
+
+const resolve = (
+  options: Options
+): Either.Either<{ driver: DriverOptions; password: string | undefined }, ConfigError.ConfigError> => {
+  const minConnections = options.minConnections ?? defaults.minConnections
+  const maxConnections = options.maxConnections ?? defaults.maxConnections
+  if (!Number.isInteger(maxConnections) || maxConnections < 1) {
+    return invalidOption("maxConnections", `Expected a whole number of at least 1, got ${maxConnections}`)
+  }
+  if (!Number.isInteger(minConnections) || minConnections < 0 || minConnections > maxConnections) {
+    return invalidOption(
+      "minConnections",
+      `Expected a whole number from 0 to maxConnections (${maxConnections}), got ${minConnections}`
+    )
+  }
+  const rawUrl = reveal(options.url)
+  const tls = rawUrl === undefined ? Either.right<UrlTls | undefined>(undefined) : urlTls(rawUrl)
+  if (Either.isLeft(tls)) return invalidOption("url", tls.left)
+  const url = tls.right
+  // The explicit mode wins over the URL's, and no TLS is the default: ssl is
+  // always given, so node-postgres never falls back to $PGSSLMODE either.
+  const mode = options.ssl ?? url?.mode ?? "disable"
+  let files: TlsFiles = {}
+  if (url !== undefined && typeof mode === "string" && mode !== "disable") {
+    try {
+      files = readTlsFiles(url.files)
+    } catch (error) {
+      return invalidOption("url", `Cannot read a certificate file named in the URL: ${(error as Error).message}`)
+    }
+  }
   const password = reveal(options.password)
   const client: pg.ClientConfig = {
-    ...(url === undefined ? {} : { connectionString: url }),
+    ...(url === undefined ? {} : { connectionString: url.url }),
     ...(options.host === undefined ? {} : { host: options.host }),
     ...(options.port === undefined ? {} : { port: options.port }),
     ...(options.database === undefined ? {} : { database: options.database }),
     ...(options.user === undefined ? {} : { user: options.user }),
     ...(password === undefined ? {} : { password }),
-    ...(options.ssl === undefined ? {} : { ssl: sslOption(options.ssl) }),
+    ssl: sslOption(mode, files),
     application_name: options.applicationName ?? defaults.applicationName,
     ...(options.statementTimeout === undefined ? {} : { statement_timeout: millis(options.statementTimeout) }),
     keepAlive: true
   }
   // pg resolves URL, fields and PG* defaults the same way for every client;
   // the resolved values name the server in errors.
-  const parameters = new pg.Client(client) as unknown as { host: string; port: number; database: string }
+  let parameters: { host: string; port: number; database: string }
+  try {
+    parameters = new pg.Client(client) as unknown as typeof parameters
+  } catch (error) {
+    return invalidOption(url === undefined ? "host" : "url", `node-postgres refused it: ${(error as Error).message}`)
+  }
   const target: Target = { host: parameters.host, port: Number(parameters.port), database: parameters.database }
-  const minConnections = options.minConnections ?? defaults.minConnections
-  const maxConnections = options.maxConnections ?? defaults.maxConnections
-  if (!Number.isInteger(maxConnections) || maxConnections < 1) {
-    throw new Error(`maxConnections must be a whole number of at least 1, got ${maxConnections}`)
-  }
-  if (!Number.isInteger(minConnections) || minConnections < 0 || minConnections > maxConnections) {
-    throw new Error(`minConnections must be a whole number from 0 to maxConnections, got ${minConnections}`)
-  }
-  return {
+  return Either.right({
     password,
     driver: {
       target,
@@ -221,7 +321,7 @@ const resolve = (options: Options): { driver: DriverOptions; password: string | 
       statementCacheSize: options.statementCacheSize ?? defaults.statementCacheSize,
       shutdownGraceMillis: millis(options.shutdownGracePeriod ?? defaults.shutdownGracePeriod)
     }
-  }
+  })
 }
 
 // ---------------------------------------------------------------------------
@@ -233,7 +333,10 @@ const postgresUrl = (name: string) =>
     Config.mapOrFail((url) => {
       try {
         const parsed = new URL(Redacted.value(url))
-        if (parsed.protocol === "postgres:" || parsed.protocol === "postgresql:") return Either.right(url)
+        if (parsed.protocol === "postgres:" || parsed.protocol === "postgresql:") {
+          const tls = urlTls(Redacted.value(url))
+          return Either.isLeft(tls) ? Either.left(ConfigError.InvalidData([name], tls.left)) : Either.right(url)
+        }
       } catch {
         // reported below
       }
@@ -448,19 +551,23 @@ const SERVER_SETTINGS = "SELECT current_setting('default_transaction_isolation')
 /**
  * Builds the service and its pool. The pool is closed gracefully when the
  * scope closes. Fails with `ConnectionError` (naming host, port and
- * database) if the server cannot be reached, after `connectRetry` when set.
+ * database) if the server cannot be reached, after `connectRetry` when set,
+ * and with a `ConfigError` naming the option when the options cannot work
+ * (`maxConnections` below 1, `minConnections` above it, a URL `sslmode` that
+ * is not supported).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
   options: Options
-): Effect.Effect<{ readonly database: Service; readonly client: PgClient.PgClient }, DatabaseError.DatabaseError, Scope.Scope> =>
+): Effect.Effect<
+  { readonly database: Service; readonly client: PgClient.PgClient },
+  DatabaseError.DatabaseError | ConfigError.ConfigError,
+  Scope.Scope
+> =>
   Effect.gen(function*() {
-    const { driver: driverOptions, password } = yield* Effect.try({
-      try: () => resolve(options),
-      catch: (error) => error as Error
-    }).pipe(Effect.orDie)
+    const { driver: driverOptions, password } = yield* resolve(options)
     const driver = new Driver(driverOptions)
     const listener = new Listener(
       { ...driverOptions.client, connectionTimeoutMillis: driverOptions.connectTimeoutMillis },
@@ -570,7 +677,10 @@ const toContext = (built: { readonly database: Service; readonly client: PgClien
  */
 export const layer = (
   options: Options
-): Layer.Layer<Database | SqlClient.SqlClient | PgClient.PgClient, DatabaseError.DatabaseError> =>
+): Layer.Layer<
+  Database | SqlClient.SqlClient | PgClient.PgClient,
+  DatabaseError.DatabaseError | ConfigError.ConfigError
+> =>
   Layer.scopedContext(Effect.map(make(options), toContext))
 
 /**

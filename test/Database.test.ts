@@ -240,12 +240,8 @@ describe("Database layer", () => {
     Effect.gen(function*() {
       const { port } = yield* silentServer
       const target = { host: "127.0.0.1", port, database: "silent", user: "app", password: "s3cret-pw" }
-      for (
-        const timeouts of [
-          { connectTimeout: "300 millis" },
-          { acquireTimeout: "300 millis" }
-        ]
-      ) {
+      const cases: Array<Database.Options> = [{ connectTimeout: "300 millis" }, { acquireTimeout: "300 millis" }]
+      for (const timeouts of cases) {
         const error = yield* Effect.flip(withLayer(Database.layer({ ...target, ...timeouts }), Database.ping))
         assert(error instanceof DatabaseError.ConnectionError, `expected a ConnectionError, got ${String(error)}`)
         expect(error.reason).toBe("timeout")
@@ -283,6 +279,95 @@ describe("Database layer", () => {
       expect(error.reason).toBe("rejected")
       expect(error.sqlState).toBe("3D000")
       expect(error.database).toBe("no_such_database")
+    }).pipe(Effect.scoped))
+
+  const tlsInUse = Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql<{ ssl: boolean }>`select ssl from pg_stat_ssl where pid = pg_backend_pid()`
+  ).pipe(Effect.map((rows) => rows[0]?.ssl))
+
+  const serverHasTls = (url: string) =>
+    Effect.map(Admin.query<{ ssl: string }>(url, "show ssl"), (rows) => rows[0]?.ssl === "on")
+
+  const withSslMode = (url: string, mode: string) => {
+    const withMode = new URL(url)
+    withMode.searchParams.set("sslmode", mode)
+    return withMode.toString()
+  }
+
+  it.live("ssl require against a server without TLS fails with a typed ConnectionError", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      const exit = yield* Effect.exit(withLayer(Database.layer({ url, ssl: "require" }), tlsInUse))
+      if (yield* serverHasTls(url)) {
+        expect(exit).toEqual(Exit.succeed(true))
+        return
+      }
+      assert(Exit.isFailure(exit) && exit.cause._tag === "Fail", `expected a typed failure, got ${String(exit)}`)
+      const error = exit.cause.error
+      assert(error instanceof DatabaseError.ConnectionError)
+      expect(error.reason).toBe("rejected")
+      expect(error.message).toMatch(/does not support SSL/)
+    }).pipe(Effect.scoped))
+
+  it.live("the URL's sslmode is the default SSL mode, and an explicit ssl option wins over it", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      // sslmode=disable in the URL, no option: plain connection.
+      expect(yield* withLayer(Database.layer({ url: withSslMode(url, "disable") }), tlsInUse)).toBe(false)
+      // sslmode=require in the URL, but ssl: "disable" given: plain connection.
+      expect(yield* withLayer(Database.layer({ url: withSslMode(url, "require"), ssl: "disable" }), tlsInUse)).toBe(
+        false
+      )
+      // The same through the environment: DATABASE_SSL_MODE wins over the URL.
+      expect(
+        yield* withLayer(Database.layerConfig(), tlsInUse).pipe(
+          Effect.withConfigProvider(configFrom({ DATABASE_URL: withSslMode(url, "require"), DATABASE_SSL_MODE: "disable" }))
+        )
+      ).toBe(false)
+      // sslmode=require in the URL, no option: TLS without verification.
+      const required = yield* Effect.exit(withLayer(Database.layer({ url: withSslMode(url, "require") }), tlsInUse))
+      if (yield* serverHasTls(url)) {
+        expect(required).toEqual(Exit.succeed(true))
+      } else {
+        assert(Exit.isFailure(required) && required.cause._tag === "Fail")
+        expect(required.cause.error).toMatchObject({ _tag: "ConnectionError", reason: "rejected" })
+      }
+    }).pipe(Effect.scoped))
+
+  it.live("URL TLS parameters that cannot work (an sslmode node-postgres cannot honour, a missing certificate) are a ConfigError naming the URL", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      for (const mode of ["prefer", "allow", "sometimes"]) {
+        const error = yield* Effect.flip(withLayer(Database.layer({ url: withSslMode(url, mode) }), Database.ping))
+        assert(ConfigError.isConfigError(error), `expected a ConfigError, got ${String(error)}`)
+        expect(configPaths(error)).toEqual(["url"])
+        expect(String(error)).toContain(`sslmode=${mode}`)
+      }
+      // A certificate file named in the URL is read when TLS is on, and a
+      // missing one is named; with TLS off it is not needed.
+      const withRootCert = (mode: string) => `${withSslMode(url, mode)}&sslrootcert=/no/such/root.crt`
+      const missing = yield* Effect.flip(withLayer(Database.layer({ url: withRootCert("verify-full") }), Database.ping))
+      assert(ConfigError.isConfigError(missing), `expected a ConfigError, got ${String(missing)}`)
+      expect(configPaths(missing)).toEqual(["url"])
+      expect(String(missing)).toContain("/no/such/root.crt")
+      expect(yield* withLayer(Database.layer({ url: withRootCert("disable") }), tlsInUse)).toBe(false)
+    }).pipe(Effect.scoped))
+
+  it.live("impossible pool sizes fail with a ConfigError naming the option, not a defect", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      const sizeError = (options: Database.Options) =>
+        Effect.flip(withLayer(Database.layer({ url, ...options }), Database.ping)).pipe(
+          Effect.map((error) => {
+            assert(ConfigError.isConfigError(error), `expected a ConfigError, got ${String(error)}`)
+            return configPaths(error)
+          })
+        )
+      expect(yield* sizeError({ maxConnections: 0 })).toEqual(["maxConnections"])
+      expect(yield* sizeError({ maxConnections: 2.5 })).toEqual(["maxConnections"])
+      expect(yield* sizeError({ minConnections: 5, maxConnections: 2 })).toEqual(["minConnections"])
+      expect(yield* sizeError({ minConnections: -1 })).toEqual(["minConnections"])
     }).pipe(Effect.scoped))
 
   it.live("with connectRetry, start-up keeps trying until the server appears", () =>
@@ -641,6 +726,11 @@ describe("Database.layerConfig", () => {
         expect(JSON.parse(child.stdout)).toEqual({ host: "db.internal", port: 5432, database: "app" })
       })
   )
+
+  it.effect("a DATABASE_URL with an sslmode node-postgres cannot honour is a ConfigError naming DATABASE_URL", () =>
+    Effect.gen(function*() {
+      expect(yield* badConfig({ DATABASE_URL: "postgresql://u@localhost/db?sslmode=prefer" })).toEqual(["DATABASE_URL"])
+    }))
 
   it.effect("a URL of another scheme is a ConfigError naming DATABASE_URL", () =>
     Effect.gen(function*() {

@@ -65,6 +65,9 @@ export const classify = (
   // reports "Connection terminated due to connection timeout".
   if (/connection timeout|^timeout expired$/i.test(e.message)) return connection("timeout", e.message)
   if (/after calling end on the pool|pool is closed/i.test(e.message)) return connection("closed", e.message)
+  // The server answered the SSLRequest with 'N' (pg connection.js): it is
+  // there, but refuses what the SSL mode requires.
+  if (e.message === "The server does not support SSL connections") return connection("rejected", e.message)
   if (phase === "connect") return connection("unreachable", e.message)
   // "Connection terminated unexpectedly", "not queryable", socket closed: the
   // session is gone, and with it any open transaction.
