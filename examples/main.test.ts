@@ -2,10 +2,10 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import pg from "pg"
 import * as Admin from "../test/support/admin.js"
+import * as EmbeddedServers from "../test/support/embeddedServers.js"
 import * as TestDatabase from "../test/support/TestDatabase.js"
 import { alice, applicationName, bob, maxConnections, program } from "./main.js"
 import { captureLog, start, tsx } from "./support/testing.js"
@@ -32,45 +32,12 @@ const section = (lines: ReadonlyArray<string>, title: string) => {
   return heading < 0 ? [] : lines.slice(heading + 1, end < 0 ? undefined : end)
 }
 
-/** Whether a process with this pid exists. */
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
-
-/**
- * The embedded server listening on `port`: its data directory (named
- * `effect-dal-pg-<owner pid>-…` by PostgresServer), its postmaster's pid and
- * the pid of the process that owns it, from the directory's postmaster.pid
- * (pid, data directory, start time, port, ...).
- */
-const embeddedServerAt = (port: number) => {
-  for (const entry of fs.readdirSync(os.tmpdir())) {
-    if (!entry.startsWith("effect-dal-pg-")) continue
-    const dir = path.join(os.tmpdir(), entry)
-    let lines: Array<string>
-    try {
-      lines = fs.readFileSync(path.join(dir, "postmaster.pid"), "utf8").split("\n")
-    } catch {
-      continue
-    }
-    if (Number(lines[3]) === port) {
-      return { dir, postmaster: Number(lines[0]), owner: Number(entry.split("-")[3]) }
-    }
-  }
-  throw new Error(`no embedded server on port ${port} in ${os.tmpdir()}`)
-}
-
 /**
  * A URL to an embedded server whose password only its owner knows: the test
  * trusts local connections in the server's pg_hba.conf (the first matching
  * line wins) and makes the server reload it.
  */
-const trustedUrl = (server: ReturnType<typeof embeddedServerAt>, port: number) =>
+const trustedUrl = (server: EmbeddedServers.EmbeddedServer, port: number) =>
   Effect.promise(async () => {
     const url = `postgresql://postgres@127.0.0.1:${port}/postgres`
     const hba = path.join(server.dir, "pg_hba.conf")
@@ -115,11 +82,11 @@ const stopEmbeddedRun = (stop: (processes: { readonly npm: number; readonly node
     const child = yield* start("npm", ["start", "--", "--wait"], { DATABASE_URL: "" })
     yield* child.waitFor("stop me with Ctrl-C")
     const port = Number(/started an embedded server at 127\.0\.0\.1:(\d+)\//.exec(child.output())?.[1])
-    const server = embeddedServerAt(port)
+    const server = EmbeddedServers.serverAt(port)
     // If the test fails before the program has exited, it goes too (the
     // helper kills only npm); its watchdog then stops the server.
-    yield* Effect.addFinalizer(() => Effect.sync(() => isAlive(server.owner) && process.kill(server.owner, "SIGKILL")))
-    expect(isAlive(server.postmaster)).toBe(true)
+    yield* Effect.addFinalizer(() => Effect.sync(() => EmbeddedServers.isRunning(server.owner) && process.kill(server.owner, "SIGKILL")))
+    expect(EmbeddedServers.isRunning(server.postmaster)).toBe(true)
     // `exec` in the npm script: the program is npm's own child, not a shell's.
     expect(Number(execFileSync("ps", ["-o", "ppid=", "-p", String(server.owner)], { encoding: "utf8" }))).toBe(
       child.process.pid
@@ -149,8 +116,8 @@ const stopEmbeddedRun = (stop: (processes: { readonly npm: number; readonly node
     expect(output).toContain("interrupted: the open transaction was rolled back\nshut down: pool closed, PostgreSQL released")
     expect((yield* Effect.promise(() => kept)).rows).toEqual([{ n: 0 }])
     // The program waited for the server to stop and removed its directory before it exited.
-    expect(isAlive(server.postmaster)).toBe(false)
-    expect(isAlive(server.owner)).toBe(false)
+    expect(EmbeddedServers.isRunning(server.postmaster)).toBe(false)
+    expect(EmbeddedServers.isRunning(server.owner)).toBe(false)
     expect(fs.existsSync(server.dir)).toBe(false)
   })
 

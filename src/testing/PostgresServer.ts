@@ -46,8 +46,11 @@ const DIR_PREFIX = "effect-dal-pg-"
 
 /**
  * Returns `DATABASE_URL` when it is set, otherwise starts an embedded
- * PostgreSQL. The embedded server is stopped by `stop()`, at process exit,
- * on SIGINT/SIGTERM, and by a watchdog process if this process is killed.
+ * PostgreSQL. The embedded server is stopped by `stop()` (or when the scope
+ * of {@link acquire} closes); no exit or signal hooks are installed, so a
+ * program stops it in its own shutdown. If this process dies without
+ * stopping it, a watchdog process stops the server and removes its data
+ * directory, and the next `start` removes any directory whose owner is gone.
  *
  * @since 0.1.0
  * @category constructors
