@@ -6,7 +6,7 @@ import * as path from "node:path"
 import * as TestDatabase from "../test/support/TestDatabase.js"
 import { start, tsx } from "./support/testing.js"
 
-const examples = ["bank-transfer", "listen-notify", "main", "streaming-export"]
+const examples = ["bank-transfer", "listen-notify", "main", "service-with-fakes", "streaming-export"]
 
 describe("npm run example", () => {
   it.scopedLive("with no name it lists the examples and exits with code 2", () =>
@@ -15,7 +15,8 @@ describe("npm run example", () => {
       expect(yield* child.exit).toEqual({ code: 2, signal: null })
       const output = child.output()
       expect(output).toContain("Usage: npm run example -- <name> [arguments]")
-      for (const name of examples) expect(output).toMatch(new RegExp(`^  ${name} +\\S`, "m"))
+      // Exactly these: a new example must be added to the list above.
+      expect([...output.matchAll(/^ {2}(\S+) +\S/gm)].map((match) => match[1])).toEqual(examples)
       expect(output).not.toMatch(/^ {2}(run|.*\.test)\b/m)
     }))
 
