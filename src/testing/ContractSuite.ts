@@ -441,15 +441,17 @@ export const suite = <E>(name: string, database: Layer.Layer<Database.Database, 
           }
         }))
 
-      test("a NUL character, which Postgres text cannot hold, is a typed error and writes nothing", () =>
+      test("a NUL character, which Postgres text cannot hold, is a ParseError naming the field; the transaction goes on", () =>
         Effect.gen(function*() {
           const { members: repo } = yield* repositories
-          // Inside a transaction a failed statement needs its own (nested)
-          // transaction, or the whole transaction is aborted.
-          const error = yield* Effect.flip(Database.transaction(repo.insert(member(1, { name: "nul\u0000byte" }))))
-          assert(error._tag === "QueryError")
-          expect(error.sqlState).toBe("22021")
+          const error = yield* Effect.flip(repo.insert(member(1, { name: "nul\u0000byte" })))
+          assert(isParseError(error))
+          expect(error.message.split("\n")[0]).toBe(`["name"]`)
+          expect(error.message).toContain("NUL")
+          // No statement reached the server, so the sandbox transaction is not aborted.
           expect(yield* repo.count()).toBe(0)
+          yield* repo.insert(member(2))
+          expect(yield* repo.count()).toBe(1)
         }))
 
       test("insertMany returns rows in input order; an empty list is a no-op", () =>
