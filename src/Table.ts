@@ -203,23 +203,38 @@ export const snakeCase = (field: string): string =>
 /**
  * The name Postgres gives a constraint or index when none is given
  * (`makeObjectName` in PostgreSQL's `indexcmds.c`): `<table>_<columns>_<label>`,
- * shortened to 63 bytes by trimming the longer of the two parts.
+ * shortened to 63 bytes as PostgreSQL does it.
  *
  * @since 0.1.0
  * @category naming
  */
 export const postgresObjectName = (table: string, columns: ReadonlyArray<string>, label: string): string => {
+  // NAMEDATALEN - 1 bytes, in the database encoding (UTF-8 here).
   const maxBytes = 63
-  let name1 = table
-  let name2 = columns.join("_")
-  const overhead = label.length + 1 + (name2.length > 0 ? 1 : 0)
-  const bytes = (s: string) => Buffer.byteLength(s, "utf8")
-  // Trim characters, not bytes, from the longer part until the name fits.
-  while (bytes(name1) + bytes(name2) + overhead > maxBytes) {
-    if (bytes(name1) > bytes(name2)) name1 = Array.from(name1).slice(0, -1).join("")
-    else name2 = Array.from(name2).slice(0, -1).join("")
+  const name1 = Buffer.from(table, "utf8")
+  const name2 = columns.length > 0 ? Buffer.from(columns.join("_"), "utf8") : undefined
+  const overhead = Buffer.byteLength(label, "utf8") + 1 + (name2 !== undefined ? 1 : 0)
+  const available = maxBytes - overhead
+  // makeObjectName counts bytes: it takes one byte at a time from the longer
+  // part (from the columns when both are as long), and only then backs each
+  // part up to a character boundary (pg_mbcliplen). So the name can end up
+  // shorter than 63 bytes, and trimming whole characters instead gives a
+  // different split.
+  let length1 = name1.length
+  let length2 = name2?.length ?? 0
+  while (length1 + length2 > available) {
+    if (length1 > length2) length1--
+    else length2--
   }
-  return name2.length > 0 ? `${name1}_${name2}_${label}` : `${name1}_${label}`
+  const clip = (bytes: Buffer, length: number) => {
+    let end = length
+    // A UTF-8 continuation byte is 10xxxxxx: the cut would split a character.
+    while (end > 0 && end < bytes.length && (bytes[end]! & 0xc0) === 0x80) end--
+    return bytes.subarray(0, end).toString("utf8")
+  }
+  return name2 !== undefined
+    ? `${clip(name1, length1)}_${clip(name2, length2)}_${label}`
+    : `${clip(name1, length1)}_${label}`
 }
 
 type ManagedOf<O> = O extends {
@@ -268,6 +283,10 @@ export const make = <S extends Model.Any, const O extends Options<S, FieldName<S
   check(options.version, "version field")
   check(options.timestamps?.created, "created timestamp")
   check(options.timestamps?.updated, "updated timestamp")
+  // TypeScript misses a misspelt key here when the object also has a valid one.
+  for (const field of Object.keys(options.columnOverrides ?? {})) check(field, "column override")
+  for (const field of Object.keys(options.generated ?? {})) check(field, "generated field")
+  for (const field of Object.keys(options.defaults ?? {})) check(field, "default")
   const naming = options.naming ?? "snake_case"
   const toColumn = naming === "snake_case" ? snakeCase : naming === "same" ? (f: string) => f : naming
   const columns = Object.fromEntries(
