@@ -84,6 +84,17 @@ describe("README.md", () => {
     expect(commands.map(({ name }) => name)).toEqual(expect.arrayContaining(["install", "start", "test", "bench"]))
   })
 
+  it("states the client CPU figure of the last benchmark run in the comparison table", () => {
+    const results = fs.readFileSync(new URL("../bench/results/latest.md", import.meta.url), "utf8")
+    const cpu = results.slice(results.indexOf("# Client CPU ("))
+    // The last column of the section's "geometric mean" row is effect-dal's.
+    const measured = /^\| \*\*geometric mean of ratios\*\*.*\*\*([\d.]+)×\*\* \|$/m.exec(cpu)?.[1]
+    expect(measured).toMatch(/^\d+\.\d+$/)
+    const row = readme.split("\n").find((line) => line.startsWith("| Per-call client CPU |"))
+    expect(row).toContain(`| ${measured} times raw \`pg\` (geometric mean of the client-CPU ratios in the last benchmark run)`)
+    expect(row).toContain("[Performance](#performance)")
+  })
+
   it("shows the two commands for a fresh machine", () => {
     expect(readme).toContain("npm install\nnpm start")
     expect(readme).toContain("npm test")
