@@ -306,7 +306,9 @@ const resolve = (
   } catch (error) {
     return invalidOption(url === undefined ? "host" : "url", `node-postgres refused it: ${(error as Error).message}`)
   }
-  const target: Target = { host: parameters.host, port: Number(parameters.port), database: parameters.database }
+  // Without a database, a user or $USER, node-postgres has no database
+  // name either: errors then name none rather than fail to be built.
+  const target: Target = { host: parameters.host, port: Number(parameters.port), database: parameters.database ?? "" }
   return Either.right({
     password,
     driver: {

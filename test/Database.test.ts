@@ -727,6 +727,38 @@ describe("Database.layerConfig", () => {
       })
   )
 
+  it.live("with no database, user or $USER anywhere, an unreachable server is still a typed ConnectionError, not a defect", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort()
+      const script = [
+        "import * as Effect from \"effect/Effect\"",
+        "import * as Database from \"./src/Database.ts\"",
+        `const exit = await Effect.runPromiseExit(Effect.scoped(Effect.flatMap(Layer.build(Database.layer({ host: "127.0.0.1", port: ${port} })), () => Effect.void)))`,
+        "const error = exit._tag === \"Failure\" && exit.cause._tag === \"Fail\" ? exit.cause.error : undefined",
+        "console.log(JSON.stringify({ exit: exit._tag, cause: exit._tag === \"Failure\" ? exit.cause._tag : null, tag: error?._tag, reason: error?.reason, database: error?.database }))"
+      ].join("\n")
+      const child = yield* Effect.sync(() =>
+        childProcess.spawnSync(
+          process.execPath,
+          ["--import", "tsx", "--input-type=module", "-e", `import * as Layer from "effect/Layer"\n${script}`],
+          {
+            cwd: fileURLToPath(new URL("..", import.meta.url)),
+            encoding: "utf8",
+            // No USER, PGUSER, PGDATABASE or DATABASE_URL.
+            env: { PATH: process.env.PATH ?? "" }
+          }
+        )
+      )
+      expect(child.status).toBe(0)
+      expect(JSON.parse(child.stdout)).toEqual({
+        exit: "Failure",
+        cause: "Fail",
+        tag: "ConnectionError",
+        reason: "unreachable",
+        database: ""
+      })
+    }))
+
   it.effect("a DATABASE_URL with an sslmode node-postgres cannot honour is a ConfigError naming DATABASE_URL", () =>
     Effect.gen(function*() {
       expect(yield* badConfig({ DATABASE_URL: "postgresql://u@localhost/db?sslmode=prefer" })).toEqual(["DATABASE_URL"])
