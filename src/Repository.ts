@@ -170,7 +170,11 @@ export interface Repository<T extends Table.Table<any, any>> {
    * input order. An empty list does nothing.
    */
   readonly insertMany: (rows: ReadonlyArray<Table.Insert<T>>) => Effect.Effect<ReadonlyArray<Table.Row<T>>, WriteError>
-  /** Like `insertMany`, without reading the rows back: faster for bulk loads. */
+  /**
+   * Like `insertMany`, without reading the rows back: faster for bulk loads.
+   * From 5,000 rows, into a table without row-level security or rules, it
+   * loads with `COPY ... FROM STDIN` (all rows or none, the same errors).
+   */
   readonly insertManyDiscard: (rows: ReadonlyArray<Table.Insert<T>>) => Effect.Effect<void, WriteError>
   /** Inserts, or on a conflict of the given key updates (or keeps) the existing row; returns the row. */
   readonly upsert: (

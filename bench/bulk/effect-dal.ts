@@ -1,7 +1,9 @@
 /**
  * This project's `insertMany` and `insertManyDiscard`: the rows are
- * validated against the model and sent as one array per column through
- * unnest(), in one statement (all rows or none).
+ * validated against the model, then `insertMany` sends one array per column
+ * through unnest() and reads the rows back, and `insertManyDiscard` loads
+ * them with COPY FROM STDIN (a batch this large, into a plain table); both
+ * in one statement, all rows or none.
  */
 import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"

@@ -3,6 +3,9 @@ import * as Effect from "effect/Effect"
 import * as net from "node:net"
 import pg from "pg"
 import Cursor from "pg-cursor"
+// node-postgres's own text form of parameter values (no types published).
+// @ts-expect-error: pg ships no declarations for pg/lib/utils.js
+import pgUtils from "pg/lib/utils.js"
 import type * as DatabaseError from "../DatabaseError.js"
 import { classify, type Phase, type Target } from "./classify.js"
 
@@ -27,6 +30,18 @@ export interface Statement {
   /** Prepared-statement name; statements without one are not prepared. */
   readonly name?: string | undefined
   readonly rowMode?: "array" | undefined
+  /** Rows for `COPY ... FROM STDIN`, sent when the server asks for them. */
+  readonly copyIn?: CopyIn | undefined
+}
+
+/**
+ * @internal
+ * The data of a `COPY ... FROM STDIN`: one array per column (as the
+ * statement lists them), each holding the rows' encoded values.
+ */
+export interface CopyIn {
+  readonly columns: ReadonlyArray<ReadonlyArray<unknown>>
+  readonly rows: number
 }
 
 /** @internal A pg client with the bookkeeping effect-dal needs. */
@@ -364,6 +379,7 @@ const makeQuery = (
   name: string | undefined,
   callback: (error: Error | null, result: pg.QueryResult) => void
 ): pg.Query => {
+  if (statement.copyIn !== undefined) return new CopyInQuery(statement.text, statement.copyIn, callback)
   if (statement.rowMode !== undefined) {
     return new pg.Query({
       text: statement.text,
@@ -379,6 +395,97 @@ const makeQuery = (
   ) => pg.Query & { name?: string })(statement.text, statement.values, callback)
   if (name !== undefined) query.name = name
   return query
+}
+
+interface CopyConnection {
+  readonly stream: NodeJS.WritableStream & { readonly writable: boolean; readonly writableNeedDrain: boolean }
+  sendCopyFromChunk(chunk: Buffer): void
+  endCopyFrom(): void
+  sendCopyFail(message: string): void
+}
+
+const COPY_CHUNK_ROWS = 1_000
+
+// The COPY text format (https://www.postgresql.org/docs/current/sql-copy.html,
+// "Text Format"): columns split by tabs, rows ended by newlines, NULL as \N,
+// and a backslash escapes itself and those separators. Values take the text
+// form node-postgres gives parameters (utils.prepareValue), so a column reads
+// the same as through INSERT; bytea goes as \x hex.
+const SPECIAL = /[\\\t\n\r]/
+const escapeCopy = (text: string): string =>
+  SPECIAL.test(text)
+    ? text.replace(/\\/g, "\\\\").replace(/\t/g, "\\t").replace(/\n/g, "\\n").replace(/\r/g, "\\r")
+    : text
+
+const copyField = (value: unknown): string => {
+  if (value === null || value === undefined) return "\\N"
+  if (typeof value === "string") return escapeCopy(value)
+  if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") return String(value)
+  const prepared = pgUtils.prepareValue(value)
+  if (prepared === null) return "\\N"
+  if (Buffer.isBuffer(prepared)) return `\\\\x${prepared.toString("hex")}`
+  return escapeCopy(prepared)
+}
+
+const copyText = (copy: CopyIn, from: number, to: number): string => {
+  const { columns } = copy
+  let text = ""
+  for (let r = from; r < to; r++) {
+    for (let c = 0; c < columns.length; c++) {
+      if (c > 0) text += "\t"
+      text += copyField(columns[c]![r])
+    }
+    text += "\n"
+  }
+  return text
+}
+
+/**
+ * A `COPY ... FROM STDIN` sent as a simple query: when the server answers
+ * CopyInResponse, the rows follow in CopyData messages of a thousand rows,
+ * waiting for the socket to drain, then CopyDone. Once the server has
+ * answered with an error (a constraint, a cancel request), it drops the rest
+ * of the copy, so sending stops.
+ */
+class CopyInQuery extends pg.Query {
+  private ended = false
+
+  constructor(
+    text: string,
+    private readonly copy: CopyIn,
+    callback: (error: Error | null, result: pg.QueryResult) => void
+  ) {
+    super(text, undefined, callback as never)
+  }
+
+  handleCopyInResponse(connection: CopyConnection): void {
+    let next = 0
+    const pump = () => {
+      try {
+        while (next < this.copy.rows) {
+          if (this.ended || !connection.stream.writable) return
+          const end = Math.min(this.copy.rows, next + COPY_CHUNK_ROWS)
+          connection.sendCopyFromChunk(Buffer.from(copyText(this.copy, next, end), "utf8"))
+          next = end
+          if (connection.stream.writableNeedDrain) {
+            connection.stream.once("drain", pump)
+            return
+          }
+        }
+        if (!this.ended) connection.endCopyFrom()
+      } catch (error) {
+        // A value node-postgres cannot prepare: the server ends the copy
+        // with an error that carries the message.
+        connection.sendCopyFail(error instanceof Error ? error.message : String(error))
+      }
+    }
+    pump()
+  }
+
+  handleError(error: Error, connection: unknown): void {
+    this.ended = true
+    ;(pg.Query.prototype as unknown as { handleError(e: Error, c: unknown): void }).handleError.call(this, error, connection)
+  }
 }
 
 /** @internal Destroys a client's socket at once. */

@@ -79,6 +79,27 @@ interface ColumnType {
   readonly isArray: boolean
 }
 
+/** What a bulk insert needs to know of the table, read once from the catalog. */
+interface Catalog {
+  readonly types: Map<string, ColumnType>
+  /**
+   * `COPY FROM` does what INSERT would: a plain or partitioned table without
+   * row-level security (COPY FROM refuses it) and without rules (COPY skips
+   * them). Views and foreign tables take INSERT.
+   */
+  readonly copyable: boolean
+}
+
+/**
+ * @internal
+ * From this many rows, `insertManyDiscard` loads with `COPY FROM STDIN`: one
+ * more round trip than an INSERT and no prepared statement, but no
+ * statement to parse or plan and no arrays to unnest. Measured here, 100,000
+ * rows load about 1.5 times faster than through unnest(); batches of 1,000
+ * gain nothing under concurrency, so they keep the prepared INSERT.
+ */
+export const COPY_MIN_ROWS = 5_000
+
 /** @internal The repository of a table on PostgreSQL. */
 export const makeLiveRepository = <T extends Table.Table<any, any>>(
   table: T,
@@ -323,18 +344,22 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
   // Column types, read once from the catalog, let a bulk insert send one
   // array per column through unnest(): a constant statement text however
   // many rows, and no parameter limit.
-  let columnTypes: Map<string, ColumnType> | undefined
-  const loadColumnTypes = Effect.suspend(() =>
-    columnTypes !== undefined
-      ? Effect.succeed(columnTypes)
+  let catalog: Catalog | undefined
+  const loadCatalog = Effect.suspend(() =>
+    catalog !== undefined
+      ? Effect.succeed(catalog)
       : run(
-        `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typcategory = 'A' AS is_array
-         FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+        `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typcategory = 'A' AS is_array,
+                c.relkind IN ('r', 'p') AND NOT c.relrowsecurity AND NOT c.relhasrules AS copyable
+         FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_class c ON c.oid = a.attrelid
          WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
         [name]
       ).pipe(Effect.map((result) => {
-        columnTypes = new Map(result.rows.map((r) => [r.name as string, { type: r.type as string, isArray: r.is_array as boolean }]))
-        return columnTypes
+        catalog = {
+          types: new Map(result.rows.map((r) => [r.name as string, { type: r.type as string, isArray: r.is_array as boolean }])),
+          copyable: result.rows.length > 0 && result.rows[0].copyable === true
+        }
+        return catalog
       }))
   )
 
@@ -379,7 +404,7 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
   // whatever its size, unless a column is itself an array (unnest would
   // flatten it) or there are no columns: then multi-row VALUES, in chunks
   // under the parameter limit.
-  const unnestTypes = (group: Group, types: Map<string, ColumnType>): ReadonlyArray<string> | undefined => {
+  const unnestTypes = (group: Group, { types }: Catalog): ReadonlyArray<string> | undefined => {
     if (group.columns.length === 0) return undefined
     const typed: Array<string> = []
     for (const f of group.columns) {
@@ -390,8 +415,10 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
     return typed
   }
   const perStatement = (group: Group) => Math.max(1, Math.floor(MAX_PARAMETERS / Math.max(1, group.columns.length)))
-  const statementCount = (group: Group, types: Map<string, ColumnType>) =>
-    unnestTypes(group, types) !== undefined
+  const copies = (group: Group, catalog: Catalog, withReturning: boolean) =>
+    !withReturning && catalog.copyable && group.columns.length > 0 && group.at.length >= COPY_MIN_ROWS
+  const statementCount = (group: Group, catalog: Catalog, withReturning: boolean) =>
+    copies(group, catalog, withReturning) || unnestTypes(group, catalog) !== undefined
       ? 1
       : group.columns.length === 0
       ? group.at.length
@@ -399,11 +426,16 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
 
   const insertGroup = (
     group: Group,
-    types: Map<string, ColumnType>,
+    catalog: Catalog,
     withReturning: boolean
   ): Effect.Effect<ReadonlyArray<pg.QueryResult>, DatabaseError.DatabaseError> => {
     const { at, columns, values } = group
-    const typed = unnestTypes(group, types)
+    if (copies(group, catalog, withReturning)) {
+      // Not prepared: COPY takes no parameters, and each text is sent once.
+      const text = `COPY ${name} (${columns.map((f) => quote(codec.column(f))).join(", ")}) FROM STDIN`
+      return Effect.map(backend.execute({ text, values: [], copyIn: { columns: values, rows: at.length } }), (result) => [result])
+    }
+    const typed = unnestTypes(group, catalog)
     if (typed !== undefined) {
       const text = `INSERT INTO ${name} (${columns.map((f) => quote(codec.column(f))).join(", ")}) SELECT * FROM unnest(${
         typed.map((type, i) => `$${i + 1}::${type}[]`).join(", ")
@@ -430,11 +462,11 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
       if (rows.length === 0) return []
       const now = yield* clockMillis
       const groups = yield* compile(() => groupRows(rows, now))
-      const types = yield* loadColumnTypes
+      const catalog = yield* loadCatalog
       const work = Effect.forEach(groups, (group) =>
-        Effect.map(insertGroup(group, types, withReturning), (results) => ({ group, results })))
+        Effect.map(insertGroup(group, catalog, withReturning), (results) => ({ group, results })))
       // Several statements are one unit: all rows or none.
-      const statements = groups.reduce((n, group) => n + statementCount(group, types), 0)
+      const statements = groups.reduce((n, group) => n + statementCount(group, catalog, withReturning), 0)
       const outcome = yield* (statements === 1 ? work : backend.transaction(work))
       if (!withReturning) return []
       const out = new Array<Row>(rows.length)
