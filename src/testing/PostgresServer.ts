@@ -45,8 +45,9 @@ export interface StartOptions {
 const DIR_PREFIX = "effect-dal-pg-"
 
 /**
- * Returns `DATABASE_URL` when it is set, otherwise starts an embedded
- * PostgreSQL. The embedded server is stopped by `stop()` (or when the scope
+ * Returns `DATABASE_URL` when it is set and not empty, otherwise starts an
+ * embedded PostgreSQL (an empty `DATABASE_URL` counts as unset here, so
+ * `DATABASE_URL= npm test` forces the embedded server). The embedded server is stopped by `stop()` (or when the scope
  * of {@link acquire} closes); no exit or signal hooks are installed, so a
  * program stops it in its own shutdown. If this process dies without
  * stopping it, a watchdog process stops the server and removes its data
