@@ -6,29 +6,20 @@
  * (views, row-level security, rules) keep INSERT.
  */
 import { assert, expect, layer } from "@effect/vitest"
-import * as Model from "@effect/sql/Model"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Schema from "effect/Schema"
 import * as Database from "../src/Database.js"
 import * as Query from "../src/Query.js"
 import * as Repository from "../src/Repository.js"
 import * as Table from "../src/Table.js"
 import * as Fixtures from "../src/testing/Fixtures.js"
 import * as Admin from "./support/admin.js"
+import { Reading, Readings, readingsDdl } from "./support/readings.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
-class Reading extends Model.Class<Reading>("Reading")({
-  id: Model.Generated(Schema.Number),
-  sensor: Schema.String,
-  value: Schema.Number,
-  unit: Schema.String,
-  takenAt: Schema.DateFromSelf
-}) {}
-const Readings = Table.make(Reading, { name: "readings", primaryKey: "id" })
 const ReadingsView = Table.make(Reading, { name: "readings_view", primaryKey: "id" })
 const SlowReadings = Table.make(Reading, { name: "slow_readings", primaryKey: "id" })
 const { Members } = Fixtures
@@ -37,7 +28,7 @@ const setup = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   for (const statement of Fixtures.ddl) yield* sql.unsafe(statement)
   yield* sql.unsafe(`
-    create table readings (id serial primary key, sensor text not null, value double precision not null, unit text not null, taken_at timestamptz not null);
+    ${readingsDdl()};
     create view readings_view as select * from readings;
     create table slow_readings (like readings including all);
     create table statement_log (query text not null);

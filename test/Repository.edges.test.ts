@@ -5,7 +5,6 @@
  * that must not reach the database.
  */
 import { assert, expect, layer } from "@effect/vitest"
-import * as Model from "@effect/sql/Model"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Chunk from "effect/Chunk"
 import * as DateTime from "effect/DateTime"
@@ -13,7 +12,6 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
-import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Database from "../src/Database.js"
@@ -21,17 +19,10 @@ import * as Query from "../src/Query.js"
 import * as Repository from "../src/Repository.js"
 import * as Table from "../src/Table.js"
 import * as Fixtures from "../src/testing/Fixtures.js"
+import { Readings, readingsDdl } from "./support/readings.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 import { recordingTracer } from "./support/tracer.js"
 
-class Reading extends Model.Class<Reading>("Reading")({
-  id: Model.Generated(Schema.Number),
-  sensor: Schema.String,
-  value: Schema.Number,
-  unit: Schema.String,
-  takenAt: Schema.DateFromSelf
-}) {}
-const Readings = Table.make(Reading, { name: "readings", primaryKey: "id" })
 const { Members, Settings } = Fixtures
 
 type MemberInsert = Table.Insert<typeof Members>
@@ -48,7 +39,7 @@ const member = (name: string, overrides: Partial<MemberInsert> = {}): MemberInse
 const setup = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   for (const statement of Fixtures.ddl) yield* sql.unsafe(statement)
-  yield* sql`create table readings (id serial primary key, sensor text not null, value double precision not null, unit text not null, taken_at timestamptz not null)`
+  yield* sql.unsafe(readingsDdl())
 })
 
 const fresh = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`truncate members, settings, readings restart identity`)

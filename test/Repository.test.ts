@@ -16,17 +16,10 @@ import * as Repository from "../src/Repository.js"
 import * as Table from "../src/Table.js"
 import * as Fixtures from "../src/testing/Fixtures.js"
 import * as Admin from "./support/admin.js"
+import { Reading, Readings, readingsDdl } from "./support/readings.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 import { parentName, recordingTracer } from "./support/tracer.js"
 
-class Reading extends Model.Class<Reading>("Reading")({
-  id: Model.Generated(Schema.Number),
-  sensor: Schema.String,
-  value: Schema.Number,
-  unit: Schema.String,
-  takenAt: Schema.DateFromSelf
-}) {}
-const Readings = Table.make(Reading, { name: "readings", primaryKey: "id" })
 
 // Five insert columns including an array: unnest would flatten it, so bulk
 // inserts take the multi-row VALUES path, in chunks under 65,535 parameters
@@ -44,7 +37,7 @@ const TaggedTable = Table.make(Tagged, { name: "tagged", primaryKey: "id" })
 const setup = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   for (const statement of Fixtures.ddl) yield* sql.unsafe(statement)
-  yield* sql`create table readings (id serial primary key, sensor text not null, value double precision not null, unit text not null, taken_at timestamptz not null)`
+  yield* sql.unsafe(readingsDdl())
   yield* sql`create table tagged (id serial primary key, a text not null, b integer not null check (b >= 0), c boolean not null, d text not null, labels text[] not null)`
 })
 
