@@ -193,6 +193,14 @@ describe("Database layer", () => {
       )
     }).pipe(Effect.scoped))
 
+  // The error names 127.0.0.1, the port and the database, and never the password "s3cret-pw".
+  const expectNamesServer = (error: DatabaseError.ConnectionError, port: number, database: string) => {
+    expect({ host: error.host, port: error.port, database: error.database }).toEqual({ host: "127.0.0.1", port, database })
+    expect(error.message).toContain(`127.0.0.1:${port}/${database}`)
+    expect(error.message).not.toContain("s3cret-pw")
+    expect(JSON.stringify(error)).not.toContain("s3cret-pw")
+  }
+
   it.live("an unreachable server fails with a ConnectionError naming host, port and database, not the password", () =>
     Effect.gen(function*() {
       const port = yield* freePort()
@@ -204,14 +212,7 @@ describe("Database layer", () => {
       const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
       assert(error instanceof DatabaseError.ConnectionError)
       expect(error.reason).toBe("unreachable")
-      expect({ host: error.host, port: error.port, database: error.database }).toEqual({
-        host: "127.0.0.1",
-        port,
-        database: "nowhere"
-      })
-      expect(error.message).toContain(`127.0.0.1:${port}/nowhere`)
-      expect(error.message).not.toContain("s3cret-pw")
-      expect(JSON.stringify(error)).not.toContain("s3cret-pw")
+      expectNamesServer(error, port, "nowhere")
     }))
 
   // A server that accepts TCP but never answers the startup message.
@@ -242,14 +243,7 @@ describe("Database layer", () => {
         const error = yield* Effect.flip(withLayer(Database.layer({ ...target, ...timeouts }), Database.ping))
         assert(error instanceof DatabaseError.ConnectionError, `expected a ConnectionError, got ${String(error)}`)
         expect(error.reason).toBe("timeout")
-        expect({ host: error.host, port: error.port, database: error.database }).toEqual({
-          host: "127.0.0.1",
-          port,
-          database: "silent"
-        })
-        expect(error.message).toContain(`127.0.0.1:${port}/silent`)
-        expect(error.message).not.toContain("s3cret-pw")
-        expect(JSON.stringify(error)).not.toContain("s3cret-pw")
+        expectNamesServer(error, port, "silent")
       }
     }).pipe(Effect.scoped))
 

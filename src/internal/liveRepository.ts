@@ -91,14 +91,13 @@ interface Catalog {
 }
 
 /**
- * @internal
  * From this many rows, `insertManyDiscard` loads with `COPY FROM STDIN`: one
  * more round trip than an INSERT and no prepared statement, but no
  * statement to parse or plan and no arrays to unnest. Measured here, 100,000
  * rows load about 1.5 times faster than through unnest(); batches of 1,000
  * gain nothing under concurrency, so they keep the prepared INSERT.
  */
-export const COPY_MIN_ROWS = 5_000
+const COPY_MIN_ROWS = 5_000
 
 /** @internal The repository of a table on PostgreSQL. */
 export const makeLiveRepository = <T extends Table.Table<any, any>>(

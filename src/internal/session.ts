@@ -188,6 +188,11 @@ export const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.expone
   Schedule.map(() => undefined as unknown)
 )
 
+// A transaction's span outcome: how it ended ("commit" at the top level,
+// "release" for a savepoint), or that it was rolled back or interrupted.
+const outcome = (exit: Exit.Exit<unknown, unknown>, success: "commit" | "release") =>
+  exit._tag === "Success" ? success : Exit.isInterrupted(exit) ? "interrupted" : "rollback"
+
 const isolationSql: Record<Isolation, string> = {
   "read committed": "READ COMMITTED",
   "repeatable read": "REPEATABLE READ",
@@ -311,11 +316,7 @@ const topLevel = <A, E, R, E2>(
         },
         (exit) => ({
           "db.transaction.attempts": attempts,
-          "db.transaction.outcome": exit._tag === "Success"
-            ? "commit"
-            : Exit.isInterrupted(exit)
-            ? "interrupted"
-            : "rollback"
+          "db.transaction.outcome": outcome(exit, "commit")
         })
       )
     )
@@ -519,11 +520,7 @@ const nested = <A, E, R, E2>(
         attributes: { "db.system.name": "postgresql", "db.transaction.depth": parent.depth + 1 }
       },
       (exit) => ({
-        "db.transaction.outcome": exit._tag === "Success"
-          ? "release"
-          : Exit.isInterrupted(exit)
-          ? "interrupted"
-          : "rollback"
+        "db.transaction.outcome": outcome(exit, "release")
       })
     )
   )
