@@ -71,6 +71,22 @@ const compile = <A>(build: () => A): Effect.Effect<A, ParseResult.ParseError> =>
     }
   })
 
+/** {@link compile}, then the effect `then` makes of the result, in one step. */
+const compileThen = <A, B, E, R>(
+  build: () => A,
+  then: (built: A) => Effect.Effect<B, E, R>
+): Effect.Effect<B, E | ParseResult.ParseError, R> =>
+  Effect.suspend((): Effect.Effect<B, E | ParseResult.ParseError, R> => {
+    let built: A
+    try {
+      built = build()
+    } catch (error) {
+      if (error instanceof EncodeFailure) return Effect.fail(error.error)
+      throw error
+    }
+    return then(built)
+  })
+
 const toNumber = (value: unknown): Option.Option<number> =>
   value === null || value === undefined ? Option.none() : Option.some(typeof value === "number" ? value : Number(value))
 
@@ -120,18 +136,31 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
   const streamBatchSize = options.streamBatchSize ?? 1_000
 
   // Reading the clock is skipped for tables that keep no timestamps.
-  const clockMillis: Effect.Effect<number> = updatedField === undefined && softField === undefined && table.timestamps.created === undefined
-    ? Effect.succeed(0)
-    : Clock.currentTimeMillis
+  const needsClock = !(updatedField === undefined && softField === undefined && table.timestamps.created === undefined)
+  const clockMillis: Effect.Effect<number> = needsClock ? Clock.currentTimeMillis : Effect.succeed(0)
+
+  // One wrapper per operation, made on first use: operations call `span`
+  // on every invocation.
+  const spans = new Map<string, <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>>()
+  // `f` with the time, read only for tables that keep timestamps; `f` must
+  // return a lazy effect, since without a clock it is called at once.
+  const withClock = <A, E, R>(f: (millis: number) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    needsClock ? Effect.flatMap(Clock.currentTimeMillis, f) : f(0)
 
   const span = (operation: string) => {
-    const spanName = `${table.name}.${operation}`
-    const attributes = {
-      "db.system.name": "postgresql",
-      "db.collection.name": table.name,
-      "db.operation.name": operation
+    let wrap = spans.get(operation)
+    if (wrap === undefined) {
+      wrap = withSpan(`${table.name}.${operation}`, {
+        kind: "client",
+        attributes: {
+          "db.system.name": "postgresql",
+          "db.collection.name": table.name,
+          "db.operation.name": operation
+        }
+      })
+      spans.set(operation, wrap)
     }
-    return withSpan(spanName, { kind: "client", attributes })
+    return wrap
   }
 
   const run = (text: string, values: ReadonlyArray<unknown>) =>
@@ -542,6 +571,7 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
   // The SET of an update, compiled synchronously (a bad value throws an
   // EncodeFailure, turned into a ParseError by `compile`): the patched
   // fields in table order, the updated timestamp, and the version bump.
+  const quotedColumns = new Map((table.fields as ReadonlyArray<string>).map((f) => [f, quote(codec.column(f))]))
   const setClause = (patch: Record<string, unknown>, now: number, params: Params): Array<string> => {
     const assignments: Array<string> = []
     for (const field of table.fields as ReadonlyArray<string>) {
@@ -549,7 +579,7 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
       if (value === undefined) continue
       const forbidden = codec.patchForbids(field, value)
       if (forbidden !== undefined) throw new EncodeFailure(forbidden)
-      const column = quote(codec.column(field))
+      const column = quotedColumns.get(field)!
       if (Repository.isIncrement(value)) {
         assignments.push(`${column} = ${column} + ${params.add(value.by)}`)
         continue
@@ -613,20 +643,18 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
   const writeWhere = (query: Query.Query<Row>, params: Params) => compile(() => writeWhereSql(query, params))
 
   const updateMany = (query: Query.Query<Row>, patch: Table.Patch<T>) =>
-    Effect.flatMap(clockMillis, (millis) =>
-      compile(() => {
+    withClock((millis) =>
+      compileThen(() => {
         const params = new Params()
         const assignments = setClause(patch as Record<string, unknown>, millis, params)
         if (assignments.length === 0) return undefined
         const where = writeWhereSql(query, params)
         return { text: `UPDATE ${name} SET ${assignments.join(", ")}${where}`, values: params.values }
-      })).pipe(
-        Effect.flatMap((statement) =>
-          statement === undefined ? Effect.succeed(0) : Effect.map(run(statement.text, statement.values), (r) => r.rowCount ?? 0)
-        ),
-        enrich,
-        span("updateMany")
-      )
+      }, (statement) =>
+        statement === undefined
+          ? Effect.succeed(0)
+          : Effect.map(run(statement.text, statement.values), (r) => r.rowCount ?? 0))
+    ).pipe(enrich, span("updateMany"))
 
   const softDeleteSet = (now: number, params: Params) =>
     Effect.gen(function*() {

@@ -48,10 +48,19 @@ export interface ServerDefaults {
 export class Level {
   closed = false
   failedSqlState: string | undefined = undefined
-  readonly children = Effect.unsafeMakeSemaphore(1)
   childOpen = false
-  readonly waiting: Array<() => void> = []
+  // Made on first use: most transactions never open a savepoint.
+  private semaphore: Effect.Semaphore | undefined = undefined
+  private queue: Array<() => void> | undefined = undefined
   constructor(readonly root: Root, readonly depth: number) {}
+
+  get children(): Effect.Semaphore {
+    return this.semaphore ??= Effect.unsafeMakeSemaphore(1)
+  }
+
+  get waiting(): Array<() => void> {
+    return this.queue ??= []
+  }
 
   openChild() {
     this.childOpen = true
@@ -59,7 +68,7 @@ export class Level {
 
   closeChild() {
     this.childOpen = false
-    for (const next of this.waiting.splice(0)) next()
+    if (this.queue !== undefined) for (const next of this.queue.splice(0)) next()
   }
 }
 
@@ -305,7 +314,7 @@ const topLevel = <A, E, R, E2>(
     return retried.pipe(
       withSpan(
         "Database.transaction",
-        {
+        () => ({
           kind: "client",
           attributes: {
             "db.system.name": "postgresql",
@@ -313,7 +322,7 @@ const topLevel = <A, E, R, E2>(
             "db.transaction.read_only": settings.readOnly,
             "db.transaction.depth": 0
           }
-        },
+        }),
         (exit) => ({
           "db.transaction.attempts": attempts,
           "db.transaction.outcome": outcome(exit, "commit")
@@ -515,10 +524,10 @@ const nested = <A, E, R, E2>(
   return mapOwn(parent.children.withPermits(1)(Effect.ensuring(body, Effect.sync(() => parent.closeChild()))), mapOwnError).pipe(
     withSpan(
       "Database.transaction",
-      {
+      () => ({
         kind: "client",
         attributes: { "db.system.name": "postgresql", "db.transaction.depth": parent.depth + 1 }
-      },
+      }),
       (exit) => ({
         "db.transaction.outcome": outcome(exit, "release")
       })

@@ -14,16 +14,20 @@ const builtInTracer = Effect.runSync(Effect.tracer)
  */
 export const withSpan = (
   name: string,
-  options: Omit<Tracer.SpanOptions, "captureStackTrace"> = {},
+  options: Omit<Tracer.SpanOptions, "captureStackTrace"> | (() => Omit<Tracer.SpanOptions, "captureStackTrace">) = {},
   atEnd?: (exit: Exit.Exit<unknown, unknown>) => Record<string, unknown>
 ): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> => {
-  const spanOptions: Tracer.SpanOptions = { ...options, captureStackTrace: false }
+  // Options given as a function are built only when a span is made.
+  let spanOptions: Tracer.SpanOptions | undefined = typeof options === "function"
+    ? undefined
+    : { ...options, captureStackTrace: false }
   return (effect) =>
     Effect.tracerWith((tracer) => {
       if (tracer === builtInTracer) return effect
       const annotated = atEnd === undefined
         ? effect
         : Effect.onExit(effect, (exit) => Effect.annotateCurrentSpan(atEnd(exit)))
+      spanOptions ??= { ...(options as () => Tracer.SpanOptions)(), captureStackTrace: false }
       return Effect.withSpan(annotated, name, spanOptions)
     })
 }
