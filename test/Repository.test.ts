@@ -235,6 +235,53 @@ layer(withSetup({ maxConnections: 4 }), { excludeTestServices: true })("reposito
       expect(message).not.toContain("secret-unit")
     }))
 
+  it.effect("rows of literal, boolean and nullable columns decode as the schema does, and a stray literal is still a defect", () =>
+    Effect.gen(function*() {
+      class Shape extends Model.Class<Shape>("Shape")({
+        id: Model.Generated(Schema.Number),
+        role: Schema.Literal("system", "user"),
+        level: Schema.Literal(1, 2),
+        flag: Schema.Boolean,
+        n: Schema.Number,
+        note: Schema.NullOr(Schema.String),
+        at: Schema.NullOr(Schema.DateFromSelf)
+      }) {}
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`create table shapes (id serial primary key, role text not null, level int not null, flag boolean not null, n int not null, note text, at timestamptz)`
+      yield* sql`insert into shapes (role, level, flag, n, note, at) values
+        ('system', 1, true, 2147483647, 'it''s; "quoted"', '2026-01-02T03:04:05.678Z'),
+        ('user', 2, false, -5, null, null)`
+      const shapes = yield* Repository.make(Table.make(Shape, { name: "shapes", primaryKey: "id" }))
+      const rows = yield* shapes.findMany(Query.make(Table.make(Shape, { name: "shapes", primaryKey: "id" })).pipe(Query.orderBy("id")))
+      const expected = [
+        { id: 1, role: "system", level: 1, flag: true, n: 2147483647, note: `it's; "quoted"`, at: new Date("2026-01-02T03:04:05.678Z") },
+        { id: 2, role: "user", level: 2, flag: false, n: -5, note: null, at: null }
+      ].map((row) => Schema.decodeUnknownSync(Shape)(row))
+      expect(rows).toEqual(expected)
+      for (const row of rows) expect(row).toBeInstanceOf(Shape)
+      // The first row a repository reads goes the general way; later rows
+      // are checked inline. Each stray value comes after a row that passes,
+      // in a fresh repository, and must still be a defect naming its column.
+      yield* sql`alter table shapes alter column flag drop not null, alter column n drop not null`
+      for (
+        const [column, stray] of [
+          ["role", sql`update shapes set role = 'admin' where id = 2`],
+          ["level", sql`update shapes set level = 3 where id = 2`],
+          ["flag", sql`update shapes set flag = null where id = 2`],
+          ["n", sql`update shapes set n = null where id = 2`]
+        ] as const
+      ) {
+        yield* sql`update shapes set role = 'user', level = 2, flag = false, n = -5 where id = 2`
+        yield* stray
+        const fresh = yield* Repository.make(Table.make(Shape, { name: "shapes", primaryKey: "id" }))
+        const exit = yield* Effect.exit(fresh.findMany(Query.make(Table.make(Shape, { name: "shapes", primaryKey: "id" })).pipe(Query.orderBy("id"))))
+        assert(Exit.isFailure(exit))
+        const defect = Cause.dieOption(exit.cause)
+        assert(Option.isSome(defect))
+        expect((defect.value as Error).message).toContain(`column "${column}"`)
+      }
+    }))
+
   it.effect("rows decode into the model class, with its getters and its own instance fields", () =>
     Effect.gen(function*() {
       class Rich extends Model.Class<Rich>("Rich")({

@@ -321,9 +321,34 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
     }
     return instance
   }
+  // When every field is plain, one generated function checks them all
+  // inline and builds the instance: no call per field. It answers MISS for
+  // any value that fails a check, and the general path below takes over,
+  // for good: a miss means pg's form needs fixing up (a bigint read as a
+  // string for a number field), which it will for every row, or a row that
+  // does not fit, which is a defect.
+  const MISS = {}
+  let fastDecode = transformed.length === 0 && constructs
+    ? new Function(
+      "checks",
+      "build",
+      "MISS",
+      `return function (row) { let v; ${
+        validators.map(([f, , ], i) => {
+          const inline = inlineCheck(propertyType(struct1(selectFields, f).ast))
+          return `v = row[${JSON.stringify(f)}]; if (!(${inline ?? `checks[${i}](v)`})) return MISS;`
+        }).join(" ")
+      } return build(row) }`
+    )(validators.map((v) => v[1]), assignFields, MISS) as (row: Record<string, unknown>) => unknown
+    : undefined
   // `input` holds the model's fields (the SELECT list aliases them). It is
   // never modified: fixed or decoded values go into a copy.
   const decodeRow = (input: Record<string, unknown>) => {
+    if (direct === true && fastDecode !== undefined) {
+      const built = fastDecode(input)
+      if (built !== MISS) return built
+      fastDecode = undefined
+    }
     if (!constructs) return slowDecode(input)
     let row = input
     for (let i = 0; i < validators.length; i++) {
@@ -411,6 +436,35 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
 
 const propertyType = (ast: SchemaAST.AST): SchemaAST.AST =>
   ast._tag === "TypeLiteral" && ast.propertySignatures.length === 1 ? ast.propertySignatures[0]!.type : ast
+
+// The check compileValidator makes, as a JavaScript expression over `v`, for
+// the shapes it checks inline; undefined for the others.
+const inlineCheck = (ast: SchemaAST.AST): string | undefined => {
+  switch (ast._tag) {
+    case "StringKeyword":
+      return `typeof v === "string"`
+    case "NumberKeyword":
+      return `typeof v === "number"`
+    case "BooleanKeyword":
+      return `typeof v === "boolean"`
+    case "Literal":
+      // JSON writes NaN and the infinities as null: those keep the call.
+      return typeof ast.literal === "bigint" || (typeof ast.literal === "number" && !Number.isFinite(ast.literal))
+        ? undefined
+        : `v === ${JSON.stringify(ast.literal)}`
+    case "Union": {
+      const members = ast.types.map(inlineCheck)
+      return members.every((m) => m !== undefined) ? `(${members.join(" || ")})` : undefined
+    }
+    case "Declaration":
+      return ast.typeParameters.length === 0 &&
+          SchemaAST.getIdentifierAnnotation(ast).pipe(Option.getOrUndefined) === "DateFromSelf"
+        ? `v instanceof Date`
+        : undefined
+    default:
+      return undefined
+  }
+}
 
 // A validator for a schema whose decoding is the identity: plain checks
 // for the common shapes, the schema's own `is` for everything else.
