@@ -108,12 +108,17 @@ export const renderMarkdown = (results: Results): string => {
     ``,
     `## Memory of each worker process (RSS of compiled JavaScript, including Node)`,
     ``,
+    `"Connected" is the RSS once the implementation's modules are loaded and its pool is connected, before any cell; ` +
+    `"growth" is the peak over that, what running the cells added.`,
+    ``,
     table(
-      ["implementation", "connected, MB", "peak, MB", `peak ratio to ${reference}`],
-      ["l", "r", "r", "r"],
+      ["implementation", "connected, MB", "peak, MB", `peak ratio to ${reference}`, "growth, MB", `growth ratio to ${reference}`],
+      ["l", "r", "r", "r", "r", "r"],
       implementations.map((name, i) => {
         const { connectedMb, peakMb } = memory[i]!
-        return [name, number(connectedMb), number(peakMb), ratio(peakMb / memory[0]!.peakMb)]
+        const growth = peakMb - connectedMb
+        const referenceGrowth = memory[0]!.peakMb - memory[0]!.connectedMb
+        return [name, number(connectedMb), number(peakMb), ratio(peakMb / memory[0]!.peakMb), number(growth), ratio(growth / referenceGrowth)]
       })
     ),
     ``,
