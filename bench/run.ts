@@ -2,7 +2,8 @@
  * `npm run bench`: seeds a database, runs every implementation in its own
  * worker process through interleaved timed cells, then the bulk-load
  * comparison, and reports. `BENCH_SECONDS` sets the cell length (default 2),
- * `BENCH_QUICK=1` makes everything tiny for an end-to-end check, and
+ * `BENCH_QUICK=1` makes everything tiny for an end-to-end check,
+ * `BENCH_CONTROLS=1` adds the control implementations, and
  * `DATABASE_URL` picks a server instead of the embedded one.
  */
 import * as os from "node:os"
@@ -12,7 +13,7 @@ import { measureStream } from "./stream.js"
 import { Child } from "./child.js"
 import { CONCURRENCIES, type Config, fromEnv, OPERATIONS } from "./config.js"
 import { withClient } from "./db.js"
-import { implementations } from "./impl/index.js"
+import { controls, implementations as contenders } from "./impl/index.js"
 import { POOL_SIZE } from "./impl/types.js"
 import { seedOf } from "./inputs.js"
 import type { CellResult } from "./protocol.js"
@@ -21,6 +22,9 @@ import { benchSize, createSeededDatabase, resetWrites } from "./seed.js"
 import { median } from "./stats.js"
 
 const config = fromEnv()
+
+// With BENCH_CONTROLS=1 the controls run too, after the contenders.
+const implementations = process.env["BENCH_CONTROLS"] === "1" ? [...contenders, ...controls] : contenders
 
 const rate = (result: CellResult) => result.ops / (result.elapsedMs / 1000)
 

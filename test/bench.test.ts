@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { bulkLoaders } from "../bench/bulk/index.js"
 import { withClient } from "../bench/db.js"
 import { measureStream } from "../bench/stream.js"
-import { implementations } from "../bench/impl/index.js"
+import { controls, implementations as contenders } from "../bench/impl/index.js"
 import type { Implementation, Input, OperationName, Output } from "../bench/impl/types.js"
 import { BATCH_SIZE, EAGER_USERS, makeInputs, seedOf } from "../bench/inputs.js"
 import { INITIAL_BALANCE, seed, smallSize } from "../bench/seed.js"
@@ -18,6 +18,9 @@ import * as TestDatabase from "./support/TestDatabase.js"
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const VISIBLE_PER_USER = smallSize.messagesPerUser - smallSize.deletedPerUser
+
+// The controls too: their results must agree like everyone else's.
+const implementations = [...contenders, ...controls]
 
 const scope = Effect.runSync(Scope.make())
 let url = ""

@@ -14,8 +14,19 @@ export const implementations: ReadonlyArray<Registration> = [
   { name: "effect-dal", load: () => import("./effect-dal.js") }
 ]
 
+/**
+ * Controls, run as well when `BENCH_CONTROLS=1`: they are not contenders,
+ * they separate the costs. "Effect floor" is raw pg with each round trip an
+ * Effect; "raw pg, Effect loaded" is raw pg in a process that has loaded
+ * effect-dal's modules. The smoke test checks them like the others.
+ */
+export const controls: ReadonlyArray<Registration> = [
+  { name: "Effect floor", load: () => import("./effect-floor.js") },
+  { name: "raw pg, Effect loaded", load: () => import("./raw-pg-effect-loaded.js") }
+]
+
 export const findImplementation = (name: string): Registration => {
-  const found = implementations.find((implementation) => implementation.name === name)
+  const found = [...implementations, ...controls].find((implementation) => implementation.name === name)
   if (found === undefined) throw new Error(`unknown implementation ${JSON.stringify(name)}`)
   return found
 }

@@ -5,17 +5,17 @@ import { attachMessages, balanceChanges } from "./shared.js"
 import type { ImplementationModule, Message, NewMessage, Role, User } from "./types.js"
 import { POOL_SIZE } from "./types.js"
 
-const USER_COLUMNS = "id, name, email, created_at"
-const MESSAGE_COLUMNS = "id, user_id, role, content, content_length, created_at, deleted_at"
+export const USER_COLUMNS = "id, name, email, created_at"
+export const MESSAGE_COLUMNS = "id, user_id, role, content, content_length, created_at, deleted_at"
 
-interface UserRow {
+export interface UserRow {
   id: number
   name: string
   email: string
   created_at: Date
 }
 
-interface MessageRow {
+export interface MessageRow {
   id: string
   user_id: number
   role: Role
@@ -25,9 +25,9 @@ interface MessageRow {
   deleted_at: Date | null
 }
 
-const toUser = (row: UserRow): User => ({ id: row.id, name: row.name, email: row.email, createdAt: row.created_at })
+export const toUser = (row: UserRow): User => ({ id: row.id, name: row.name, email: row.email, createdAt: row.created_at })
 
-const toMessage = (row: MessageRow): Message => ({
+export const toMessage = (row: MessageRow): Message => ({
   id: row.id,
   userId: row.user_id,
   role: row.role,
