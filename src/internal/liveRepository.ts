@@ -139,13 +139,14 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
   const needsClock = !(updatedField === undefined && softField === undefined && table.timestamps.created === undefined)
   const clockMillis: Effect.Effect<number> = needsClock ? Clock.currentTimeMillis : Effect.succeed(0)
 
-  // One wrapper per operation, made on first use: operations call `span`
-  // on every invocation.
-  const spans = new Map<string, <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>>()
   // `f` with the time, read only for tables that keep timestamps; `f` must
   // return a lazy effect, since without a clock it is called at once.
   const withClock = <A, E, R>(f: (millis: number) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     needsClock ? Effect.flatMap(Clock.currentTimeMillis, f) : f(0)
+
+  // One wrapper per operation, made on first use: operations call `span`
+  // on every invocation.
+  const spans = new Map<string, <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>>()
 
   const span = (operation: string) => {
     let wrap = spans.get(operation)
