@@ -11,7 +11,7 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import pg from "pg"
 import { fromEffects } from "./from-effects.js"
-import { MESSAGE_COLUMNS, type MessageRow, toMessage, toUser, USER_COLUMNS, type UserRow, valuesOf } from "./raw-pg.js"
+import { type MessageRow, SQL, toMessage, toUser, type UserRow, valuesOf } from "./raw-pg.js"
 import { attachMessages, balanceChanges } from "./shared.js"
 import type { ImplementationModule } from "./types.js"
 import { POOL_SIZE } from "./types.js"
@@ -33,24 +33,16 @@ export const make: ImplementationModule["make"] = async (url) => {
   const runtime = ManagedRuntime.make(Layer.empty)
   const implementation = fromEffects(runtime, {
     findById: (id) =>
-      Effect.flatMap(query<UserRow>(pool, `select ${USER_COLUMNS} from users where id = $1`, [id]), ({ rows }) =>
+      Effect.flatMap(query<UserRow>(pool, SQL.findById, [id]), ({ rows }) =>
         rows[0] === undefined ? Effect.dieMessage(`no user ${id}`) : Effect.succeed(toUser(rows[0]))),
     recentMessages: (userId) =>
       Effect.map(
-        query<MessageRow>(
-          pool,
-          `select ${MESSAGE_COLUMNS} from messages where user_id = $1 and deleted_at is null order by created_at desc limit 20`,
-          [userId]
-        ),
+        query<MessageRow>(pool, SQL.recentMessages, [userId]),
         ({ rows }) => rows.map(toMessage)
       ),
     insertOne: (message) =>
       Effect.map(
-        query<MessageRow>(
-          pool,
-          `insert into messages (user_id, role, content, content_length) values ($1, $2, $3, $4) returning ${MESSAGE_COLUMNS}`,
-          [message.userId, message.role, message.content, message.contentLength]
-        ),
+        query<MessageRow>(pool, SQL.insertOne, [message.userId, message.role, message.content, message.contentLength]),
         ({ rows }) => toMessage(rows[0]!)
       ),
     transfer: (transfer) =>
@@ -62,7 +54,7 @@ export const make: ImplementationModule["make"] = async (url) => {
             Effect.zipRight(
               Effect.forEach(
                 balanceChanges(transfer),
-                ({ delta, id }) => query(client, "update accounts set balance = balance + $1 where id = $2", [delta, id]),
+                ({ delta, id }) => query(client, SQL.debitOrCredit, [delta, id]),
                 { discard: true }
               ),
               Effect.asVoid(query(client, "commit"))
@@ -73,22 +65,12 @@ export const make: ImplementationModule["make"] = async (url) => {
       ),
     insertBatch: (rows) => {
       const { params, text } = valuesOf(rows)
-      return Effect.asVoid(query(pool, `insert into messages (user_id, role, content, content_length) values ${text}`, params))
+      return Effect.asVoid(query(pool, SQL.insertBatchPrefix + text, params))
     },
     eagerLoad: (userIds) =>
       Effect.zipWith(
-        Effect.map(
-          query<UserRow>(pool, `select ${USER_COLUMNS} from users where id = any($1::int[]) order by id`, [userIds]),
-          ({ rows }) => rows.map(toUser)
-        ),
-        Effect.map(
-          query<MessageRow>(
-            pool,
-            `select ${MESSAGE_COLUMNS} from messages where user_id = any($1::int[]) and deleted_at is null order by user_id, created_at desc`,
-            [userIds]
-          ),
-          ({ rows }) => rows.map(toMessage)
-        ),
+        Effect.map(query<UserRow>(pool, SQL.eagerUsers, [userIds]), ({ rows }) => rows.map(toUser)),
+        Effect.map(query<MessageRow>(pool, SQL.eagerMessages, [userIds]), ({ rows }) => rows.map(toMessage)),
         attachMessages
       )
   })

@@ -5,8 +5,8 @@ import { attachMessages, balanceChanges } from "./shared.js"
 import type { ImplementationModule, Message, NewMessage, Role, User } from "./types.js"
 import { POOL_SIZE } from "./types.js"
 
-export const USER_COLUMNS = "id, name, email, created_at"
-export const MESSAGE_COLUMNS = "id, user_id, role, content, content_length, created_at, deleted_at"
+const USER_COLUMNS = "id, name, email, created_at"
+const MESSAGE_COLUMNS = "id, user_id, role, content, content_length, created_at, deleted_at"
 
 export interface UserRow {
   id: number
@@ -48,6 +48,23 @@ export const valuesOf = (rows: ReadonlyArray<NewMessage>): { text: string; param
   return { text: tuples.join(", "), params }
 }
 
+/** The statements, shared with the Effect floor control so that both send the same SQL. */
+export const SQL = {
+  findById: `select ${USER_COLUMNS} from users where id = $1`,
+  recentMessages: `select ${MESSAGE_COLUMNS} from messages
+         where user_id = $1 and deleted_at is null
+         order by created_at desc limit 20`,
+  insertOne: `insert into messages (user_id, role, content, content_length) values ($1, $2, $3, $4)
+         returning ${MESSAGE_COLUMNS}`,
+  debitOrCredit: "update accounts set balance = balance + $1 where id = $2",
+  /** Followed by the tuples of {@link valuesOf}. */
+  insertBatchPrefix: "insert into messages (user_id, role, content, content_length) values ",
+  eagerUsers: `select ${USER_COLUMNS} from users where id = any($1::int[]) order by id`,
+  eagerMessages: `select ${MESSAGE_COLUMNS} from messages
+         where user_id = any($1::int[]) and deleted_at is null
+         order by user_id, created_at desc`
+} as const
+
 export const make: ImplementationModule["make"] = async (url) => {
   // idleTimeoutMillis 0: keep warm connections between benchmark cells.
   const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE, idleTimeoutMillis: 0 })
@@ -56,24 +73,18 @@ export const make: ImplementationModule["make"] = async (url) => {
 
   return fromPromises({
     findById: async (id) => {
-      const { rows } = await pool.query<UserRow>(`select ${USER_COLUMNS} from users where id = $1`, [id])
+      const { rows } = await pool.query<UserRow>(SQL.findById, [id])
       const row = rows[0]
       if (row === undefined) throw new Error(`no user ${id}`)
       return toUser(row)
     },
     recentMessages: async (userId) => {
-      const { rows } = await pool.query<MessageRow>(
-        `select ${MESSAGE_COLUMNS} from messages
-         where user_id = $1 and deleted_at is null
-         order by created_at desc limit 20`,
-        [userId]
-      )
+      const { rows } = await pool.query<MessageRow>(SQL.recentMessages, [userId])
       return rows.map(toMessage)
     },
     insertOne: async (message) => {
       const { rows } = await pool.query<MessageRow>(
-        `insert into messages (user_id, role, content, content_length) values ($1, $2, $3, $4)
-         returning ${MESSAGE_COLUMNS}`,
+        SQL.insertOne,
         [message.userId, message.role, message.content, message.contentLength]
       )
       return toMessage(rows[0]!)
@@ -83,7 +94,7 @@ export const make: ImplementationModule["make"] = async (url) => {
       try {
         await client.query("begin")
         for (const { delta, id } of balanceChanges(transfer)) {
-          await client.query("update accounts set balance = balance + $1 where id = $2", [delta, id])
+          await client.query(SQL.debitOrCredit, [delta, id])
         }
         await client.query("commit")
         client.release()
@@ -95,19 +106,11 @@ export const make: ImplementationModule["make"] = async (url) => {
     },
     insertBatch: async (rows) => {
       const { params, text } = valuesOf(rows)
-      await pool.query(`insert into messages (user_id, role, content, content_length) values ${text}`, params)
+      await pool.query(SQL.insertBatchPrefix + text, params)
     },
     eagerLoad: async (userIds) => {
-      const users = await pool.query<UserRow>(
-        `select ${USER_COLUMNS} from users where id = any($1::int[]) order by id`,
-        [userIds]
-      )
-      const messages = await pool.query<MessageRow>(
-        `select ${MESSAGE_COLUMNS} from messages
-         where user_id = any($1::int[]) and deleted_at is null
-         order by user_id, created_at desc`,
-        [userIds]
-      )
+      const users = await pool.query<UserRow>(SQL.eagerUsers, [userIds])
+      const messages = await pool.query<MessageRow>(SQL.eagerMessages, [userIds])
       return attachMessages(users.rows.map(toUser), messages.rows.map(toMessage))
     }
   }, () => pool.end())

@@ -60,18 +60,8 @@ const orThrow = <A>(either: Either.Either<A, ParseResult.ParseError>): A => {
 }
 
 // Compiling encodes filter values; a value that fails its schema becomes a
-// typed ParseError before any SQL is sent.
-const compile = <A>(build: () => A): Effect.Effect<A, ParseResult.ParseError> =>
-  Effect.suspend(() => {
-    try {
-      return Effect.succeed(build())
-    } catch (error) {
-      if (error instanceof EncodeFailure) return Effect.fail(error.error)
-      throw error
-    }
-  })
-
-/** {@link compile}, then the effect `then` makes of the result, in one step. */
+// typed ParseError before any SQL is sent. `then` makes the effect that uses
+// the result, in the same step.
 const compileThen = <A, B, E, R>(
   build: () => A,
   then: (built: A) => Effect.Effect<B, E, R>
@@ -86,6 +76,8 @@ const compileThen = <A, B, E, R>(
     }
     return then(built)
   })
+
+const compile = <A>(build: () => A): Effect.Effect<A, ParseResult.ParseError> => compileThen(build, Effect.succeed)
 
 const toNumber = (value: unknown): Option.Option<number> =>
   value === null || value === undefined ? Option.none() : Option.some(typeof value === "number" ? value : Number(value))
@@ -142,7 +134,7 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
   // `f` with the time, read only for tables that keep timestamps; `f` must
   // return a lazy effect, since without a clock it is called at once.
   const withClock = <A, E, R>(f: (millis: number) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    needsClock ? Effect.flatMap(Clock.currentTimeMillis, f) : f(0)
+    needsClock ? Effect.flatMap(clockMillis, f) : f(0)
 
   // One wrapper per operation, made on first use: operations call `span`
   // on every invocation.
@@ -611,7 +603,7 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
         return yield* Effect.dieMessage(`${table.name}.update: expectedVersion needs a table with a version field`)
       }
       const params = new Params()
-      const assignments = yield* Effect.flatMap(clockMillis, (millis) => compile(() => setClause(patch as Record<string, unknown>, millis, params)))
+      const assignments = yield* withClock((millis) => compile(() => setClause(patch as Record<string, unknown>, millis, params)))
       const key = yield* encodeId(id)
       if (assignments.length === 0) {
         const current = yield* findById(id)
