@@ -268,11 +268,14 @@ const topLevel = <A, E, R, E2>(
     const once = Effect.withFiberRuntime<A, E | E2 | DatabaseError.DatabaseError, R>((fiber) => {
       attempts++
       const outer = fiber.currentContext
-      // A pooled client is checked out and BEGIN sent in one step; a pinned
-      // session (withConnection) sends BEGIN on its own connection.
+      // BEGIN waits for the first statement, on a pooled client or on the
+      // pinned session of withConnection alike.
       const start: Effect.Effect<DalClient, DatabaseError.DatabaseError> = pinned === undefined
         ? cancellableIn(restore, startTransaction(driver, begin))
-        : Effect.as(runOnClient(driver, pinned.client, begin), pinned.client)
+        : Effect.sync(() => {
+          pinned.client.dalBegin = begin.text
+          return pinned.client
+        })
       const started: Effect.Effect<DalClient, DatabaseError.DatabaseError | E2> = mapOwnError === undefined
         ? start
         : Effect.mapError(start, (error) => mapOwnError(markOwn(error)))
@@ -409,6 +412,11 @@ const commit = <A, E>(
   exit: Exit.Exit<A, E>
 ): Effect.Effect<A, E | DatabaseError.DatabaseError> => {
   level.closed = true
+  // Nothing was sent, so there is nothing to commit.
+  if (session.client.dalBegin !== undefined) {
+    session.client.dalBegin = undefined
+    return exit
+  }
   return Effect.async<A, E | DatabaseError.DatabaseError>((resume) => {
     session.driver.submit(session.client, COMMIT, "commit", false, (error, result) => {
       if (error) return resume(Effect.fail(markOwn(noteFailure(level, error))))
@@ -426,16 +434,23 @@ const commit = <A, E>(
 // session broke or hangs), the session is destroyed instead of reused.
 const ROLLBACK: Statement = { text: "ROLLBACK", values: [] }
 const rollbackOrDestroy = (session: Session, root: Root): Effect.Effect<void> =>
-  Effect.interruptible(runOnClient(session.driver, session.client, ROLLBACK)).pipe(
-    Effect.timeout("10 seconds"),
-    Effect.catchAllCause(() =>
-      Effect.sync(() => {
-        root.broken = true
-        destroySocket(session.client)
-      })
-    ),
-    Effect.asVoid
-  )
+  Effect.suspend(() => {
+    // Nothing was sent, so there is nothing to roll back.
+    if (session.client.dalBegin !== undefined) {
+      session.client.dalBegin = undefined
+      return Effect.void
+    }
+    return Effect.interruptible(runOnClient(session.driver, session.client, ROLLBACK)).pipe(
+      Effect.timeout("10 seconds"),
+      Effect.catchAllCause(() =>
+        Effect.sync(() => {
+          root.broken = true
+          destroySocket(session.client)
+        })
+      ),
+      Effect.asVoid
+    )
+  })
 
 const conflict = (
   root: Root,
