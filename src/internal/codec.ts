@@ -104,6 +104,8 @@ export interface Codec {
   readonly decodeRow: (row: Record<string, unknown>) => unknown
   /** Decodes a row whose keys are column names (raw SQL). */
   readonly decodeColumns: (row: Record<string, unknown>) => unknown
+  /** Decodes a row given as its values in the order of `selectList`; same results and defects as `decodeRow`. */
+  readonly decodeValues: (values: ReadonlyArray<unknown>) => unknown
 }
 
 /** @internal */
@@ -372,6 +374,41 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
     }
     return construct(row)
   }
+  // The same for a row given as values in `fields` order, as the driver
+  // hands them over while rows arrive: the checks and the instance read
+  // values[i], so no row keyed by field is made. Anything else goes through
+  // decodeRow with the values keyed by field.
+  const assignValues = new Function(
+    "prototype",
+    `function Row(values) { ${fields.map((f, i) => `this[${JSON.stringify(f)}] = values[${i}];`).join(" ")} }
+    Row.prototype = prototype
+    return function (values) { return new Row(values) }`
+  )(prototype) as (values: ReadonlyArray<unknown>) => unknown
+  const valueAt = new Map(fields.map((f, i) => [f, i]))
+  let fastValues = transformed.length === 0 && constructs
+    ? new Function(
+      "checks",
+      "build",
+      "MISS",
+      `return function (values) { let v; ${
+        validators.map(([f, , ], i) => {
+          const inline = inlineCheck(propertyType(struct1(selectFields, f).ast))
+          return `v = values[${valueAt.get(f)}]; if (!(${inline ?? `checks[${i}](v)`})) return MISS;`
+        }).join(" ")
+      } return build(values) }`
+    )(validators.map((v) => v[1]), assignValues, MISS) as (values: ReadonlyArray<unknown>) => unknown
+    : undefined
+  const decodeValues = (values: ReadonlyArray<unknown>) => {
+    if (direct === true && fastValues !== undefined) {
+      const built = fastValues(values)
+      if (built !== MISS) return built
+      fastValues = undefined
+    }
+    const row: Record<string, unknown> = {}
+    for (let i = 0; i < fields.length; i++) row[fields[i]!] = values[i]
+    return decodeRow(row)
+  }
+
   const columnToField = new Map(fields.map((f) => [columns[f]!, f]))
   // Raw SQL may return other columns too; only the model's fields are kept.
   const decodeColumns = (row: Record<string, unknown>) => {
@@ -430,7 +467,8 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
     },
     notDeleted: updateNotDeleted,
     decodeRow,
-    decodeColumns
+    decodeColumns,
+    decodeValues
   }
 }
 

@@ -32,6 +32,18 @@ export interface Statement {
   readonly rowMode?: "array" | undefined
   /** Rows for `COPY ... FROM STDIN`, sent when the server asks for them. */
   readonly copyIn?: CopyIn | undefined
+  /**
+   * Builds each row as it arrives from its values, in the order of the
+   * statement's columns; the result's rows are then what it returns. A row
+   * it throws for is reported in `decodeFailure`, and later rows are skipped.
+   */
+  readonly decode?: ((values: ReadonlyArray<unknown>) => unknown) | undefined
+}
+
+/** @internal A result whose rows a statement's `decode` built. */
+export interface DecodedResult extends pg.QueryResult {
+  /** What `decode` threw for a row, if it threw. */
+  decodeFailure?: unknown
 }
 
 /**
@@ -397,7 +409,8 @@ export class Driver {
 // pg copies a config object with getOwnPropertyDescriptors on every call;
 // built from (text, values), a Query skips that. The name is read only when
 // the query is sent, so it can be set afterwards. rowMode must be known at
-// construction and is rare, so it keeps the config form.
+// construction and is rare, so it keeps the config form. A plain pg Query
+// serves statements that carry neither a BEGIN nor a row decoder.
 const makeQuery = (
   statement: Statement,
   name: string | undefined,
@@ -405,6 +418,7 @@ const makeQuery = (
   begin: Begin | undefined
 ): pg.Query => {
   if (statement.copyIn !== undefined) return new CopyInQuery(statement.text, statement.copyIn, callback)
+  const plain = begin === undefined && statement.decode === undefined
   if (statement.rowMode !== undefined) {
     const config = {
       text: statement.text,
@@ -412,17 +426,17 @@ const makeQuery = (
       rowMode: statement.rowMode,
       ...(name === undefined ? {} : { name })
     } as pg.QueryConfig
-    return begin === undefined
+    return plain
       ? new pg.Query(config, undefined, callback as never)
-      : new BeginThenQuery(config, undefined, callback, begin)
+      : new DalQuery(config, undefined, callback, begin, statement.decode)
   }
-  const query: pg.Query & { name?: string } = begin === undefined
+  const query: pg.Query & { name?: string } = plain
     ? new (pg.Query as unknown as new(
       text: string,
       values: ReadonlyArray<unknown>,
       callback: (error: Error | null, result: pg.QueryResult) => void
     ) => pg.Query)(statement.text, statement.values, callback)
-    : new BeginThenQuery(statement.text, statement.values, callback, begin)
+    : new DalQuery(statement.text, statement.values, callback, begin, statement.decode)
   if (name !== undefined) query.name = name
   return query
 }
@@ -447,45 +461,95 @@ interface ExtendedConnection {
   execute(message: { portal: string; rows: number }): void
 }
 
+// pg's Query internals that DalQuery reads.
+interface QueryInternals {
+  _canceledDueToError: unknown
+  _result: DecodedResult & { _parsers: Array<(raw: string) => unknown> }
+}
+
+const base = pg.Query.prototype as unknown as {
+  prepare(connection: unknown): void
+  handleCommandComplete(message: unknown, connection: unknown): void
+  handleError(error: Error, connection: unknown): void
+  handleDataRow(message: unknown): void
+}
+
 /**
- * A statement preceded, in the same pipeline, by its transaction's BEGIN
- * (Parse, Bind and Execute of the unnamed statement, then the statement's
- * own messages and one Sync): the transaction costs one round trip less.
- * JDBC's driver sends its BEGIN the same way. If the statement fails,
- * BEGIN has run and the transaction is aborted, as if BEGIN had gone alone.
+ * A statement that does one or both of:
+ *
+ * - carries its transaction's BEGIN in the same pipeline: Parse, Bind and
+ *   Execute of BEGIN (the unnamed statement), then the statement's own
+ *   messages and one Sync, so the transaction costs one round trip less.
+ *   JDBC's driver sends its BEGIN the same way. If the statement fails,
+ *   BEGIN has run and the transaction is aborted, as if BEGIN had gone alone.
+ * - builds each row with `decode` as it arrives, from the column values
+ *   (parsed by pg's type parsers into one reused array), so no keyed row
+ *   object is made and only the built rows are kept.
  */
-class BeginThenQuery extends pg.Query {
-  private begun = false
+class DalQuery extends pg.Query {
+  private begun: boolean
+  // Not `values`: pg's Query keeps the statement's parameters there.
+  private rowValues: Array<unknown> | undefined = undefined
 
   constructor(
     config: string | pg.QueryConfig,
     values: ReadonlyArray<unknown> | undefined,
     callback: (error: Error | null, result: pg.QueryResult) => void,
-    private readonly begin: Begin
+    private readonly dalBegin: Begin | undefined,
+    private readonly dalDecode: ((values: ReadonlyArray<unknown>) => unknown) | undefined
   ) {
     super(config as never, values as never, callback as never)
+    this.begun = dalBegin === undefined
   }
 
   prepare(connection: ExtendedConnection): void {
-    connection.parse({ text: this.begin.text, name: "", types: [] })
-    connection.bind({ portal: "", statement: "", values: [] })
-    connection.execute({ portal: "", rows: 0 })
-    ;(pg.Query.prototype as unknown as { prepare(c: unknown): void }).prepare.call(this, connection)
+    if (this.dalBegin !== undefined) {
+      connection.parse({ text: this.dalBegin.text, name: "", types: [] })
+      connection.bind({ portal: "", statement: "", values: [] })
+      connection.execute({ portal: "", rows: 0 })
+    }
+    base.prepare.call(this, connection)
   }
 
-  // The first CommandComplete is BEGIN's; the result is the statement's.
+  // The first CommandComplete of a pipeline with BEGIN is BEGIN's; the
+  // result is the statement's.
   handleCommandComplete(message: unknown, connection: unknown): void {
     if (!this.begun) {
       this.begun = true
       return
     }
-    ;(pg.Query.prototype as unknown as { handleCommandComplete(m: unknown, c: unknown): void }).handleCommandComplete
-      .call(this, message, connection)
+    base.handleCommandComplete.call(this, message, connection)
   }
 
   handleError(error: Error, connection: unknown): void {
-    if (!this.begun) beginFailed(this.begin.client, error)
-    ;(pg.Query.prototype as unknown as { handleError(e: Error, c: unknown): void }).handleError.call(this, error, connection)
+    if (!this.begun) beginFailed(this.dalBegin!.client, error)
+    base.handleError.call(this, error, connection)
+  }
+
+  handleDataRow(message: { fields: Array<string | null> }): void {
+    const decode = this.dalDecode
+    if (decode === undefined) return base.handleDataRow.call(this, message)
+    const internals = this as unknown as QueryInternals
+    const result = internals._result
+    if (internals._canceledDueToError || result.decodeFailure !== undefined) return
+    const fields = message.fields
+    const parsers = result._parsers
+    const values = this.rowValues ??= new Array(fields.length)
+    try {
+      for (let i = 0; i < fields.length; i++) {
+        const raw = fields[i]
+        values[i] = raw === null ? null : parsers[i]!(raw as string)
+      }
+    } catch (error) {
+      // A value pg cannot parse fails the statement, as pg itself does.
+      internals._canceledDueToError = error
+      return
+    }
+    try {
+      result.rows.push(decode(values))
+    } catch (error) {
+      result.decodeFailure = error
+    }
   }
 }
 

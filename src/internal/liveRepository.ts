@@ -11,7 +11,7 @@ import * as Query from "../Query.js"
 import * as Repository from "../Repository.js"
 import type * as Table from "../Table.js"
 import { type Codec, makeCodec, quote } from "./codec.js"
-import type { Statement } from "./driver.js"
+import type { DecodedResult, Statement } from "./driver.js"
 import { afterExpr, decodeCursor, encodeCursor, keysetOrder } from "./keyset.js"
 import { withSpan } from "./tracing.js"
 import {
@@ -159,13 +159,25 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
   const run = (text: string, values: ReadonlyArray<unknown>) =>
     backend.execute({ text, values, name: nameFor(text) })
 
-  // A fixed statement, its prepared-statement name looked up once.
-  const prepared = (text: string) => {
+  // For statements that return `codec.selectList`: the driver builds the
+  // rows with the model as they arrive (see `rowsOf`).
+  const decode = codec.decodeValues
+  const runRows = (text: string, values: ReadonlyArray<unknown>) =>
+    backend.execute({ text, values, name: nameFor(text), decode })
+
+  // A fixed statement returning `codec.selectList`, its prepared-statement
+  // name looked up once.
+  const preparedRows = (text: string) => {
     const statementName = nameFor(text)
-    return (values: ReadonlyArray<unknown>) => backend.execute({ text, values, name: statementName })
+    return (values: ReadonlyArray<unknown>) => backend.execute({ text, values, name: statementName, decode })
   }
 
-  const decodeRows = (result: pg.QueryResult): ReadonlyArray<Row> => result.rows.map(codec.decodeRow) as Array<Row>
+  // The rows of a statement run with runRows or preparedRows, already
+  // models. A row that did not fit the model is a defect, as in decodeRow.
+  const rowsOf = (result: DecodedResult): ReadonlyArray<Row> => {
+    if (result.decodeFailure !== undefined) throw result.decodeFailure
+    return result.rows as Array<Row>
+  }
 
   // A unique violation names its columns even when Postgres's detail
   // could not be parsed, if the table definition knows the constraint.
@@ -186,19 +198,23 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
 
   // Reads by key are the hottest path: one statement prepared once per
   // connection, its name computed once, and no span inside another.
-  const byKey = prepared(`SELECT ${codec.selectList} FROM ${name} WHERE ${pk} = $1${visible}`)
+  const byKey = preparedRows(`SELECT ${codec.selectList} FROM ${name} WHERE ${pk} = $1${visible}`)
   const selectByKey = (id: Table.Id<T>): Effect.Effect<pg.QueryResult, DatabaseError.DatabaseError | ParseResult.ParseError> => {
     const key = codec.encodeField(pkField, id)
     return key._tag === "Left" ? Effect.fail(key.left) : byKey([key.right])
   }
-  const firstRow = (result: pg.QueryResult) =>
-    result.rows.length === 0 ? Option.none<Row>() : Option.some(codec.decodeRow(result.rows[0]) as Row)
+  const firstRow = (result: pg.QueryResult) => {
+    const rows = rowsOf(result)
+    return rows.length === 0 ? Option.none<Row>() : Option.some(rows[0]!)
+  }
   const spanFindById = span("findById")
   const spanGetById = span("getById")
   const findById = (id: Table.Id<T>) => spanFindById(Effect.map(Effect.suspend(() => selectByKey(id)), firstRow))
   const getById = (id: Table.Id<T>) =>
-    spanGetById(Effect.flatMap(Effect.suspend(() => selectByKey(id)), (result) =>
-      result.rows.length === 0 ? Effect.fail(notFound(id)) : Effect.succeed(codec.decodeRow(result.rows[0]) as Row)))
+    spanGetById(Effect.flatMap(Effect.suspend(() => selectByKey(id)), (result) => {
+      const rows = rowsOf(result)
+      return rows.length === 0 ? Effect.fail(notFound(id)) : Effect.succeed(rows[0]!)
+    }))
 
   const everything = Query.make<Row>()
   const orAll = (query: Query.Query<Row> | undefined): Query.Query<Row> => query ?? everything
@@ -212,16 +228,16 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
 
   const findMany = (query?: Query.Query<Row>) =>
     select(orAll(query)).pipe(
-      Effect.flatMap(({ text, values }) => run(text, values)),
-      Effect.map(decodeRows),
+      Effect.flatMap(({ text, values }) => runRows(text, values)),
+      Effect.map(rowsOf),
       span("findMany")
     )
 
   const findOne = (query?: Query.Query<Row>) => {
     const q = orAll(query)
     return select(q, Math.min(q.limit ?? 1, 1)).pipe(
-      Effect.flatMap(({ text, values }) => run(text, values)),
-      Effect.map((result) => result.rows.length === 0 ? Option.none<Row>() : Option.some(codec.decodeRow(result.rows[0]) as Row)),
+      Effect.flatMap(({ text, values }) => runRows(text, values)),
+      Effect.map(firstRow),
       span("findOne")
     )
   }
@@ -298,9 +314,9 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
             return { text, values: params.values }
           })
       ).pipe(
-        Effect.flatMap(({ text, values }) => run(text, values)),
+        Effect.flatMap(({ text, values }) => runRows(text, values)),
         Effect.map((result): Repository.Page<Row> => {
-          const items = decodeRows(result)
+          const items = rowsOf(result)
           const page = items.slice(0, limit)
           return {
             items: page,
@@ -356,8 +372,8 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
   const insert = (row: Table.Insert<T>) =>
     clockMillis.pipe(
       Effect.flatMap((now) => fromEither(encodeInsert(row, now))),
-      Effect.flatMap(({ columns, values }) => run(insertSql(columns, 1, true), values)),
-      Effect.map((result) => codec.decodeRow(result.rows[0]) as Row),
+      Effect.flatMap(({ columns, values }) => runRows(insertSql(columns, 1, true), values)),
+      Effect.map((result) => rowsOf(result)[0]!),
       enrich,
       span("insert")
     )
@@ -456,16 +472,18 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
       const text = `COPY ${name} (${columns.map((f) => quote(codec.column(f))).join(", ")}) FROM STDIN`
       return Effect.map(backend.execute({ text, values: [], copyIn: { columns: values, rows: at.length } }), (result) => [result])
     }
+    // With RETURNING, the driver builds the returned rows as they arrive.
+    const exec = withReturning ? runRows : run
     const typed = unnestTypes(group, catalog)
     if (typed !== undefined) {
       const text = `INSERT INTO ${name} (${columns.map((f) => quote(codec.column(f))).join(", ")}) SELECT * FROM unnest(${
         typed.map((type, i) => `$${i + 1}::${type}[]`).join(", ")
       })${withReturning ? returning : ""}`
-      return Effect.map(run(text, values), (result) => [result])
+      return Effect.map(exec(text, values), (result) => [result])
     }
     if (columns.length === 0) {
       const text = `INSERT INTO ${name} DEFAULT VALUES${withReturning ? returning : ""}`
-      return Effect.forEach(at, () => run(text, []))
+      return Effect.forEach(at, () => exec(text, []))
     }
     const size = perStatement(group)
     const chunks: Array<Array<unknown>> = []
@@ -475,7 +493,7 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
       for (let r = start; r < end; r++) for (let c = 0; c < columns.length; c++) flat.push(values[c]![r])
       chunks.push(flat)
     }
-    return Effect.forEach(chunks, (flat) => run(insertSql(columns, flat.length / columns.length, withReturning), flat))
+    return Effect.forEach(chunks, (flat) => exec(insertSql(columns, flat.length / columns.length, withReturning), flat))
   }
 
   const insertRows = (rows: ReadonlyArray<Table.Insert<T>>, withReturning: boolean) =>
@@ -494,7 +512,7 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
       for (const { group, results } of outcome) {
         let k = 0
         for (const result of results) {
-          for (const row of result.rows) out[group.at[k++]!] = codec.decodeRow(row) as Row
+          for (const row of rowsOf(result)) out[group.at[k++]!] = row
         }
       }
       return out
