@@ -99,6 +99,10 @@ const roundTrips = <A, E, R>(proxy: Proxy, effect: Effect.Effect<A, E, R>) =>
     return { exit, trips: proxy.readyForQuery() - before }
   })
 
+/** Round trips of a transaction whose body runs `update`, then fails so that it rolls back. */
+const updateThenFail = <E>(proxy: Proxy, update: Effect.Effect<unknown, E>) =>
+  roundTrips(proxy, Database.transaction(Effect.zipRight(update, Effect.fail("changed my mind" as const))))
+
 const balances = (url: string) =>
   Effect.map(
     Admin.query<{ id: number; balance: number }>(url, "select id, balance from accounts order by id"),
@@ -148,13 +152,7 @@ describe("round trips", () => {
     throughProxy((proxy, url) =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
-        const { exit, trips } = yield* roundTrips(
-          proxy,
-          Database.transaction(Effect.gen(function*() {
-            yield* sql`update accounts set balance = ${0} where id = ${1}`
-            return yield* Effect.fail("changed my mind" as const)
-          }))
-        )
+        const { exit, trips } = yield* updateThenFail(proxy, sql`update accounts set balance = ${0} where id = ${1}`)
         assert(exit._tag === "Failure")
         // BEGIN and UPDATE, then ROLLBACK.
         expect(trips).toBe(2)
@@ -196,13 +194,7 @@ describe("round trips", () => {
     throughProxy((proxy, url) =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
-        const { exit, trips } = yield* roundTrips(
-          proxy,
-          Database.transaction(Effect.gen(function*() {
-            yield* sql`update accounts set balance = 1 where id = 1`
-            return yield* Effect.fail("undo" as const)
-          }))
-        )
+        const { exit, trips } = yield* updateThenFail(proxy, sql`update accounts set balance = 1 where id = 1`)
         assert(exit._tag === "Failure")
         // BEGIN, UPDATE, ROLLBACK.
         expect(trips).toBe(3)

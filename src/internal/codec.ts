@@ -303,16 +303,47 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
   // fields of its own, the first row (built by the constructor) shows it, and
   // the constructor stays in use.
   const prototype = (Model as { prototype?: object }).prototype ?? null
-  // A constructor function, not Object.create + assignments: V8 gives
-  // objects made by a constructor their property slots up front, where
-  // Object.create(prototype) grows a backing store field by field (garbage
-  // on every row).
-  const assignFields = new Function(
-    "prototype",
-    `function Row(row) { ${fields.map((f) => `this[${JSON.stringify(f)}] = row[${JSON.stringify(f)}];`).join(" ")} }
-    Row.prototype = prototype
-    return function (row) { return new Row(row) }`
-  )(prototype) as (row: Record<string, unknown>) => unknown
+  // Generated once per way of reading a row, `read(field)` being the
+  // JavaScript expression for a field's value in `row`:
+  // - `build` makes the instance with a constructor function, not
+  //   Object.create + assignments: V8 gives objects made by a constructor
+  //   their property slots up front, where Object.create(prototype) grows a
+  //   backing store field by field (garbage on every row);
+  // - `check`, when every field is plain, checks them all inline and builds
+  //   the instance: no call per field. It answers MISS for any value that
+  //   fails a check, and the general path takes over, for good: a miss means
+  //   pg's form needs fixing up (a bigint read as a string for a number
+  //   field), which it will for every row, or a row that does not fit, which
+  //   is a defect.
+  const MISS = {}
+  const checks = validators.map((v) => v[1])
+  const generate = (read: (field: string) => string) => {
+    const build = new Function(
+      "prototype",
+      `function Row(row) { ${fields.map((f) => `this[${JSON.stringify(f)}] = ${read(f)};`).join(" ")} }
+      Row.prototype = prototype
+      return function (row) { return new Row(row) }`
+    )(prototype) as (row: any) => unknown
+    const check = transformed.length === 0 && constructs
+      ? new Function(
+        "checks",
+        "build",
+        "MISS",
+        `return function (row) { let v; ${
+          validators.map(([f, , ], i) => {
+            const inline = inlineCheck(propertyType(struct1(selectFields, f).ast))
+            return `v = ${read(f)}; if (!(${inline ?? `checks[${i}](v)`})) return MISS;`
+          }).join(" ")
+        } return build(row) }`
+      )(checks, build, MISS) as (row: any) => unknown
+      : undefined
+    return { build, check }
+  }
+  // Rows keyed by field, and rows as values in `fields` order (the SELECT
+  // list's), as the driver hands them over while they arrive.
+  const byField = generate((f) => `row[${JSON.stringify(f)}]`)
+  const byPosition = generate((f) => `row[${fields.indexOf(f)}]`)
+  const assignFields = byField.build
   let direct: boolean | undefined
   const construct = (row: Record<string, unknown>): unknown => {
     if (direct === true) return assignFields(row)
@@ -323,26 +354,7 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
     }
     return instance
   }
-  // When every field is plain, one generated function checks them all
-  // inline and builds the instance: no call per field. It answers MISS for
-  // any value that fails a check, and the general path below takes over,
-  // for good: a miss means pg's form needs fixing up (a bigint read as a
-  // string for a number field), which it will for every row, or a row that
-  // does not fit, which is a defect.
-  const MISS = {}
-  let fastDecode = transformed.length === 0 && constructs
-    ? new Function(
-      "checks",
-      "build",
-      "MISS",
-      `return function (row) { let v; ${
-        validators.map(([f, , ], i) => {
-          const inline = inlineCheck(propertyType(struct1(selectFields, f).ast))
-          return `v = row[${JSON.stringify(f)}]; if (!(${inline ?? `checks[${i}](v)`})) return MISS;`
-        }).join(" ")
-      } return build(row) }`
-    )(validators.map((v) => v[1]), assignFields, MISS) as (row: Record<string, unknown>) => unknown
-    : undefined
+  let fastDecode = byField.check
   // `input` holds the model's fields (the SELECT list aliases them). It is
   // never modified: fixed or decoded values go into a copy.
   const decodeRow = (input: Record<string, unknown>) => {
@@ -374,30 +386,9 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
     }
     return construct(row)
   }
-  // The same for a row given as values in `fields` order, as the driver
-  // hands them over while rows arrive: the checks and the instance read
-  // values[i], so no row keyed by field is made. Anything else goes through
-  // decodeRow with the values keyed by field.
-  const assignValues = new Function(
-    "prototype",
-    `function Row(values) { ${fields.map((f, i) => `this[${JSON.stringify(f)}] = values[${i}];`).join(" ")} }
-    Row.prototype = prototype
-    return function (values) { return new Row(values) }`
-  )(prototype) as (values: ReadonlyArray<unknown>) => unknown
-  const valueAt = new Map(fields.map((f, i) => [f, i]))
-  let fastValues = transformed.length === 0 && constructs
-    ? new Function(
-      "checks",
-      "build",
-      "MISS",
-      `return function (values) { let v; ${
-        validators.map(([f, , ], i) => {
-          const inline = inlineCheck(propertyType(struct1(selectFields, f).ast))
-          return `v = values[${valueAt.get(f)}]; if (!(${inline ?? `checks[${i}](v)`})) return MISS;`
-        }).join(" ")
-      } return build(values) }`
-    )(validators.map((v) => v[1]), assignValues, MISS) as (values: ReadonlyArray<unknown>) => unknown
-    : undefined
+  // The same for a row given as values in `fields` order: no row keyed by
+  // field is made, unless the fast path misses and decodeRow takes over.
+  let fastValues = byPosition.check
   const decodeValues = (values: ReadonlyArray<unknown>) => {
     if (direct === true && fastValues !== undefined) {
       const built = fastValues(values)

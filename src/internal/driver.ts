@@ -190,7 +190,7 @@ export class Driver {
     }
     if (!this.leased.delete(client)) return
     // A transaction that never sent a statement never began on the server.
-    client.dalBegin = undefined
+    discardUnsentBegin(client)
     // _txStatus is the status byte of the last ReadyForQuery ('I' idle, 'T' in
     // a transaction, 'E' failed transaction). A session that is not idle must
     // never reach the next borrower.
@@ -786,30 +786,31 @@ export const runPooled = (
 
 /**
  * @internal
- * Checks out a client for a transaction. BEGIN is not sent now: it goes out
- * with the transaction's first statement (see `submit`), and a transaction
- * that runs no statement sends nothing at all. While waiting for a client
- * the caller can be interrupted.
+ * Checking out a client, as the start of a {@link cancellable} wait: the
+ * caller can be interrupted while it waits, and the wait is abandoned.
  */
-export const startTransaction = (driver: Driver, begin: Statement) =>
+export const startAcquire = (driver: Driver) =>
 (resume: (effect: Effect.Effect<DalClient, DatabaseError.DatabaseError>) => void): () => Effect.Effect<void> => {
-  const abandon = driver.acquire((error, leased) => {
-    if (error) return resume(Effect.fail(error))
-    leased!.dalBegin = begin.text
-    resume(Effect.succeed(leased!))
-  })
+  const abandon = driver.acquire((error, client) => resume(error ? Effect.fail(error) : Effect.succeed(client!)))
   return () => Effect.sync(abandon)
 }
 
 /**
  * @internal
- * A checked-out client as a scoped resource: released when the scope closes,
- * and destroyed if the session broke while we held it.
+ * A checked-out client, for a scoped resource: released when the scope
+ * closes, and destroyed if the session broke while it was held.
  */
 export const acquireClient = (driver: Driver): Effect.Effect<DalClient, DatabaseError.DatabaseError> =>
-  Effect.async<DalClient, DatabaseError.DatabaseError>((resume) => {
-    const abandon = driver.acquire((error, client) => {
-      resume(error ? Effect.fail(error) : Effect.succeed(client!))
-    })
-    return Effect.sync(abandon)
-  })
+  cancellable(startAcquire(driver))
+
+/**
+ * @internal
+ * Forgets the BEGIN of a transaction that sent no statement. True if there
+ * was one: nothing began on the server, so there is nothing to commit or
+ * roll back.
+ */
+export const discardUnsentBegin = (client: DalClient): boolean => {
+  if (client.dalBegin === undefined) return false
+  client.dalBegin = undefined
+  return true
+}

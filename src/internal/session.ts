@@ -11,10 +11,11 @@ import {
   cancellableIn,
   type DalClient,
   destroySocket,
+  discardUnsentBegin,
   type Driver,
   runOnClient,
   runPooled,
-  startTransaction,
+  startAcquire,
   type Statement
 } from "./driver.js"
 import { withSpan } from "./tracing.js"
@@ -257,7 +258,7 @@ const topLevel = <A, E, R, E2>(
     readOnly: options.readOnly ?? defaults.readOnly,
     deferrable: options.deferrable ?? defaults.deferrable
   }
-  const begin: Statement = { text: beginSql(options), values: [] }
+  const begin = beginSql(options)
   // One uninterruptible region from start to return, so that a transaction
   // whose COMMIT went through can never be reported as interrupted. Only the
   // wait for a connection, the body and the backoff between attempts are
@@ -268,18 +269,16 @@ const topLevel = <A, E, R, E2>(
     const once = Effect.withFiberRuntime<A, E | E2 | DatabaseError.DatabaseError, R>((fiber) => {
       attempts++
       const outer = fiber.currentContext
-      // BEGIN waits for the first statement, on a pooled client or on the
-      // pinned session of withConnection alike.
       const start: Effect.Effect<DalClient, DatabaseError.DatabaseError> = pinned === undefined
-        ? cancellableIn(restore, startTransaction(driver, begin))
-        : Effect.sync(() => {
-          pinned.client.dalBegin = begin.text
-          return pinned.client
-        })
+        ? cancellableIn(restore, startAcquire(driver))
+        : Effect.succeed(pinned.client)
       const started: Effect.Effect<DalClient, DatabaseError.DatabaseError | E2> = mapOwnError === undefined
         ? start
         : Effect.mapError(start, (error) => mapOwnError(markOwn(error)))
       return Effect.flatMap(started, (client) => {
+        // BEGIN is not sent now: it goes out with the first statement (see
+        // Driver.submit), and a body that runs none sends nothing.
+        client.dalBegin = begin
         const root = new Root(settings)
         const session = new Session(driver, client, root.top)
         // The session goes back to the pool however the transaction ends;
@@ -412,11 +411,7 @@ const commit = <A, E>(
   exit: Exit.Exit<A, E>
 ): Effect.Effect<A, E | DatabaseError.DatabaseError> => {
   level.closed = true
-  // Nothing was sent, so there is nothing to commit.
-  if (session.client.dalBegin !== undefined) {
-    session.client.dalBegin = undefined
-    return exit
-  }
+  if (discardUnsentBegin(session.client)) return exit
   return Effect.async<A, E | DatabaseError.DatabaseError>((resume) => {
     session.driver.submit(session.client, COMMIT, "commit", false, (error, result) => {
       if (error) return resume(Effect.fail(markOwn(noteFailure(level, error))))
@@ -435,11 +430,7 @@ const commit = <A, E>(
 const ROLLBACK: Statement = { text: "ROLLBACK", values: [] }
 const rollbackOrDestroy = (session: Session, root: Root): Effect.Effect<void> =>
   Effect.suspend(() => {
-    // Nothing was sent, so there is nothing to roll back.
-    if (session.client.dalBegin !== undefined) {
-      session.client.dalBegin = undefined
-      return Effect.void
-    }
+    if (discardUnsentBegin(session.client)) return Effect.void
     return Effect.interruptible(runOnClient(session.driver, session.client, ROLLBACK)).pipe(
       Effect.timeout("10 seconds"),
       Effect.catchAllCause(() =>
