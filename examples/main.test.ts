@@ -97,12 +97,15 @@ const stopEmbeddedRun = (stop: (processes: { readonly npm: number; readonly node
     expect(open.filter((session) => session.state === "idle in transaction")).toHaveLength(1)
     // SHARE conflicts with the ROW EXCLUSIVE lock the open transaction holds
     // on messages, so this waits until that transaction ends, and then sees
-    // whether its row was kept.
+    // whether its row was kept. Both statements go in one message: the
+    // count runs as soon as the lock is granted, with no round trip between
+    // in which the program's shutdown could stop the server.
     const watcher = yield* connect(url)
     yield* Effect.promise(() => watcher.query("begin"))
-    const kept = watcher.query("lock table messages in share mode").then(() =>
-      watcher.query("select count(*)::int as n from messages where content = 'This message is never committed.'")
-    )
+    const kept = watcher.query(
+      "lock table messages in share mode; " +
+        "select count(*)::int as n from messages where content = 'This message is never committed.'"
+    ).then((results) => (results as unknown as ReadonlyArray<{ readonly rows: ReadonlyArray<unknown> }>)[1]!)
     kept.catch(() => {})
     yield* Admin.eventually(
       Admin.query(url, "select count(*)::int as n from pg_locks where not granted and relation = 'messages'::regclass"),
