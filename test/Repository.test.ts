@@ -274,11 +274,17 @@ layer(withSetup({ maxConnections: 4 }), { excludeTestServices: true })("reposito
         yield* sql`update shapes set role = 'user', level = 2, flag = false, n = -5 where id = 2`
         yield* stray
         const fresh = yield* Repository.make(Table.make(Shape, { name: "shapes", primaryKey: "id" }))
-        const exit = yield* Effect.exit(fresh.findMany(Query.make(Table.make(Shape, { name: "shapes", primaryKey: "id" })).pipe(Query.orderBy("id"))))
-        assert(Exit.isFailure(exit))
-        const defect = Cause.dieOption(exit.cause)
-        assert(Option.isSome(defect))
-        expect((defect.value as Error).message).toContain(`column "${column}"`)
+        const byId = Query.make(Table.make(Shape, { name: "shapes", primaryKey: "id" })).pipe(Query.orderBy("id"))
+        // findMany builds rows from their values as they arrive; a stream
+        // decodes rows keyed by field. Each path has its own inline checks.
+        const reads: ReadonlyArray<Effect.Effect<unknown, unknown>> = [fresh.findMany(byId), Stream.runCollect(fresh.stream(byId))]
+        for (const read of reads) {
+          const exit = yield* Effect.exit(read)
+          assert(Exit.isFailure(exit))
+          const defect = Cause.dieOption(exit.cause)
+          assert(Option.isSome(defect))
+          expect((defect.value as Error).message).toContain(`column "${column}"`)
+        }
       }
     }))
 
