@@ -16,6 +16,7 @@ export interface Cell {
   readonly op: OperationName
   readonly concurrency: number
   readonly durationMs: number
+  readonly leadInMs: number
   readonly seed: number
 }
 

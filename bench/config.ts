@@ -24,6 +24,8 @@ export interface Config {
   readonly cellMs: number
   /** Per implementation, operation and concurrency, before any cell is timed. */
   readonly warmupMs: number
+  /** Before each timed cell, the same load untimed (see worker.ts). */
+  readonly leadInMs: number
   readonly repetitions: number
   readonly bulkRows: number
   readonly bulkRepetitions: number
@@ -45,6 +47,7 @@ export const fromEnv = (): Config => {
     quick,
     cellMs: quick ? 50 : seconds("BENCH_SECONDS", 2) * 1000,
     warmupMs: quick ? 20 : 500,
+    leadInMs: quick ? 0 : 500,
     repetitions: 3,
     bulkRows: quick ? 10_000 : 100_000,
     bulkRepetitions: quick ? 1 : 3,

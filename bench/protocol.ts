@@ -15,6 +15,8 @@ export type Request =
     readonly op: OperationName
     readonly concurrency: number
     readonly durationMs: number
+    /** Untimed run of the same load first, so the cell measures the steady state. */
+    readonly leadInMs: number
     /** Seeds the input generator; the same in every implementation's cell. */
     readonly seed: number
   }

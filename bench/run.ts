@@ -43,7 +43,7 @@ const measureCells = async (url: string): Promise<{ rows: Array<Row>; memory: Ar
     for (const child of children) {
       for (const op of OPERATIONS) {
         for (const concurrency of CONCURRENCIES) {
-          await child.cell({ op: op.name, concurrency, durationMs: config.warmupMs, seed: seedOf("warm-up", op.name) })
+          await child.cell({ op: op.name, concurrency, durationMs: config.warmupMs, leadInMs: 0, seed: seedOf("warm-up", op.name) })
           if (op.writes) await resetWrites(url)
         }
       }
@@ -58,7 +58,7 @@ const measureCells = async (url: string): Promise<{ rows: Array<Row>; memory: Ar
           const seed = seedOf(op.name, concurrency, repetition)
           for (const i of order(repetition)) {
             const child = children[i]!
-            const result = await child.cell({ op: op.name, concurrency, durationMs: config.cellMs, seed })
+            const result = await child.cell({ op: op.name, concurrency, durationMs: config.cellMs, leadInMs: config.leadInMs, seed })
             if (op.writes) await resetWrites(url)
             samples.set(key(op.name, concurrency, i), [...samples.get(key(op.name, concurrency, i)) ?? [], result])
             console.error(
