@@ -464,7 +464,16 @@ interface ExtendedConnection {
 // pg's Query internals that DalQuery reads.
 interface QueryInternals {
   _canceledDueToError: unknown
-  _result: DecodedResult & { _parsers: Array<(raw: string) => unknown> }
+  _checkForMultirow(): void
+  _result: DecodedResult & {
+    _parsers: Array<(raw: string) => unknown> | undefined
+    _types: { getTypeParser(oid: number, format: "text" | "binary"): (raw: string) => unknown } | undefined
+  }
+}
+
+interface FieldDescription {
+  readonly dataTypeID: number
+  readonly format: "text" | "binary"
 }
 
 const base = pg.Query.prototype as unknown as {
@@ -472,6 +481,7 @@ const base = pg.Query.prototype as unknown as {
   handleCommandComplete(message: unknown, connection: unknown): void
   handleError(error: Error, connection: unknown): void
   handleDataRow(message: unknown): void
+  handleRowDescription(message: unknown): void
 }
 
 /**
@@ -526,6 +536,24 @@ class DalQuery extends pg.Query {
     base.handleError.call(this, error, connection)
   }
 
+  // With a row decoder, pg's keyed rows are never made, so the empty keyed
+  // row pg prebuilds from every RowDescription (a dictionary object, then
+  // copied) is skipped: only the fields and their parsers are kept.
+  handleRowDescription(message: { fields: Array<FieldDescription> }): void {
+    if (this.dalDecode === undefined) return base.handleRowDescription.call(this, message)
+    const internals = this as unknown as QueryInternals
+    internals._checkForMultirow()
+    const result = internals._result
+    const fields = message.fields
+    result.fields = fields as never
+    const parsers = new Array<(raw: string) => unknown>(fields.length)
+    const types = result._types ?? pg.types
+    for (let i = 0; i < fields.length; i++) {
+      parsers[i] = types.getTypeParser(fields[i]!.dataTypeID, fields[i]!.format || "text")
+    }
+    result._parsers = parsers
+  }
+
   handleDataRow(message: { fields: Array<string | null> }): void {
     const decode = this.dalDecode
     if (decode === undefined) return base.handleDataRow.call(this, message)
@@ -533,7 +561,7 @@ class DalQuery extends pg.Query {
     const result = internals._result
     if (internals._canceledDueToError || result.decodeFailure !== undefined) return
     const fields = message.fields
-    const parsers = result._parsers
+    const parsers = result._parsers!
     const values = this.rowValues ??= new Array(fields.length)
     try {
       for (let i = 0; i < fields.length; i++) {
