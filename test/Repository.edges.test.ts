@@ -6,12 +6,14 @@
  */
 import { assert, expect, layer } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Model from "@effect/sql/Model"
 import * as Chunk from "effect/Chunk"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Database from "../src/Database.js"
@@ -36,10 +38,20 @@ const member = (name: string, overrides: Partial<MemberInsert> = {}): MemberInse
   ...overrides
 } as MemberInsert)
 
+// A field an insert may leave out, so that single-row inserts of one
+// repository differ in their columns.
+class Label extends Model.Class<Label>("Label")({
+  id: Model.Generated(Schema.Number),
+  text: Schema.String,
+  color: Schema.optional(Schema.String)
+}) {}
+const Labels = Table.make(Label, { name: "labels", primaryKey: "id" })
+
 const setup = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   for (const statement of Fixtures.ddl) yield* sql.unsafe(statement)
   yield* sql.unsafe(readingsDdl())
+  yield* sql.unsafe(`create table labels (id serial primary key, text text not null, color text not null default 'grey')`)
 })
 
 const fresh = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`truncate members, settings, readings restart identity`)
@@ -116,6 +128,25 @@ layer(TestDatabase.layer({ maxConnections: 4 }).pipe(Layer.tap((context) => Effe
           expect((yield* readings.findMany(Query.make(Readings).pipe(Query.where({ sensor: s })))).length).toBe(2)
         }
       })))
+
+    it.effect("single-row inserts that leave out different columns each get their own statement", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const labels = yield* Repository.make(Labels)
+        const inputs = [
+          { text: "a" },
+          { text: "b", color: "red" },
+          { text: "c" },
+          { text: "d", color: "it's; drop table labels; --" },
+          { text: "e" }
+        ]
+        const inserted = []
+        for (const input of inputs) inserted.push(yield* labels.insert(input))
+        const expected = [["a", "grey"], ["b", "red"], ["c", "grey"], ["d", "it's; drop table labels; --"], ["e", "grey"]]
+        expect(inserted.map((r) => [r.text, r.color])).toEqual(expected)
+        const stored = yield* sql<{ text: string; color: string }>`select text, color from labels order by id`
+        expect(stored.map((r) => [r.text, r.color])).toEqual(expected)
+      }))
 
     it.effect("every repository operation has a span named <table>.<operation>", () =>
       Effect.gen(function*() {

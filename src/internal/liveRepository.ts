@@ -362,21 +362,49 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
   }
 
   // An encoded insert row: the columns it sets (fields left undefined take
-  // the column's default) and their values.
+  // the column's default), their values, and, for tables of up to 30
+  // insert fields, which fields they are as a bit set (see `insertOneSql`).
+  const insertFields = codec.insertFields
   const encodeInsert = (row: Table.Insert<T>, now: number) =>
     Either.map(codec.encodeInsert(row, now), (encoded) => {
-      const columns = codec.insertFields.filter((f) => encoded[f] !== undefined)
-      return { columns, values: columns.map((f) => encoded[f]) }
+      const columns: Array<string> = []
+      const values: Array<unknown> = []
+      let set = 0
+      for (let i = 0; i < insertFields.length; i++) {
+        const value = encoded[insertFields[i]!]
+        if (value === undefined) continue
+        columns.push(insertFields[i]!)
+        values.push(value)
+        set |= 1 << i
+      }
+      return { columns, values, set: insertFields.length <= 30 ? set : undefined }
     })
 
+  // The single-row INSERT ... RETURNING, looked up by the bit set of its
+  // columns rather than by a key string built on every call.
+  const insertOneTexts = new Map<number, { readonly text: string; readonly name: string | undefined }>()
+  const insertOneStatement = (columns: ReadonlyArray<string>, set: number | undefined) => {
+    if (set === undefined) {
+      const text = insertSql(columns, 1, true)
+      return { text, name: nameFor(text) }
+    }
+    let statement = insertOneTexts.get(set)
+    if (statement === undefined) {
+      const text = insertSql(columns, 1, true)
+      statement = { text, name: nameFor(text) }
+      insertOneTexts.set(set, statement)
+    }
+    return statement
+  }
+
   const insert = (row: Table.Insert<T>) =>
-    clockMillis.pipe(
-      Effect.flatMap((now) => fromEither(encodeInsert(row, now))),
-      Effect.flatMap(({ columns, values }) => runRows(insertSql(columns, 1, true), values)),
-      Effect.map((result) => rowsOf(result)[0]!),
-      enrich,
-      span("insert")
-    )
+    Effect.flatMap(clockMillis, (now): Effect.Effect<Row, DatabaseError.DatabaseError | ParseResult.ParseError> => {
+      const encoded = encodeInsert(row, now)
+      if (encoded._tag === "Left") return Effect.fail(encoded.left)
+      const { columns, set, values } = encoded.right
+      const { name: statementName, text } = insertOneStatement(columns, set)
+      return Effect.map(backend.execute({ text, values, name: statementName, decode }), (result) => rowsOf(result)[0]!)
+    }).pipe(enrich, span("insert"))
 
   // Column types, read once from the catalog, let a bulk insert send one
   // array per column through unnest(): a constant statement text however
