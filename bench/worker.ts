@@ -23,27 +23,20 @@ const initialized = () => {
 const runCell = async (request: Extract<Request, { type: "cell" }>): Promise<CellResult> => {
   const { implementation, size } = initialized()
   const inputs = makeInputs(request.op, size, request.seed)
+  // The cell's load, from `start` for `millis`; returns the operations run.
+  const runFrom = (start: number, millis: number) => {
+    const end = start + millis
+    return implementation.run(request.op, { inputs, concurrency: request.concurrency, more: () => performance.now() < end })
+  }
   // No forced GC before a cell: a full gc() throws away optimized code
   // (V8 deoptimizes code whose embedded objects died), and the JIT takes
   // seconds to recover, which a running service never goes through. The
   // lead-in runs the same load untimed instead, so the cell starts in the
   // steady state of this operation rather than the previous cell's.
-  if (request.leadInMs > 0) {
-    const leadInEnd = performance.now() + request.leadInMs
-    await implementation.run(request.op, {
-      inputs,
-      concurrency: request.concurrency,
-      more: () => performance.now() < leadInEnd
-    })
-  }
+  if (request.leadInMs > 0) await runFrom(performance.now(), request.leadInMs)
   const cpu = process.cpuUsage()
   const start = performance.now()
-  const deadline = start + request.durationMs
-  const ops = await implementation.run(request.op, {
-    inputs,
-    concurrency: request.concurrency,
-    more: () => performance.now() < deadline
-  })
+  const ops = await runFrom(start, request.durationMs)
   const elapsedMs = performance.now() - start
   const used = process.cpuUsage(cpu)
   return { ops, elapsedMs, cpuMicros: used.user + used.system }

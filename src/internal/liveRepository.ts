@@ -363,8 +363,10 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
 
   // An encoded insert row: the columns it sets (fields left undefined take
   // the column's default), their values, and, for tables of up to 30
-  // insert fields, which fields they are as a bit set (see `insertOneSql`).
+  // insert fields, which fields they are as a bit set (see
+  // `insertOneStatement`).
   const insertFields = codec.insertFields
+  const hasFieldSets = insertFields.length <= 30
   const encodeInsert = (row: Table.Insert<T>, now: number) =>
     Either.map(codec.encodeInsert(row, now), (encoded) => {
       const columns: Array<string> = []
@@ -377,23 +379,19 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
         values.push(value)
         set |= 1 << i
       }
-      return { columns, values, set: insertFields.length <= 30 ? set : undefined }
+      return { columns, values, set: hasFieldSets ? set : undefined }
     })
 
-  // The single-row INSERT ... RETURNING, looked up by the bit set of its
-  // columns rather than by a key string built on every call.
-  const insertOneTexts = new Map<number, { readonly text: string; readonly name: string | undefined }>()
+  // The single-row INSERT ... RETURNING and its statement name, looked up by
+  // the bit set of its columns rather than by a key string built on every
+  // call; wider tables go through insertSql's own cache.
+  const insertOneStatements = new Map<number, { readonly text: string; readonly name: string | undefined }>()
   const insertOneStatement = (columns: ReadonlyArray<string>, set: number | undefined) => {
-    if (set === undefined) {
-      const text = insertSql(columns, 1, true)
-      return { text, name: nameFor(text) }
-    }
-    let statement = insertOneTexts.get(set)
-    if (statement === undefined) {
-      const text = insertSql(columns, 1, true)
-      statement = { text, name: nameFor(text) }
-      insertOneTexts.set(set, statement)
-    }
+    const cached = set === undefined ? undefined : insertOneStatements.get(set)
+    if (cached !== undefined) return cached
+    const text = insertSql(columns, 1, true)
+    const statement = { text, name: nameFor(text) }
+    if (set !== undefined) insertOneStatements.set(set, statement)
     return statement
   }
 
