@@ -300,14 +300,6 @@ describe("in-memory database: what it cannot do is a defect, never a wrong answe
       expect(message).toBe("not supported by the in-memory database: raw SQL (select * from members where name = ?)")
     }).pipe(Effect.provide(Database.layerMemory())))
 
-  it.effect("ordering by a jsonb field", () =>
-    Effect.gen(function*() {
-      const repo = yield* members
-      yield* repo.insertMany([member(1, { profile: { city: "Oslo" } }), member(2, { profile: { city: "Bergen" } })])
-      const message = yield* defect(repo.findMany(Query.make(Members).pipe(Query.orderBy("profile"))))
-      expect(message).toBe("not supported by the in-memory database: ordering or range comparison of jsonb values")
-    }).pipe(Effect.provide(Database.layerMemory())))
-
   it.effect("upsert on a conflict target that the table definition does not declare", () =>
     Effect.gen(function*() {
       const repo = yield* members

@@ -177,7 +177,8 @@ const typeName = (u: unknown): string =>
  * Orders two non-NULL values as PostgreSQL does for their type: numbers
  * numerically (NaN above everything, as in float8), booleans false first,
  * timestamps by time, text by code point, arrays element by element (NULL
- * elements last) and then by length. jsonb values have no order here.
+ * elements last) and then by length, jsonb objects as jsonb's btree
+ * orders them (see `compareJson`).
  */
 export const compare = (a: unknown, b: unknown): number => {
   const ta = typeof a
@@ -208,8 +209,74 @@ export const compare = (a: unknown, b: unknown): number => {
     }
     return Math.sign(a.length - b.length)
   }
-  if (isPlainObject(a) && isPlainObject(b)) throw new Unsupported("ordering or range comparison of jsonb values")
+  if (isPlainObject(a) && isPlainObject(b)) return compareJson(a, b)
   throw new Unsupported(`comparing a ${typeName(a)} with a ${typeName(b)}`)
+}
+
+// jsonb's own order (PostgreSQL docs, "jsonb Indexing"; jsonb_util.c
+// compareJsonbContainers): Object > Array > Boolean > Number > String >
+// Null; an object with more pairs, or an array with more elements, is
+// greater, whatever they hold; otherwise arrays compare element by element
+// and objects pair by pair, keys in jsonb's storage order (shorter first,
+// then by bytes), each key before its value. Strings compare as text in the
+// "C" collation.
+const jsonRank = (u: unknown): number =>
+  u === null || u === undefined
+    ? 0
+    : typeof u === "string"
+    ? 1
+    : typeof u === "number"
+    ? 2
+    : typeof u === "boolean"
+    ? 3
+    : Array.isArray(u)
+    ? 4
+    : 5
+
+const storageOrder = (a: string, b: string) => {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length !== y.length ? x.length - y.length : Buffer.compare(x, y)
+}
+
+const compareJson = (a: unknown, b: unknown): number => {
+  const ra = jsonRank(a)
+  const rb = jsonRank(b)
+  if (ra !== rb) return Math.sign(ra - rb)
+  switch (ra) {
+    case 0:
+      return 0
+    case 1:
+      return Math.sign(compareText(a as string, b as string))
+    case 2:
+      return Math.sign((a as number) - (b as number))
+    case 3:
+      return Number(a) - Number(b)
+    case 4: {
+      const x = a as ReadonlyArray<unknown>
+      const y = b as ReadonlyArray<unknown>
+      if (x.length !== y.length) return x.length > y.length ? 1 : -1
+      for (let i = 0; i < x.length; i++) {
+        const c = compareJson(x[i], y[i])
+        if (c !== 0) return c
+      }
+      return 0
+    }
+    default: {
+      const x = a as Record<string, unknown>
+      const y = b as Record<string, unknown>
+      const xKeys = Object.keys(x).sort(storageOrder)
+      const yKeys = Object.keys(y).sort(storageOrder)
+      if (xKeys.length !== yKeys.length) return xKeys.length > yKeys.length ? 1 : -1
+      for (let i = 0; i < xKeys.length; i++) {
+        const k = compareText(xKeys[i]!, yKeys[i]!)
+        if (k !== 0) return Math.sign(k)
+        const c = compareJson(x[xKeys[i]!], y[yKeys[i]!])
+        if (c !== 0) return c
+      }
+      return 0
+    }
+  }
 }
 
 /** @internal Equality of two non-NULL values; jsonb by value, arrays with NULL elements equal to each other. */
