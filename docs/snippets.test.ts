@@ -13,6 +13,7 @@ import * as Errors from "./snippets/errors.js"
 import * as QuickStart from "./snippets/quick-start.js"
 import * as Repositories from "./snippets/repositories.js"
 import * as Transactions from "./snippets/transactions.js"
+import * as Untrusted from "./snippets/untrusted.js"
 
 type Provided = Layer.Layer.Success<ReturnType<typeof Database.layer>>
 
@@ -54,6 +55,18 @@ describe("README snippets", () => {
       expect(result.second).toBe("accounts_email_key: that email is taken")
       expect(result.rawTag).toBe("UniqueViolation")
       expect(result.retryable).toBe(false)
+    }))
+
+  it.live("untrusted input", () =>
+    Effect.gen(function*() {
+      const result = yield* run(Untrusted.createTables, Untrusted.program)
+      expect(result).toEqual({
+        office: ["pen"],
+        cheapest: ["pen", "mug"],
+        bad: "ParseError",
+        refused: { part: "filter", field: "_tag" },
+        left: 3
+      })
     }))
 
   it.live("repositories and queries", () =>

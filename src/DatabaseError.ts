@@ -532,3 +532,63 @@ export class InvalidCursor extends Schema.TaggedError<InvalidCursor>()("InvalidC
     return `invalid pagination cursor for "${this.table}": ${this.reason}`
   }
 }
+
+/**
+ * Where a caller's input went wrong in an {@link InvalidQuery}: the part of
+ * the query or the option that held it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type QueryPart =
+  | "query"
+  | "filter"
+  | "orderBy"
+  | "distinct"
+  | "limit"
+  | "offset"
+  | "aggregate"
+  | "onConflict"
+  | "pageSize"
+  | "batchSize"
+  | "expectedVersion"
+  | "patch"
+
+/**
+ * Input that does not make a query of this table: a field name that is not
+ * one of the table's fields (prototype keys such as `__proto__` included), a
+ * filter that is not an object of field conditions or was not built with
+ * `Query`'s own functions (a plain object imitating them is refused), an
+ * invalid limit, offset, page size or batch size, an upsert target that is
+ * not a declared key. Raised before any SQL is sent; nothing of the input
+ * ever becomes SQL text.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidQuery extends Schema.TaggedError<InvalidQuery>()("InvalidQuery", {
+  table: Schema.String,
+  /** The part of the query or the option that held the input. */
+  part: Schema.Literal(
+    "query",
+    "filter",
+    "orderBy",
+    "distinct",
+    "limit",
+    "offset",
+    "aggregate",
+    "onConflict",
+    "pageSize",
+    "batchSize",
+    "expectedVersion",
+    "patch"
+  ),
+  /** The field name as given (cut to 100 characters), when the input named one. */
+  field: Schema.optional(Schema.String),
+  reason: Schema.String
+}) {
+  override get message() {
+    const field = this.field === undefined ? "" : ` field ${JSON.stringify(this.field)}:`
+    return `invalid query of "${this.table}" (${this.part}):${field} ${this.reason}`
+  }
+}

@@ -18,6 +18,7 @@ import type * as Model from "@effect/sql/Model"
 import { dual } from "effect/Function"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import type * as Schema from "effect/Schema"
+import * as Expression from "./internal/expr.js"
 import type * as Table from "./Table.js"
 
 /**
@@ -36,6 +37,54 @@ export const TypeId: unique symbol = Symbol.for("effect-dal/Query")
  */
 export type TypeId = typeof TypeId
 
+/**
+ * The brand of expression nodes ({@link Expr}). JSON cannot produce it.
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const ExprTypeId: Expression.ExprTypeId = Expression.ExprTypeId
+
+/**
+ * The type of {@link ExprTypeId}.
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export type ExprTypeId = typeof ExprTypeId
+
+/**
+ * The brand of field operators ({@link Operator}). JSON cannot produce it.
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const OperatorTypeId: unique symbol = Symbol.for("effect-dal/Query/Operator")
+
+/**
+ * The type of {@link OperatorTypeId}.
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export type OperatorTypeId = typeof OperatorTypeId
+
+/**
+ * The brand of combined filters ({@link Condition}). JSON cannot produce it.
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const ConditionTypeId: unique symbol = Symbol.for("effect-dal/Query/Condition")
+
+/**
+ * The type of {@link ConditionTypeId}.
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export type ConditionTypeId = typeof ConditionTypeId
+
 // ---------------------------------------------------------------------------
 // expressions: the plain data a query's filter compiles to
 // ---------------------------------------------------------------------------
@@ -49,13 +98,16 @@ export type TypeId = typeof TypeId
 export type Comparison = "=" | "<>" | "<" | "<=" | ">" | ">="
 
 /**
- * A filter as a tree of plain values. Field names are model field names;
- * values are the model's (decoded) values, encoded by the repository.
+ * A filter as a tree of expression nodes. Field names are model field names;
+ * values are the model's (decoded) values, encoded by the repository. Every
+ * node carries a brand ({@link ExprTypeId}) that only this module's
+ * functions set: a plain object shaped like a node (say, parsed from JSON)
+ * is not an expression, and a query holding one fails with `InvalidQuery`.
  *
  * @since 0.1.0
  * @category expressions
  */
-export type Expr =
+export type Expr = Branded<
   | { readonly _tag: "Compare"; readonly field: string; readonly op: Comparison; readonly value: unknown }
   | { readonly _tag: "Between"; readonly field: string; readonly low: unknown; readonly high: unknown }
   | { readonly _tag: "In"; readonly field: string; readonly values: ReadonlyArray<unknown>; readonly negated: boolean }
@@ -74,6 +126,11 @@ export type Expr =
   | { readonly _tag: "Or"; readonly exprs: ReadonlyArray<Expr> }
   | { readonly _tag: "Not"; readonly expr: Expr }
   | { readonly _tag: "Const"; readonly value: boolean }
+  /** Input that is not a filter (`Query.where(null)`, say): running the query fails with `InvalidQuery`. */
+  | { readonly _tag: "Invalid"; readonly reason: string }
+>
+
+type Branded<U> = U extends unknown ? U & { readonly [ExprTypeId]: ExprTypeId } : never
 
 /**
  * One ordering term. `nulls` defaults to Postgres's rule: last when
@@ -174,6 +231,7 @@ declare const OperatorValue: unique symbol
  * @category filters
  */
 export interface Operator<out V> {
+  readonly [OperatorTypeId]: OperatorTypeId
   readonly _tag: "Operator"
   readonly [OperatorValue]?: V
   readonly toExpr: (field: string) => Expr
@@ -182,7 +240,10 @@ export interface Operator<out V> {
 /**
  * A filter over rows of type `A`: an object of field conditions (all must
  * hold), or conditions combined with {@link and}, {@link or}, {@link not}.
- * A plain value means equality; `null` means IS NULL.
+ * A plain value means equality; `null` means IS NULL. An object given as a
+ * field's value is a value for that field (encoded by the field's schema),
+ * unless it is an operator made by this module: a plain object imitating an
+ * operator or a condition is never one.
  *
  * @since 0.1.0
  * @category filters
@@ -204,18 +265,48 @@ export type FieldFilter<A> = { readonly [K in keyof A]?: A[K] | Operator<A[K]> }
  * @category filters
  */
 export interface Condition<in out A> {
+  readonly [ConditionTypeId]: ConditionTypeId
   readonly _tag: "Condition"
   readonly [OperatorValue]?: (a: A) => A
   readonly expr: Expr
 }
 
-const operator = <V>(toExpr: (field: string) => Expr): Operator<V> => ({ _tag: "Operator", toExpr })
+const operator = <V>(toExpr: (field: string) => Expr): Operator<V> => ({
+  [OperatorTypeId]: OperatorTypeId,
+  _tag: "Operator",
+  toExpr
+})
 
-const isOperator = (u: unknown): u is Operator<unknown> =>
-  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "Operator" && "toExpr" in u
+const condition = <A>(expr: Expr): Condition<A> => ({ [ConditionTypeId]: ConditionTypeId, _tag: "Condition", expr })
 
-const isCondition = (u: unknown): u is Condition<unknown> =>
-  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "Condition" && "expr" in u
+/**
+ * Whether a value is an operator made by this module (`Query.gte(18)`);
+ * a plain object with `_tag: "Operator"` is not.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isOperator = (u: unknown): u is Operator<unknown> =>
+  typeof u === "object" && u !== null && (u as { [OperatorTypeId]?: unknown })[OperatorTypeId] === OperatorTypeId
+
+/**
+ * Whether a value is a condition made by this module ({@link and},
+ * {@link or}, {@link not}, {@link expr}); a plain object with
+ * `_tag: "Condition"` is not.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isCondition = (u: unknown): u is Condition<unknown> =>
+  typeof u === "object" && u !== null && (u as { [ConditionTypeId]?: unknown })[ConditionTypeId] === ConditionTypeId
+
+/**
+ * Whether a value is an expression node made by this module.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isExpr: (u: unknown) => u is Expr = Expression.isExpr
 
 /**
  * The expression a filter stands for.
@@ -225,18 +316,24 @@ const isCondition = (u: unknown): u is Condition<unknown> =>
  */
 export const toExpr = <A>(filter: Filter<A>): Expr => {
   if (isCondition(filter)) return filter.expr
+  if (typeof filter !== "object" || filter === null || Array.isArray(filter) || isOperator(filter)) {
+    return Expression.invalid("a filter is an object of field conditions, or a condition built with Query")
+  }
   const terms: Array<Expr> = []
-  for (const [field, value] of Object.entries(filter as Record<string, unknown>)) {
+  // Own enumerable string keys only: a key such as "__proto__" parsed from
+  // JSON is a field name like any other, and no field has that name.
+  for (const field of Object.keys(filter)) {
+    const value = (filter as Record<string, unknown>)[field]
     if (value === undefined) continue
     if (isOperator(value)) terms.push(value.toExpr(field))
-    else if (value === null) terms.push({ _tag: "IsNull", field, negated: false })
-    else terms.push({ _tag: "Compare", field, op: "=", value })
+    else if (value === null) terms.push(Expression.isNull(field, false))
+    else terms.push(Expression.compare(field, "=", value))
   }
-  return terms.length === 1 ? terms[0]! : { _tag: "And", exprs: terms }
+  return terms.length === 1 ? terms[0]! : Expression.and(terms)
 }
 
 const compare = (op: Comparison) => <V>(value: V): Operator<V> =>
-  operator((field) => ({ _tag: "Compare", field, op, value }))
+  operator((field) => Expression.compare(field, op, value))
 
 /**
  * Equal to.
@@ -293,7 +390,7 @@ export const gte: <V>(value: V) => Operator<V> = compare(">=")
  * @category filters
  */
 export const between = <V>(low: V, high: V): Operator<V> =>
-  operator((field) => ({ _tag: "Between", field, low, high }))
+  operator((field) => Expression.node({ _tag: "Between", field, low, high }))
 
 /**
  * One of the values. An empty list matches nothing.
@@ -302,7 +399,7 @@ export const between = <V>(low: V, high: V): Operator<V> =>
  * @category filters
  */
 const in_ = <V>(values: ReadonlyArray<V>): Operator<V> =>
-  operator((field) => ({ _tag: "In", field, values, negated: false }))
+  operator((field) => Expression.node({ _tag: "In", field, values, negated: false }))
 
 export {
   /**
@@ -321,7 +418,7 @@ export {
  * @category filters
  */
 export const notIn = <V>(values: ReadonlyArray<V>): Operator<V> =>
-  operator((field) => ({ _tag: "In", field, values, negated: true }))
+  operator((field) => Expression.node({ _tag: "In", field, values, negated: true }))
 
 /**
  * IS NULL.
@@ -329,7 +426,7 @@ export const notIn = <V>(values: ReadonlyArray<V>): Operator<V> =>
  * @since 0.1.0
  * @category filters
  */
-export const isNull = <V>(): Operator<V> => operator((field) => ({ _tag: "IsNull", field, negated: false }))
+export const isNull = <V>(): Operator<V> => operator((field) => Expression.isNull(field, false))
 
 /**
  * IS NOT NULL.
@@ -337,7 +434,7 @@ export const isNull = <V>(): Operator<V> => operator((field) => ({ _tag: "IsNull
  * @since 0.1.0
  * @category filters
  */
-export const isNotNull = <V>(): Operator<V> => operator((field) => ({ _tag: "IsNull", field, negated: true }))
+export const isNotNull = <V>(): Operator<V> => operator((field) => Expression.isNull(field, true))
 
 /**
  * A LIKE pattern (`%` any text, `_` one character, `\` escapes).
@@ -346,7 +443,7 @@ export const isNotNull = <V>(): Operator<V> => operator((field) => ({ _tag: "IsN
  * @category filters
  */
 export const like = (pattern: string): Operator<string> =>
-  operator((field) => ({ _tag: "Like", field, pattern, caseInsensitive: false }))
+  operator((field) => Expression.node({ _tag: "Like", field, pattern, caseInsensitive: false }))
 
 /**
  * A case-insensitive LIKE pattern (ILIKE).
@@ -355,15 +452,18 @@ export const like = (pattern: string): Operator<string> =>
  * @category filters
  */
 export const ilike = (pattern: string): Operator<string> =>
-  operator((field) => ({ _tag: "Like", field, pattern, caseInsensitive: true }))
+  operator((field) => Expression.node({ _tag: "Like", field, pattern, caseInsensitive: true }))
 
 /**
- * Escapes LIKE's wildcards (`%`, `_`) and escape character (`\`) in a value.
+ * Escapes LIKE's wildcards (`%`, `_`) and escape character (`\`) in a
+ * value. Anything but a string is returned as it is (a filter built from
+ * it then fails with `InvalidQuery`).
  *
  * @since 0.1.0
  * @category filters
  */
-export const escapeLike = (value: string): string => value.replace(/[\\%_]/g, (c) => `\\${c}`)
+export const escapeLike = (value: string): string =>
+  typeof value === "string" ? value.replace(/[\\%_]/g, (c) => `\\${c}`) : value
 
 /**
  * Starts with a prefix; wildcards in the prefix are matched literally.
@@ -372,12 +472,16 @@ export const escapeLike = (value: string): string => value.replace(/[\\%_]/g, (c
  * @category filters
  */
 export const startsWith = (prefix: string, options?: { readonly caseInsensitive?: boolean }): Operator<string> =>
-  operator((field) => ({
-    _tag: "Like",
-    field,
-    pattern: `${escapeLike(prefix)}%`,
-    caseInsensitive: options?.caseInsensitive ?? false
-  }))
+  operator((field) =>
+    typeof prefix === "string"
+      ? Expression.node({
+        _tag: "Like",
+        field,
+        pattern: `${escapeLike(prefix)}%`,
+        caseInsensitive: options?.caseInsensitive ?? false
+      })
+      : Expression.invalid("startsWith takes a string")
+  )
 
 /**
  * An array field holds all of these elements (`@>`).
@@ -386,7 +490,7 @@ export const startsWith = (prefix: string, options?: { readonly caseInsensitive?
  * @category filters
  */
 export const contains = <E>(values: ReadonlyArray<E>): Operator<ReadonlyArray<E>> =>
-  operator((field) => ({ _tag: "ArrayContains", field, values }))
+  operator((field) => Expression.node({ _tag: "ArrayContains", field, values }))
 
 /**
  * An array field holds at least one of these elements (`&&`).
@@ -395,7 +499,7 @@ export const contains = <E>(values: ReadonlyArray<E>): Operator<ReadonlyArray<E>
  * @category filters
  */
 export const overlaps = <E>(values: ReadonlyArray<E>): Operator<ReadonlyArray<E>> =>
-  operator((field) => ({ _tag: "ArrayOverlaps", field, values }))
+  operator((field) => Expression.node({ _tag: "ArrayOverlaps", field, values }))
 
 /**
  * A jsonb field contains this JSON value (`@>`): objects match on a subset
@@ -405,7 +509,7 @@ export const overlaps = <E>(values: ReadonlyArray<E>): Operator<ReadonlyArray<E>
  * @category filters
  */
 export const jsonContains = <V = unknown>(value: unknown): Operator<V> =>
-  operator((field) => ({ _tag: "JsonContains", field, value }))
+  operator((field) => Expression.node({ _tag: "JsonContains", field, value }))
 
 /**
  * All of the filters hold. With none, every row matches.
@@ -413,10 +517,8 @@ export const jsonContains = <V = unknown>(value: unknown): Operator<V> =>
  * @since 0.1.0
  * @category filters
  */
-export const and = <A>(...filters: ReadonlyArray<Filter<NoInfer<A>>>): Condition<A> => ({
-  _tag: "Condition",
-  expr: filters.length === 0 ? { _tag: "Const", value: true } : { _tag: "And", exprs: filters.map(toExpr) }
-})
+export const and = <A>(...filters: ReadonlyArray<Filter<NoInfer<A>>>): Condition<A> =>
+  condition(filters.length === 0 ? Expression.constant(true) : Expression.and(filters.map(toExpr)))
 
 /**
  * At least one of the filters holds. With none, no row matches (unlike
@@ -425,10 +527,8 @@ export const and = <A>(...filters: ReadonlyArray<Filter<NoInfer<A>>>): Condition
  * @since 0.1.0
  * @category filters
  */
-export const or = <A>(...filters: ReadonlyArray<Filter<NoInfer<A>>>): Condition<A> => ({
-  _tag: "Condition",
-  expr: filters.length === 0 ? { _tag: "Const", value: false } : { _tag: "Or", exprs: filters.map(toExpr) }
-})
+export const or = <A>(...filters: ReadonlyArray<Filter<NoInfer<A>>>): Condition<A> =>
+  condition(filters.length === 0 ? Expression.constant(false) : Expression.or(filters.map(toExpr)))
 
 /**
  * The filter does not hold (SQL NOT: a row where the filter is unknown
@@ -437,10 +537,8 @@ export const or = <A>(...filters: ReadonlyArray<Filter<NoInfer<A>>>): Condition<
  * @since 0.1.0
  * @category filters
  */
-export const not = <A>(filter: Filter<NoInfer<A>>): Condition<A> => ({
-  _tag: "Condition",
-  expr: { _tag: "Not", expr: toExpr(filter) }
-})
+export const not = <A>(filter: Filter<NoInfer<A>>): Condition<A> =>
+  condition(Expression.node({ _tag: "Not", expr: toExpr(filter) }))
 
 // ---------------------------------------------------------------------------
 // combinators
@@ -457,10 +555,7 @@ export const where: {
   <A>(self: Query<A>, filter: Filter<NoInfer<A>>): Query<A>
 } = dual(2, <A>(self: Query<A>, filter: Filter<A>): Query<A> => {
   const expr = toExpr(filter)
-  return build<A>({
-    ...self,
-    filter: self.filter === undefined ? expr : { _tag: "And", exprs: [self.filter, expr] }
-  })
+  return build<A>({ ...self, filter: self.filter === undefined ? expr : Expression.and([self.filter, expr]) })
 })
 
 /**
@@ -496,7 +591,10 @@ export const orderBy: {
 )
 
 /**
- * At most this many rows.
+ * At most this many rows: a whole number from 0 (up to
+ * `Number.MAX_SAFE_INTEGER`). Anything else (`"10"`, `-1`, `NaN`, `1.5`) is
+ * not refused here but by the operation that runs the query, with
+ * `InvalidQuery`.
  *
  * @since 0.1.0
  * @category combinators
@@ -504,13 +602,11 @@ export const orderBy: {
 export const limit: {
   (n: number): <A>(self: Query<A>) => Query<A>
   <A>(self: Query<A>, n: number): Query<A>
-} = dual(2, <A>(self: Query<A>, n: number): Query<A> => {
-  if (!Number.isInteger(n) || n < 0) throw new RangeError(`Query.limit expects a whole number >= 0, got ${n}`)
-  return build<A>({ ...self, limit: n })
-})
+} = dual(2, <A>(self: Query<A>, n: number): Query<A> => build<A>({ ...self, limit: n }))
 
 /**
- * Skips this many rows (prefer {@link paginate}-style keyset paging for deep pages).
+ * Skips this many rows (prefer keyset pagination, `paginate`, for deep
+ * pages). Checked like {@link limit}.
  *
  * @since 0.1.0
  * @category combinators
@@ -518,10 +614,7 @@ export const limit: {
 export const offset: {
   (n: number): <A>(self: Query<A>) => Query<A>
   <A>(self: Query<A>, n: number): Query<A>
-} = dual(2, <A>(self: Query<A>, n: number): Query<A> => {
-  if (!Number.isInteger(n) || n < 0) throw new RangeError(`Query.offset expects a whole number >= 0, got ${n}`)
-  return build<A>({ ...self, offset: n })
-})
+} = dual(2, <A>(self: Query<A>, n: number): Query<A> => build<A>({ ...self, offset: n }))
 
 /**
  * One row per distinct value of these fields (Postgres DISTINCT ON): the
@@ -552,12 +645,14 @@ export const withDeleted = <A>(self: Query<A>): Query<A> => build<A>({ ...self, 
 export const onlyDeleted = <A>(self: Query<A>): Query<A> => build<A>({ ...self, deleted: "only" })
 
 /**
- * A filter from an expression tree, for filters built programmatically.
+ * A filter from an expression tree (from {@link toExpr}), for filters built
+ * programmatically. Only nodes made by this module are expressions: a query
+ * holding anything else fails with `InvalidQuery`.
  *
  * @since 0.1.0
  * @category filters
  */
-export const expr = <A>(expression: Expr): Condition<A> => ({ _tag: "Condition", expr: expression })
+export const expr = <A>(expression: Expr): Condition<A> => condition(expression)
 
 /**
  * The fields a query mentions (in filters, ordering and DISTINCT ON).
@@ -575,6 +670,7 @@ export const fieldsOf = (query: Query<any>): ReadonlySet<string> => {
       case "Not":
         return visit(e.expr)
       case "Const":
+      case "Invalid":
         return
       default:
         fields.add(e.field)

@@ -9,6 +9,7 @@ import type { Statement } from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { ParseError } from "effect/ParseResult"
+import type * as Redacted from "effect/Redacted"
 import type * as Stream from "effect/Stream"
 import { Database } from "./Database.js"
 import type * as DatabaseError from "./DatabaseError.js"
@@ -59,9 +60,28 @@ export interface UpsertOptions<F extends string> {
  * @category models
  */
 export interface Increment {
+  readonly [IncrementTypeId]: IncrementTypeId
   readonly _tag: "Increment"
   readonly by: number
 }
+
+/**
+ * The brand of {@link Increment}: a patch value from JSON that looks like
+ * one (`{ "_tag": "Increment", "by": 1 }`) is a plain value, never an
+ * increment.
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const IncrementTypeId: unique symbol = Symbol.for("effect-dal/Repository/Increment")
+
+/**
+ * The type of {@link IncrementTypeId}.
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export type IncrementTypeId = typeof IncrementTypeId
 
 /**
  * Adds `by` (which may be negative) to a numeric field, atomically:
@@ -70,35 +90,41 @@ export interface Increment {
  * @since 0.1.0
  * @category constructors
  */
-export const increment = (by: number): Increment => ({ _tag: "Increment", by })
+export const increment = (by: number): Increment => ({ [IncrementTypeId]: IncrementTypeId, _tag: "Increment", by })
 
 /**
- * Whether a patch value is an {@link Increment}.
+ * Whether a patch value is an {@link Increment} made by {@link increment}.
  *
  * @since 0.1.0
  * @category refinements
  */
 export const isIncrement = (u: unknown): u is Increment =>
-  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "Increment" &&
-  typeof (u as { by?: unknown }).by === "number"
+  typeof u === "object" && u !== null && (u as { [IncrementTypeId]?: unknown })[IncrementTypeId] === IncrementTypeId
 
 /**
  * Errors of reads that take a query: a filter value that fails the model's
- * schema is a `ParseError`, raised before any SQL is sent.
+ * schema is a `ParseError`, a query that is not one of this table (an
+ * unknown field, a bad limit) an `InvalidQuery`, a cursor it did not make an
+ * `InvalidCursor`; all raised before any SQL is sent.
  *
  * @since 0.1.0
  * @category models
  */
-export type ReadError = DatabaseError.DatabaseError | ParseError | DatabaseError.InvalidCursor
+export type ReadError =
+  | DatabaseError.DatabaseError
+  | ParseError
+  | DatabaseError.InvalidCursor
+  | DatabaseError.InvalidQuery
 
 /**
  * Errors of writes: input that fails the model's schema is a `ParseError`,
+ * an option that names no field or key of the table an `InvalidQuery`, both
  * raised before any SQL is sent; the rest come from the database.
  *
  * @since 0.1.0
  * @category models
  */
-export type WriteError = DatabaseError.DatabaseError | ParseError
+export type WriteError = DatabaseError.DatabaseError | ParseError | DatabaseError.InvalidQuery
 
 /**
  * The repository of a table.
@@ -230,6 +256,13 @@ export type NumericField<A> = { readonly [K in keyof A]: A[K] extends number | n
 export interface Options {
   /** Rows per round trip for `stream`. Default 1,000. */
   readonly streamBatchSize?: number | undefined
+  /**
+   * A secret that signs pagination cursors (HMAC-SHA256 over the table and
+   * the cursor). With it, `paginate` accepts only cursors this table's
+   * repositories made with the same key; without it, cursors are unsigned
+   * positions, checked against the ordering and the fields' schemas.
+   */
+  readonly cursorKey?: string | Redacted.Redacted<string> | undefined
 }
 
 /**

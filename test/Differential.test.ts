@@ -30,7 +30,7 @@ import * as Repository from "../src/Repository.js"
 import type * as Table from "../src/Table.js"
 import { sandbox } from "../src/testing/ContractSuite.js"
 import * as Fixtures from "../src/testing/Fixtures.js"
-import { compareText, jsonbContains, like } from "../src/internal/memory/values.js"
+import { compare, compareText, jsonbContains, like } from "../src/internal/memory/values.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
 const RUNS = Number(process.env.DIFFERENTIAL_RUNS ?? 1000)
@@ -400,23 +400,34 @@ const sequence: fc.Arbitrary<ReadonlyArray<Op>> = fc.record({
 const timestampValue = (field: string, millis: number): unknown =>
   field === "deletedAt" ? new Date(millis) : DateTime.unsafeMake(millis)
 
+// Built with Query's own operators: only they make expressions.
+const operators: Record<Query.Comparison, (value: unknown) => Query.Operator<unknown>> = {
+  "=": Query.eq,
+  "<>": Query.ne,
+  "<": Query.lt,
+  "<=": Query.lte,
+  ">": Query.gt,
+  ">=": Query.gte
+}
+const on = (field: string, operator: Query.Operator<unknown>): Query.Expr => Query.toExpr({ [field]: operator })
+
 const toExpr = (f: Filter): Query.Expr => {
   if ("cmp" in f) {
     const value = (f.field === "createdAt" || f.field === "updatedAt") && typeof f.value === "number"
       ? timestampValue(f.field, f.value)
       : f.value
-    return { _tag: "Compare", field: f.field, op: f.cmp, value }
+    return on(f.field, operators[f.cmp](value))
   }
-  if ("between" in f) return { _tag: "Between", field: f.between, low: f.low, high: f.high }
-  if ("in" in f) return { _tag: "In", field: f.in, values: f.values, negated: f.negated }
-  if ("isNull" in f) return { _tag: "IsNull", field: f.isNull, negated: f.negated }
-  if ("like" in f) return { _tag: "Like", field: f.like, pattern: f.pattern, caseInsensitive: f.caseInsensitive }
-  if ("contains" in f) return { _tag: "ArrayContains", field: "tags", values: f.contains }
-  if ("overlaps" in f) return { _tag: "ArrayOverlaps", field: "tags", values: f.overlaps }
-  if ("json" in f) return { _tag: "JsonContains", field: "profile", value: f.json }
-  if ("and" in f) return { _tag: "And", exprs: f.and.map(toExpr) }
-  if ("or" in f) return { _tag: "Or", exprs: f.or.map(toExpr) }
-  return { _tag: "Not", expr: toExpr(f.not) }
+  if ("between" in f) return on(f.between, Query.between(f.low, f.high))
+  if ("in" in f) return on(f.in, f.negated ? Query.notIn(f.values) : Query.in(f.values))
+  if ("isNull" in f) return on(f.isNull, f.negated ? Query.isNotNull() : Query.isNull())
+  if ("like" in f) return on(f.like, f.caseInsensitive ? Query.ilike(f.pattern) : Query.like(f.pattern))
+  if ("contains" in f) return on("tags", Query.contains(f.contains))
+  if ("overlaps" in f) return on("tags", Query.overlaps(f.overlaps))
+  if ("json" in f) return on("profile", Query.jsonContains(f.json))
+  if ("and" in f) return Query.toExpr(Query.and(...f.and.map((e) => Query.expr(toExpr(e)))))
+  if ("or" in f) return Query.toExpr(Query.or(...f.or.map((e) => Query.expr(toExpr(e)))))
+  return Query.toExpr(Query.not(Query.expr(toExpr(f.not))))
 }
 
 // Ties are ordered arbitrarily by Postgres, so every ordering ends with the
@@ -689,8 +700,11 @@ describe("differential: in-memory database vs PostgreSQL", () => {
 
   // The value rules the fake is built on, checked operator by operator
   // against PostgreSQL's own, many cases per query.
-  it(`agrees with PostgreSQL's operators: "C" text order, LIKE and ILIKE, jsonb containment (seed ${SEED})`, async () => {
+  it(`agrees with PostgreSQL's operators: "C" text order, LIKE and ILIKE, jsonb containment and order (seed ${SEED})`, async () => {
     const json = fc.jsonValue({ maxDepth: 3 }).filter((v) => !JSON.stringify(v).includes("\\u0000"))
+    const jsonObject = fc.dictionary(fc.oneof(fc.constantFrom("a", "b", "aa", "é"), fc.string({ maxLength: 3 })), json, {
+      maxKeys: 3
+    }).filter((v) => !JSON.stringify(v).includes("\\u0000"))
     // A value and a part of it: kept object keys and array elements, so
     // that containment holds often enough to be tested both ways.
     const part = (value: unknown): fc.Arbitrary<unknown> => {
@@ -714,10 +728,18 @@ describe("differential: in-memory database vs PostgreSQL", () => {
         fc.record({ value: fc.oneof(names, text), pattern, caseInsensitive: fc.boolean() }).filter((c) => !c.value.includes("\u0000")),
         { maxLength: 12 }
       ),
-      jsons: fc.array(fc.oneof(fc.tuple(json, json), json.chain((a) => fc.tuple(fc.constant(a), part(a)))), { maxLength: 12 })
+      jsons: fc.array(fc.oneof(fc.tuple(json, json), json.chain((a) => fc.tuple(fc.constant(a), part(a)))), { maxLength: 12 }),
+      // jsonb objects (what a Schema.Struct field holds), in jsonb's btree order.
+      objects: fc.array(
+        fc.oneof(
+          fc.tuple(jsonObject, jsonObject),
+          jsonObject.chain((a) => fc.tuple(fc.constant(a), part(a)))
+        ),
+        { maxLength: 12 }
+      )
     })
     await fc.assert(
-      fc.asyncProperty(cases, async ({ jsons, likes, texts }) => {
+      fc.asyncProperty(cases, async ({ jsons, likes, objects, texts }) => {
         const answer = await pg.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) =>
           Effect.all({
             order: sql.unsafe<{ v: Array<string> | null }>(
@@ -732,6 +754,11 @@ describe("differential: in-memory database vs PostgreSQL", () => {
             jsons: sql.unsafe<{ v: boolean }>(
               `select (c->0) @> (c->1) as v from jsonb_array_elements($1::jsonb) with ordinality as x(c, n) order by n`,
               [JSON.stringify(jsons)]
+            ),
+            objects: sql.unsafe<{ v: number }>(
+              `select case when (c->0) < (c->1) then -1 when (c->0) > (c->1) then 1 else 0 end as v
+               from jsonb_array_elements($1::jsonb) with ordinality as x(c, n) order by n`,
+              [JSON.stringify(objects)]
             )
           })))
         expect([...texts].sort(compareText)).toEqual(answer.order[0]!.v ?? [])
@@ -739,6 +766,7 @@ describe("differential: in-memory database vs PostgreSQL", () => {
         // jsonb normalises what it stores: compare the values Postgres would hold.
         const stored = (v: unknown) => JSON.parse(JSON.stringify(v))
         expect(jsons.map(([a, b]) => jsonbContains(stored(a), stored(b)))).toEqual(answer.jsons.map((r) => r.v))
+        expect(objects.map(([a, b]) => Math.sign(compare(stored(a), stored(b))))).toEqual(answer.objects.map((r) => r.v))
       }),
       { numRuns: Number(process.env.OPERATOR_RUNS ?? 300), seed: SEED }
     )

@@ -5,6 +5,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
 import type * as Table from "../Table.js"
+import { InvalidInput } from "./plan.js"
 
 type Fields = Schema.Struct.Fields
 type Encoder = (value: unknown) => Either.Either<unknown, ParseResult.ParseError>
@@ -79,6 +80,11 @@ export interface Codec {
   readonly table: Table.Table<any, any>
   /** `"created_at" AS "createdAt", ...`: rows come back keyed by field name. */
   readonly selectList: string
+  /** Whether a value names one of the table's own fields (never a prototype key). */
+  readonly isField: (name: unknown) => name is string
+  /** The fields whose values are numbers, which sum, avg, min and max take. */
+  readonly numericFields: ReadonlySet<string>
+  /** A field's column; throws InvalidInput for a name that is not a field. */
   readonly column: (field: string) => string
   /** A model value of a field, encoded for SQL; a ParseError is returned, not thrown. */
   readonly encodeField: (field: string, value: unknown) => Either.Either<unknown, ParseResult.ParseError>
@@ -226,6 +232,10 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
     return result
   }
   const encodeInsertValues = (row: unknown, nowMillis: number): Either.Either<Record<string, unknown>, ParseResult.ParseError> => {
+    // Not an object (null, a string from a request): the model's own error.
+    if (typeof row !== "object" || row === null) {
+      return encodeInsertStruct(row) as Either.Either<Record<string, unknown>, ParseResult.ParseError>
+    }
     const input = row as Record<string, unknown>
     const valueOf = (field: string) => {
       const value = input[field]
@@ -437,13 +447,23 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
       })
       : undefined
 
+  const fieldSet: ReadonlySet<unknown> = new Set(fields)
+  const isField = (name: unknown): name is string => fieldSet.has(name)
+  // A field holds numbers when its type accepts one of these.
+  const numberProbes = [0, 1, -1, 0.5]
+  const numericFields = new Set(fields.filter((f) => {
+    const ok = accepts(selectFields, f)
+    return numberProbes.some(ok)
+  }))
+
   return {
     table,
     selectList,
+    isField,
+    numericFields,
     column: (field) => {
-      const column = columns[field]
-      if (column === undefined) throw new Error(`"${field}" is not a field of table "${table.name}"`)
-      return column
+      if (!isField(field)) throw new InvalidInput("query", "not a field of the table", field)
+      return columns[field]!
     },
     encodeField: (field, value) => selectEncoders.get(field)?.(value) ?? missing(field),
     decodeField: (field, value) => selectDecoders.get(field)?.(value) ?? missing(field),

@@ -12,20 +12,27 @@ import * as Repository from "../Repository.js"
 import type * as Table from "../Table.js"
 import { type Codec, makeCodec, quote } from "./codec.js"
 import type { DecodedResult, Statement } from "./driver.js"
-import { afterExpr, decodeCursor, encodeCursor, keysetOrder } from "./keyset.js"
-import { withSpan } from "./tracing.js"
+import { finishPage, planPage } from "./keyset.js"
 import {
+  batchSizeOf,
+  checkConflictTarget,
+  checkConflictUpdate,
+  checkNumericField,
+  checkPatch,
+  checkQuery,
+  checkRows,
+  compile as compileFor,
+  compileThen as compileThenFor,
   EncodeFailure,
   effectiveFilter,
   effectiveOrder,
-  keysSubquery,
-  limitClause,
+  expectedVersionOf,
+  incrementBy,
   needsSubquery,
-  orderClause,
-  Params,
-  selectSql,
-  whereClause
-} from "./sql.js"
+  softDeletable
+} from "./plan.js"
+import { keysSubquery, limitClause, orderClause, Params, selectSql, whereClause } from "./sql.js"
+import { withSpan } from "./tracing.js"
 
 /** @internal What a live repository runs on. */
 export interface LiveBackend {
@@ -58,26 +65,6 @@ const orThrow = <A>(either: Either.Either<A, ParseResult.ParseError>): A => {
   if (either._tag === "Left") throw new EncodeFailure(either.left)
   return either.right
 }
-
-// Compiling encodes filter values; a value that fails its schema becomes a
-// typed ParseError before any SQL is sent. `then` makes the effect that uses
-// the result, in the same step.
-const compileThen = <A, B, E, R>(
-  build: () => A,
-  then: (built: A) => Effect.Effect<B, E, R>
-): Effect.Effect<B, E | ParseResult.ParseError, R> =>
-  Effect.suspend((): Effect.Effect<B, E | ParseResult.ParseError, R> => {
-    let built: A
-    try {
-      built = build()
-    } catch (error) {
-      if (error instanceof EncodeFailure) return Effect.fail(error.error)
-      throw error
-    }
-    return then(built)
-  })
-
-const compile = <A>(build: () => A): Effect.Effect<A, ParseResult.ParseError> => compileThen(build, Effect.succeed)
 
 const toNumber = (value: unknown): Option.Option<number> =>
   value === null || value === undefined ? Option.none() : Option.some(typeof value === "number" ? value : Number(value))
@@ -115,6 +102,13 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
 ): Repository.Repository<T> => {
   type Row = Table.Row<T>
   const codec: Codec = makeCodec(table)
+  // Caller input that does not make a query of this table is an
+  // InvalidQuery, a value that fails its schema a ParseError: both before
+  // anything is sent.
+  const compile = <A>(build: () => A) => compileFor(codec, build)
+  const compileThen = <A, B, E, R>(build: () => A, then: (built: A) => Effect.Effect<B, E, R>) =>
+    compileThenFor(codec, build, then)
+  const cursorKey = options.cursorKey
   const name = table.qualifiedName
   const pkField = table.primaryKey as string
   const pk = quote(codec.column(pkField))
@@ -125,7 +119,6 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
   const updatedField = table.timestamps.updated as string | undefined
   const visible = soft === undefined ? "" : ` AND ${soft} IS NULL`
   const returning = ` RETURNING ${codec.selectList}`
-  const streamBatchSize = options.streamBatchSize ?? 1_000
 
   // Reading the clock is skipped for tables that keep no timestamps.
   const needsClock = !(updatedField === undefined && softField === undefined && table.timestamps.created === undefined)
@@ -219,41 +212,44 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
   const everything = Query.make<Row>()
   const orAll = (query: Query.Query<Row> | undefined): Query.Query<Row> => query ?? everything
 
-  const select = (query: Query.Query<Row>, limit?: number) =>
+  // `first`: at most one row (findOne, exists), fewer if the query's own
+  // limit is 0.
+  const select = (query: Query.Query<Row> | undefined, first?: boolean) =>
     compile(() => {
+      const checked = checkQuery<Row>(codec, orAll(query))
       const params = new Params()
-      const text = selectSql(codec, query, params, { limit })
+      const text = selectSql(codec, checked, params, { limit: first ? Math.min(checked.limit ?? 1, 1) : undefined })
       return { text, values: params.values }
     })
 
   const findMany = (query?: Query.Query<Row>) =>
-    select(orAll(query)).pipe(
+    select(query).pipe(
       Effect.flatMap(({ text, values }) => runRows(text, values)),
       Effect.map(rowsOf),
       span("findMany")
     )
 
-  const findOne = (query?: Query.Query<Row>) => {
-    const q = orAll(query)
-    return select(q, Math.min(q.limit ?? 1, 1)).pipe(
+  const findOne = (query?: Query.Query<Row>) =>
+    select(query, true).pipe(
       Effect.flatMap(({ text, values }) => runRows(text, values)),
       Effect.map(firstRow),
       span("findOne")
     )
-  }
 
   // FROM clause for an aggregate: the table itself, or the query as a
   // subquery when it has ORDER BY / LIMIT / DISTINCT ON.
-  const aggregateSql = (query: Query.Query<Row>, expression: (column: string) => string, field?: string) =>
+  const aggregateSql = (unchecked: Query.Query<Row> | undefined, expression: (column: string) => string, field?: unknown) =>
     compile(() => {
+      const query = checkQuery<Row>(codec, orAll(unchecked))
+      if (field !== undefined) checkNumericField(codec, field)
       const params = new Params()
       if (!needsSubquery(query)) {
-        const column = field === undefined ? "*" : quote(codec.column(field))
+        const column = field === undefined ? "*" : quote(codec.column(field as string))
         const text = `SELECT ${expression(column)} AS v FROM ${name}` +
           whereClause(codec, effectiveFilter(codec, query), params)
         return { text, values: params.values }
       }
-      const inner = field === undefined ? "1 AS v" : `${quote(codec.column(field))} AS v`
+      const inner = field === undefined ? "1 AS v" : `${quote(codec.column(field as string))} AS v`
       const text = `SELECT ${expression(field === undefined ? "*" : "v")} AS v FROM (SELECT ${
         query.distinctOn === undefined
           ? ""
@@ -265,14 +261,14 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
     })
 
   const count = (query?: Query.Query<Row>) =>
-    aggregateSql(orAll(query), () => "count(*)").pipe(
+    aggregateSql(query, () => "count(*)").pipe(
       Effect.flatMap(({ text, values }) => run(text, values)),
       Effect.map((result) => Number(result.rows[0]!.v)),
       span("count")
     )
 
   const exists = (query?: Query.Query<Row>) =>
-    select(orAll(query), Math.min(orAll(query).limit ?? 1, 1)).pipe(
+    select(query, true).pipe(
       Effect.flatMap(({ text, values }) => run(`SELECT EXISTS (${text}) AS v`, values)),
       Effect.map((result) => result.rows[0]!.v === true),
       span("exists")
@@ -280,7 +276,7 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
 
   const aggregate = (fn: "sum" | "avg" | "min" | "max") =>
   (field: Repository.NumericField<Row>, query?: Query.Query<Row>) =>
-    aggregateSql(orAll(query), (column) => `${fn}(${column})`, field).pipe(
+    aggregateSql(query, (column) => `${fn}(${column})`, field).pipe(
       Effect.flatMap(({ text, values }) => run(text, values)),
       Effect.map((result) => toNumber(result.rows[0]!.v)),
       span(fn)
@@ -288,51 +284,27 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
 
   const paginate = (
     query: Query.Query<Row>,
-    { after, limit }: { readonly limit: number; readonly after?: string | undefined }
+    pageOptions: { readonly limit: number; readonly after?: string | undefined }
   ) =>
-    Effect.suspend(() => {
-      if (!Number.isInteger(limit) || limit < 1) {
-        return Effect.dieMessage(`${table.name}.paginate: limit must be a whole number >= 1, got ${limit}`)
-      }
-      const order = keysetOrder(codec, query)
-      const base = {
-        ...query,
-        order: query.distinctOn === undefined ? order : query.order,
-        limit: undefined,
-        offset: undefined
-      } as Query.Query<Row>
-      const position = after === undefined ? Either.right(undefined) : Either.map(decodeCursor(codec, order, after), (values) => values)
-      return Effect.flatMap(
-        position._tag === "Left" ? Effect.fail(position.left) : Effect.succeed(position.right),
-        (values) =>
-          compile(() => {
-            const params = new Params()
-            const text = selectSql(codec, base, params, {
-              extra: values === undefined ? undefined : afterExpr(order, values),
-              limit: limit + 1
-            })
-            return { text, values: params.values }
-          })
-      ).pipe(
-        Effect.flatMap(({ text, values }) => runRows(text, values)),
-        Effect.map((result): Repository.Page<Row> => {
-          const items = rowsOf(result)
-          const page = items.slice(0, limit)
-          return {
-            items: page,
-            next: items.length > limit
-              ? Option.some(encodeCursor(codec, order, page[page.length - 1] as Record<string, unknown>))
-              : Option.none()
-          }
-        })
-      )
-    }).pipe(span("paginate"))
+    planPage(codec, query, pageOptions, cursorKey).pipe(
+      Effect.flatMap((page) =>
+        compileThen(() => {
+          const params = new Params()
+          const text = selectSql(codec, page.query, params, { extra: page.after, limit: page.limit })
+          return { text, values: params.values }
+        }, ({ text, values }) => Effect.map(runRows(text, values), (result) => finishPage(codec, page, rowsOf(result), cursorKey)))
+      ),
+      span("paginate")
+    )
 
   const stream = (query?: Query.Query<Row>, streamOptions?: { readonly batchSize?: number | undefined }) =>
     Stream.unwrap(
-      select(orAll(query)).pipe(
-        Effect.map(({ text, values }) =>
-          backend.stream({ text, values }, streamOptions?.batchSize ?? streamBatchSize).pipe(
+      compileThen(
+        () => batchSizeOf(options.streamBatchSize, streamOptions),
+        (batchSize) => Effect.map(select(query), (statement) => ({ ...statement, batchSize }))
+      ).pipe(
+        Effect.map(({ batchSize, text, values }) =>
+          backend.stream({ text, values }, batchSize).pipe(
             Stream.map((row) => codec.decodeRow(row) as Row)
           )
         )
@@ -522,8 +494,9 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
     return Effect.forEach(chunks, (flat) => exec(insertSql(columns, flat.length / columns.length, withReturning), flat))
   }
 
-  const insertRows = (rows: ReadonlyArray<Table.Insert<T>>, withReturning: boolean) =>
+  const insertRows = (input: ReadonlyArray<Table.Insert<T>>, withReturning: boolean) =>
     Effect.gen(function*() {
+      const rows = yield* compile(() => checkRows(input))
       if (rows.length === 0) return []
       const now = yield* clockMillis
       const groups = yield* compile(() => groupRows(rows, now))
@@ -548,31 +521,28 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
   const insertManyDiscard = (rows: ReadonlyArray<Table.Insert<T>>) =>
     Effect.asVoid(insertRows(rows, false)).pipe(span("insertManyDiscard"))
 
-  const conflictFields = (target: Repository.UpsertOptions<string>["onConflict"]): ReadonlyArray<string> | undefined => {
-    if (Array.isArray(target)) return target as ReadonlyArray<string>
-    const constraint = (target as { readonly constraint: string }).constraint
-    if (constraint === table.primaryKeyConstraint) return [pkField]
-    return table.uniqueKeys.find((k) => k.constraint === constraint)?.fields as ReadonlyArray<string> | undefined
-  }
-
   const upsert = (row: Table.Insert<T>, upsertOptions: Repository.UpsertOptions<Table.FieldName<T["model"]>>) =>
     Effect.gen(function*() {
+      // The target is a list of the table's fields or a key it declares:
+      // nothing else is written into ON CONFLICT.
+      const { target, mode } = yield* compile(() => ({
+        target: checkConflictTarget(codec, upsertOptions?.onConflict),
+        mode: checkConflictUpdate(codec, upsertOptions?.update)
+      }))
       const now = yield* clockMillis
       const { columns, values } = yield* fromEither(encodeInsert(row, now))
-      const target = upsertOptions.onConflict
-      const keyFields = conflictFields(target)
-      const conflict = Array.isArray(target)
-        ? `(${(target as ReadonlyArray<string>).map((f) => quote(codec.column(f))).join(", ")})`
-        : `ON CONSTRAINT ${quote((target as { readonly constraint: string }).constraint)}`
-      const mode = upsertOptions.update ?? "all"
+      const keyFields = target.fields
+      const conflict = target.constraint === undefined
+        ? `(${keyFields.map((f) => quote(codec.column(f))).join(", ")})`
+        : `ON CONSTRAINT ${quote(target.constraint)}`
       // The key, the created timestamp and the version keep their values;
       // the version is bumped below.
-      const keep = new Set([...(keyFields ?? []), pkField, table.timestamps.created as string | undefined, versionField])
+      const keep = new Set([...keyFields, pkField, table.timestamps.created as string | undefined, versionField])
       const set = mode === "nothing"
         ? []
         : mode === "all"
         ? columns.filter((f) => !keep.has(f))
-        : (mode as ReadonlyArray<string>).filter((f) => columns.includes(f) && f !== versionField)
+        : mode.filter((f) => columns.includes(f) && f !== versionField)
       const assignments = set.map((f) => `${quote(codec.column(f))} = EXCLUDED.${quote(codec.column(f))}`)
       if (assignments.length > 0) {
         if (updatedField !== undefined && columns.includes(updatedField) && !set.includes(updatedField)) {
@@ -586,11 +556,6 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
       const result = yield* run(text, values)
       if (result.rows.length > 0) return codec.decodeRow(result.rows[0]) as Row
       // DO NOTHING hit a conflict: the row that is there is the answer.
-      if (keyFields === undefined) {
-        return yield* Effect.dieMessage(
-          `${table.name}.upsert: with update "nothing", onConflict must name fields or a declared key's constraint`
-        )
-      }
       const encoded = yield* fromEither(codec.encodeInsert(row, now))
       const where = keyFields.map((f, i) => `${quote(codec.column(f))} = $${i + 1}`).join(" AND ")
       const existing = yield* run(
@@ -609,7 +574,8 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
   // EncodeFailure, turned into a ParseError by `compile`): the patched
   // fields in table order, the updated timestamp, and the version bump.
   const quotedColumns = new Map((table.fields as ReadonlyArray<string>).map((f) => [f, quote(codec.column(f))]))
-  const setClause = (patch: Record<string, unknown>, now: number, params: Params): Array<string> => {
+  const setClause = (unchecked: unknown, now: number, params: Params): Array<string> => {
+    const patch = checkPatch(unchecked)
     const assignments: Array<string> = []
     for (const field of table.fields as ReadonlyArray<string>) {
       const value = patch[field]
@@ -618,14 +584,14 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
       if (forbidden !== undefined) throw new EncodeFailure(forbidden)
       const column = quotedColumns.get(field)!
       if (Repository.isIncrement(value)) {
-        assignments.push(`${column} = ${column} + ${params.add(value.by)}`)
+        assignments.push(`${column} = ${column} + ${params.add(incrementBy(field, value.by))}`)
         continue
       }
       assignments.push(`${column} = ${params.add(orThrow(codec.encodePatchField(field, value)))}`)
     }
     // A key that is not a field fails as a ParseError, like any bad input.
-    for (const field in patch) {
-      if (!(table.fields as ReadonlyArray<string>).includes(field)) orThrow(codec.encodePatchField(field, patch[field]))
+    for (const field of Object.keys(patch)) {
+      if (!codec.isField(field)) orThrow(codec.encodePatchField(field, patch[field]))
     }
     if (updatedField !== undefined && patch[updatedField] === undefined) {
       const stamp = orThrow(codec.encodePatchField(updatedField, codec.nowFor(updatedField, now)))
@@ -642,10 +608,7 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
     updateOptions?: { readonly expectedVersion?: number | undefined }
   ) =>
     Effect.gen(function*() {
-      const expected = updateOptions?.expectedVersion
-      if (expected !== undefined && version === undefined) {
-        return yield* Effect.dieMessage(`${table.name}.update: expectedVersion needs a table with a version field`)
-      }
+      const expected = yield* compile(() => expectedVersionOf(codec, updateOptions))
       const params = new Params()
       const assignments = yield* withClock((millis) => compile(() => setClause(patch as Record<string, unknown>, millis, params)))
       const key = yield* encodeId(id)
@@ -673,10 +636,12 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
 
   // WHERE for a write over a query: the filter itself, or the query's
   // primary keys when it has ORDER BY / LIMIT / DISTINCT ON.
-  const writeWhereSql = (query: Query.Query<Row>, params: Params) =>
-    needsSubquery(query)
+  const writeWhereSql = (unchecked: Query.Query<Row>, params: Params) => {
+    const query = checkQuery<Row>(codec, unchecked)
+    return needsSubquery(query)
       ? ` WHERE ${keysSubquery(codec, query, params)}`
       : whereClause(codec, effectiveFilter(codec, query), params)
+  }
   const writeWhere = (query: Query.Query<Row>, params: Params) => compile(() => writeWhereSql(query, params))
 
   const updateMany = (query: Query.Query<Row>, patch: Table.Patch<T>) =>
@@ -733,7 +698,7 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
       }
       const now = yield* clockMillis
       const sets = yield* softDeleteSet(now, params)
-      const where = yield* writeWhere({ ...query, deleted: query.deleted === "include" ? "exclude" : query.deleted } as Query.Query<Row>, params)
+      const where = yield* writeWhere(softDeletable(query), params)
       // Rows already deleted stay as they were.
       const alive = where === "" ? ` WHERE ${soft} IS NULL` : `${where} AND ${soft} IS NULL`
       return (yield* run(`UPDATE ${name} SET ${sets}${alive}`, params.values)).rowCount ?? 0

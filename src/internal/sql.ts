@@ -1,7 +1,8 @@
 import * as Either from "effect/Either"
-import type * as ParseResult from "effect/ParseResult"
 import type * as Query from "../Query.js"
 import type { Codec } from "./codec.js"
+import * as Expression from "./expr.js"
+import { EncodeFailure, effectiveFilter, effectiveOrder, InvalidInput } from "./plan.js"
 
 /** @internal Parameters of a statement being built: each value becomes `$n`. */
 export class Params {
@@ -12,36 +13,22 @@ export class Params {
   }
 }
 
-/** @internal Thrown while compiling when a filter value fails the model's schema. */
-export class EncodeFailure {
-  constructor(readonly error: ParseResult.ParseError) {}
-}
-
 const encode = (codec: Codec, field: string, value: unknown): unknown => {
   const result = codec.encodeField(field, value)
   if (Either.isLeft(result)) throw new EncodeFailure(result.left)
   return result.right
 }
 
-/** @internal The filter that a query's soft-delete visibility adds, if any. */
-export const visibility = (codec: Codec, deleted: Query.Deleted): Query.Expr | undefined => {
-  const field = codec.table.softDelete as string | undefined
-  if (field === undefined || deleted === "include") return undefined
-  return { _tag: "IsNull", field, negated: deleted === "only" }
-}
-
-/** @internal The query's filter and its soft-delete visibility, joined. */
-export const effectiveFilter = (codec: Codec, query: Query.Query<any>, extra?: Query.Expr): Query.Expr | undefined => {
-  const parts = [visibility(codec, query.deleted), query.filter, extra].filter((e): e is Query.Expr => e !== undefined)
-  return parts.length === 0 ? undefined : parts.length === 1 ? parts[0] : { _tag: "And", exprs: parts }
-}
-
 /**
  * @internal
  * An expression as SQL. Identifiers are quoted and every value is a
- * parameter, so input that looks like SQL stays data.
+ * parameter, so input that looks like SQL stays data. The query was checked
+ * before (plan.ts `checkQuery`); as a second line of defence, a node that is
+ * not branded, of an unknown kind, or with an unknown operator or field
+ * throws InvalidInput here too, and nothing of it is written.
  */
 export const compileExpr = (codec: Codec, expr: Query.Expr, params: Params): string => {
+  if (!Expression.isExpr(expr)) throw new InvalidInput("filter", "not a filter built with Query")
   switch (expr._tag) {
     case "Const":
       return expr.value ? "TRUE" : "FALSE"
@@ -55,8 +42,11 @@ export const compileExpr = (codec: Codec, expr: Query.Expr, params: Params): str
         : `(${expr.exprs.map((e) => compileExpr(codec, e, params)).join(" OR ")})`
     case "Not":
       return `(NOT ${compileExpr(codec, expr.expr, params)})`
-    case "Compare":
-      return `(${col(codec, expr.field)} ${expr.op} ${params.add(encode(codec, expr.field, expr.value))})`
+    case "Compare": {
+      if (!Expression.isComparison(expr.op)) throw new InvalidInput("filter", "not a comparison operator", expr.field)
+      const op = Expression.comparisonSql[expr.op]
+      return `(${col(codec, expr.field)} ${op} ${params.add(encode(codec, expr.field, expr.value))})`
+    }
     case "Between":
       return `(${col(codec, expr.field)} BETWEEN ${params.add(encode(codec, expr.field, expr.low))} AND ${
         params.add(encode(codec, expr.field, expr.high))
@@ -79,6 +69,10 @@ export const compileExpr = (codec: Codec, expr: Query.Expr, params: Params): str
       return `(${col(codec, expr.field)} && ${params.add(encode(codec, expr.field, expr.values))})`
     case "JsonContains":
       return `(${col(codec, expr.field)} @> ${params.add(JSON.stringify(expr.value))}::jsonb)`
+    case "Invalid":
+      throw new InvalidInput("filter", expr.reason)
+    default:
+      throw new InvalidInput("filter", "not a filter built with Query")
   }
 }
 
@@ -87,16 +81,6 @@ const col = (codec: Codec, field: string) => `"${codec.column(field).replace(/"/
 /** @internal ` WHERE ...`, or nothing. */
 export const whereClause = (codec: Codec, filter: Query.Expr | undefined, params: Params): string =>
   filter === undefined ? "" : ` WHERE ${compileExpr(codec, filter, params)}`
-
-/** @internal The ordering, with DISTINCT ON fields first as Postgres requires. */
-export const effectiveOrder = (query: Query.Query<any>): ReadonlyArray<Query.Order> => {
-  const distinct = query.distinctOn
-  if (distinct === undefined) return query.order
-  const head = distinct.map((field) =>
-    query.order.find((o) => o.field === field) ?? { field, direction: "asc" as const, nulls: "last" as const }
-  )
-  return [...head, ...query.order.filter((o) => !distinct.includes(o.field))]
-}
 
 /** @internal ` ORDER BY ...`, or nothing. */
 export const orderClause = (codec: Codec, order: ReadonlyArray<Query.Order>): string =>
@@ -129,14 +113,6 @@ export const selectSql = (
     orderClause(codec, effectiveOrder(query)) +
     limitClause(options.limit ?? query.limit, query.offset, params)
 }
-
-/**
- * @internal
- * The query as a subquery of primary keys, for statements that cannot
- * take ORDER BY / LIMIT / DISTINCT ON themselves (UPDATE, DELETE, count).
- */
-export const needsSubquery = (query: Query.Query<any>): boolean =>
-  query.limit !== undefined || query.offset !== undefined || query.distinctOn !== undefined
 
 /** @internal `"pk" IN (SELECT "pk" FROM ...)` for a query with ordering or limits. */
 export const keysSubquery = (codec: Codec, query: Query.Query<any>, params: Params): string => {

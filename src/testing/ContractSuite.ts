@@ -24,6 +24,7 @@ import * as DatabaseError from "../DatabaseError.js"
 import * as Query from "../Query.js"
 import * as Repository from "../Repository.js"
 import type * as Table from "../Table.js"
+import { untrustedInput } from "./contract/untrustedInput.js"
 import { Members, Notes, Settings } from "./Fixtures.js"
 
 class Rollback {
@@ -767,6 +768,8 @@ export const suite = <E>(name: string, database: Layer.Layer<Database.Database, 
         }))
     })
 
+    untrustedInput(test)
+
     describe("PostgreSQL's semantics that the in-memory database follows", () => {
       test("text sorts by code point (the \"C\" collation): digits, upper case, lower case, accents, private use, emoji", () =>
         Effect.gen(function*() {
@@ -777,6 +780,18 @@ export const suite = <E>(name: string, database: Layer.Layer<Database.Database, 
           expect(sorted.map((r) => r.name)).toEqual(["", "10", "9", "Z", "a b", "ab", "z", "É", "é", "\uE000", "🦄"])
           const below = yield* repo.findMany(members.pipe(Query.where({ name: Query.lt("é") }), Query.orderBy("name")))
           expect(below.map((r) => r.name)).toEqual(["", "10", "9", "Z", "a b", "ab", "z", "É"])
+        }))
+
+      test("a jsonb field orders as jsonb does: fewer keys first, then key by key, values by kind", () =>
+        Effect.gen(function*() {
+          const { members: repo } = yield* repositories
+          const profiles = [{ city: "Oslo", plan: "pro" }, { city: "Bergen" }, {}, { plan: "free" }, { city: "Oslo" }]
+          yield* repo.insertMany(profiles.map((profile, i) => member(i, { name: `m${i}`, profile })))
+          const sorted = yield* repo.findMany(members.pipe(Query.orderBy("profile"), Query.orderBy("id")))
+          // {} < {"city": ...} < {"plan": ...} (one key: "city" < "plan") < two keys.
+          expect(sorted.map((r) => r.name)).toEqual(["m2", "m1", "m4", "m3", "m0"])
+          const distinct = yield* repo.findMany(members.pipe(Query.distinct("profile"), Query.orderBy("name")))
+          expect(distinct.map((r) => r.name)).toEqual(["m2", "m1", "m4", "m3", "m0"])
         }))
 
       test("ilike folds ASCII letters only, and _ matches one character, an emoji too", () =>

@@ -7,7 +7,8 @@ import * as Either from "effect/Either"
 import type * as DatabaseError from "../../DatabaseError.js"
 import type * as Query from "../../Query.js"
 import type { Codec } from "../codec.js"
-import { EncodeFailure } from "../sql.js"
+import * as Expression from "../expr.js"
+import { EncodeFailure, InvalidInput } from "../plan.js"
 import type { TableInfo } from "./store.js"
 import {
   bind,
@@ -80,13 +81,15 @@ const and3 = (a: Truth, b: Truth): Truth => (a === false || b === false ? false 
 
 /**
  * @internal
- * A filter as a predicate. Field names are checked the way the SQL
- * compiler checks them (`codec.column` throws for an unknown field, a
- * defect), and every value is encoded and bound now, not per row.
+ * A filter as a predicate. The query was checked before (plan.ts); as in
+ * the SQL compiler, an unbranded or unknown node, an unknown operator or a
+ * field that is not the table's throws InvalidInput (`codec.column` checks
+ * fields). Every value is encoded and bound now, not per row.
  */
 export const compileFilter = (binder: Binder, expr: Query.Expr): Predicate => {
   const { codec, info } = binder
   const value = (row: StoredRow, field: string) => info.comparable(field, row[field])
+  if (!Expression.isExpr(expr)) throw new InvalidInput("filter", "not a filter built with Query")
   switch (expr._tag) {
     case "Const": {
       const result = expr.value
@@ -126,8 +129,9 @@ export const compileFilter = (binder: Binder, expr: Query.Expr): Predicate => {
     case "Compare": {
       const field = expr.field
       codec.column(field)
-      const param = info.comparable(field, binder.model(field, expr.value))
       const op = expr.op
+      if (!Expression.isComparison(op)) throw new InvalidInput("filter", "not a comparison operator", field)
+      const param = info.comparable(field, binder.model(field, expr.value))
       return (row) => {
         const x = value(row, field)
         if (x === null || param === null) return null
@@ -238,6 +242,10 @@ export const compileFilter = (binder: Binder, expr: Query.Expr): Predicate => {
         throw new Unsupported(`jsonContains on field "${field}", which is not a jsonb object`)
       }
     }
+    case "Invalid":
+      throw new InvalidInput("filter", expr.reason)
+    default:
+      throw new InvalidInput("filter", "not a filter built with Query")
   }
 }
 

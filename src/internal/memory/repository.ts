@@ -18,9 +18,24 @@ import * as Query from "../../Query.js"
 import * as Repository from "../../Repository.js"
 import type * as Table from "../../Table.js"
 import { type Codec, makeCodec } from "../codec.js"
-import { afterExpr, decodeCursor, encodeCursor, keysetOrder } from "../keyset.js"
+import { finishPage, planPage } from "../keyset.js"
 import { MAX_PARAMETERS } from "../liveRepository.js"
-import { EncodeFailure, effectiveFilter, effectiveOrder, needsSubquery } from "../sql.js"
+import {
+  batchSizeOf,
+  checkConflictTarget,
+  checkConflictUpdate,
+  checkNumericField,
+  checkPatch,
+  checkQuery,
+  checkRows,
+  compile as compileFor,
+  effectiveFilter,
+  effectiveOrder,
+  expectedVersionOf,
+  incrementBy,
+  needsSubquery,
+  softDeletable
+} from "../plan.js"
 import { withSpan } from "../tracing.js"
 import { Binder, compileFilter, compileOrder, type Plan, runPlan, type StoredRow } from "./evaluate.js"
 import {
@@ -38,18 +53,6 @@ import { compare, copy, Unsupported } from "./values.js"
 
 const fromEither = <A>(either: Either.Either<A, ParseResult.ParseError>): Effect.Effect<A, ParseResult.ParseError> =>
   either._tag === "Right" ? Effect.succeed(either.right) : Effect.fail(either.left)
-
-// Like the live `compile`: a filter value that fails its schema is a
-// ParseError; an unknown field (or anything else thrown) is a defect.
-const compile = <A>(build: () => A): Effect.Effect<A, ParseResult.ParseError> =>
-  Effect.suspend(() => {
-    try {
-      return Effect.succeed(build())
-    } catch (error) {
-      if (error instanceof EncodeFailure) return Effect.fail(error.error)
-      throw error
-    }
-  })
 
 const toNumber = (value: unknown): Option.Option<number> =>
   value === null || value === undefined ? Option.none() : Option.some(typeof value === "number" ? value : Number(value))
@@ -69,11 +72,15 @@ type Filler = (store: MemoryStore) => unknown
 /** @internal The repository of a table on the in-memory database. */
 export const makeMemoryRepository = <T extends Table.Table<any, any>>(
   table: T,
-  _options: Repository.Options,
+  options: Repository.Options,
   store: MemoryStore
 ): Repository.Repository<T> => {
   type Row = Table.Row<T>
   const codec: Codec = codecFor(table)
+  // As on PostgreSQL (plan.ts): bad input is an InvalidQuery or a
+  // ParseError before anything runs.
+  const compile = <A>(build: () => A) => compileFor(codec, build)
+  const cursorKey = options.cursorKey
   const info: TableInfo = store.info(table, codec)
   const fields = table.fields as ReadonlyArray<string>
   const pkField = table.primaryKey as string
@@ -181,71 +188,74 @@ export const makeMemoryRepository = <T extends Table.Table<any, any>>(
 
   // A SELECT: DISTINCT ON, WHERE (with soft-delete visibility), ORDER BY,
   // LIMIT and OFFSET, compiled in the order the SQL compiler works in.
-  const plan = (
-    query: Query.Query<Row>,
-    operation: string,
-    options: { readonly extra?: Query.Expr | undefined; readonly limit?: number | undefined; readonly ordered?: boolean } = {}
-  ) =>
+  interface SelectOptions {
+    readonly extra?: Query.Expr | undefined
+    readonly limit?: number | undefined
+    /** At most one row (findOne, exists), fewer if the query's own limit is 0. */
+    readonly first?: boolean
+    readonly ordered?: boolean
+    /** Checked already (paginate). */
+    readonly checked?: boolean
+  }
+  const plan = (unchecked: Query.Query<Row> | undefined, operation: string, selectOptions: SelectOptions = {}) =>
     compile(() => {
+      const query = selectOptions.checked ? unchecked! : checkQuery<Row>(codec, orAll(unchecked))
       const binder = new Binder(codec, info, sqlOf(operation))
-      for (const field of query.distinctOn ?? []) codec.column(field)
-      const filter = effectiveFilter(codec, query, options.extra)
+      const filter = effectiveFilter(codec, query, selectOptions.extra)
       const result: Plan = {
         filter: filter === undefined ? undefined : compileFilter(binder, filter),
-        order: options.ordered === false ? undefined : compileOrder(codec, info, effectiveOrder(query)),
+        order: selectOptions.ordered === false ? undefined : compileOrder(codec, info, effectiveOrder(query)),
         distinctOn: query.distinctOn,
-        limit: options.limit ?? query.limit,
+        limit: selectOptions.first ? Math.min(query.limit ?? 1, 1) : selectOptions.limit ?? query.limit,
         offset: query.offset
       }
       return { plan: result, bindError: binder.error }
     })
 
-  const select = (
-    query: Query.Query<Row>,
-    operation: string,
-    options: { readonly extra?: Query.Expr | undefined; readonly limit?: number | undefined; readonly ordered?: boolean } = {}
-  ) =>
-    Effect.flatMap(plan(query, operation, options), ({ bindError, plan }) =>
+  const select = (query: Query.Query<Row> | undefined, operation: string, selectOptions: SelectOptions = {}) =>
+    Effect.flatMap(plan(query, operation, selectOptions), ({ bindError, plan }) =>
       run({ write: false, bindError }, (s) => runPlan(plan, info, s.read(info).rows.values()).map(copyRow)))
 
   const findMany = (query?: Query.Query<Row>) =>
-    select(orAll(query), "findMany").pipe(
+    select(query, "findMany").pipe(
       Effect.map((rows) => rows.map(decode)),
       span("findMany")
     )
 
-  const findOne = (query?: Query.Query<Row>) => {
-    const q = orAll(query)
-    return select(q, "findOne", { limit: Math.min(q.limit ?? 1, 1) }).pipe(
+  const findOne = (query?: Query.Query<Row>) =>
+    select(query, "findOne", { first: true }).pipe(
       Effect.map((rows) => (rows.length === 0 ? Option.none<Row>() : Option.some(decode(rows[0]!)))),
       span("findOne")
     )
-  }
 
   // The rows an aggregate runs over: the table's filtered rows, or the
   // query's rows when it has ORDER BY / LIMIT / DISTINCT ON (a subquery on
   // Postgres; without one, Postgres ignores the ordering).
-  const aggregateRows = (query: Query.Query<Row>, operation: string) =>
-    select(query, operation, { ordered: needsSubquery(query) })
+  const aggregateRows = (query: Query.Query<Row> | undefined, operation: string, field?: unknown) =>
+    Effect.flatMap(
+      compile(() => {
+        const checked = checkQuery<Row>(codec, orAll(query))
+        if (field !== undefined) checkNumericField(codec, field)
+        return checked
+      }),
+      (checked) => select(checked, operation, { ordered: needsSubquery(checked), checked: true })
+    )
 
   const count = (query?: Query.Query<Row>) =>
-    aggregateRows(orAll(query), "count").pipe(
+    aggregateRows(query, "count").pipe(
       Effect.map((rows) => rows.length),
       span("count")
     )
 
   const exists = (query?: Query.Query<Row>) =>
-    select(orAll(query), "exists", { limit: Math.min(orAll(query).limit ?? 1, 1) }).pipe(
+    select(query, "exists", { first: true }).pipe(
       Effect.map((rows) => rows.length > 0),
       span("exists")
     )
 
   const aggregate = (fn: "sum" | "avg" | "min" | "max") =>
   (field: Repository.NumericField<Row>, query?: Query.Query<Row>) =>
-    Effect.suspend(() => {
-      codec.column(field)
-      return aggregateRows(orAll(query), fn)
-    }).pipe(
+    aggregateRows(query, fn, field).pipe(
       Effect.map((rows) => {
         // Aggregates skip NULLs; over no values they are NULL.
         const values = rows.map((row) => row[field]).filter((v) => v !== null && v !== undefined)
@@ -267,45 +277,29 @@ export const makeMemoryRepository = <T extends Table.Table<any, any>>(
 
   const paginate = (
     query: Query.Query<Row>,
-    { after, limit }: { readonly limit: number; readonly after?: string | undefined }
+    pageOptions: { readonly limit: number; readonly after?: string | undefined }
   ) =>
-    Effect.suspend(() => {
-      if (!Number.isInteger(limit) || limit < 1) {
-        return Effect.dieMessage(`${table.name}.paginate: limit must be a whole number >= 1, got ${limit}`)
-      }
-      const order = keysetOrder(codec, query)
-      const base = {
-        ...query,
-        order: query.distinctOn === undefined ? order : query.order,
-        limit: undefined,
-        offset: undefined
-      } as Query.Query<Row>
-      const position = after === undefined ? Either.right(undefined) : decodeCursor(codec, order, after)
-      return Effect.flatMap(
-        position._tag === "Left" ? Effect.fail(position.left) : Effect.succeed(position.right),
-        (values) =>
-          select(base, "paginate", {
-            extra: values === undefined ? undefined : afterExpr(order, values),
-            limit: limit + 1
-          })
-      ).pipe(
-        Effect.map((rows): Repository.Page<Row> => {
-          const items = rows.map(decode)
-          const page = items.slice(0, limit)
-          return {
-            items: page,
-            next: items.length > limit
-              ? Option.some(encodeCursor(codec, order, page[page.length - 1] as Record<string, unknown>))
-              : Option.none()
-          }
-        })
-      )
-    }).pipe(span("paginate"))
+    planPage(codec, query, pageOptions, cursorKey).pipe(
+      Effect.flatMap((page) =>
+        Effect.map(
+          select(page.query, "paginate", { extra: page.after, limit: page.limit, checked: true }),
+          (rows) => finishPage(codec, page, rows.map(decode), cursorKey)
+        )
+      ),
+      span("paginate")
+    )
 
-  const stream = (query?: Query.Query<Row>, _streamOptions?: { readonly batchSize?: number | undefined }) =>
+  const stream = (query?: Query.Query<Row>, streamOptions?: { readonly batchSize?: number | undefined }) =>
     Stream.unwrap(
-      select(orAll(query), "stream").pipe(Effect.map((rows) => Stream.fromIterable(rows).pipe(Stream.map(decode))))
-    ).pipe(Stream.withSpan(`${table.name}.stream`, { captureStackTrace: false }))
+      compile(() => batchSizeOf(options.streamBatchSize, streamOptions)).pipe(
+        Effect.zipRight(select(query, "stream")),
+        Effect.map((rows) => Stream.fromIterable(rows).pipe(Stream.map(decode)))
+      )
+    ).pipe(Stream.withSpan(`${table.name}.stream`, {
+      kind: "client",
+      attributes: { "db.system.name": "memory", "db.collection.name": table.name, "db.operation.name": "stream" },
+      captureStackTrace: false
+    }))
 
   // -- writes -----------------------------------------------------------------
 
@@ -388,8 +382,9 @@ export const makeMemoryRepository = <T extends Table.Table<any, any>>(
       span("insert")
     )
 
-  const insertRows = (rows: ReadonlyArray<Table.Insert<T>>, operation: string) =>
+  const insertRows = (input: ReadonlyArray<Table.Insert<T>>, operation: string) =>
     Effect.gen(function*() {
+      const rows = yield* compile(() => checkRows(input))
       if (rows.length === 0) return []
       const now = yield* Clock.currentTimeMillis
       const binder = new Binder(codec, info, sqlOf(operation))
@@ -429,38 +424,33 @@ export const makeMemoryRepository = <T extends Table.Table<any, any>>(
   const insertManyDiscard = (rows: ReadonlyArray<Table.Insert<T>>) =>
     Effect.asVoid(insertRows(rows, "insertManyDiscard")).pipe(span("insertManyDiscard"))
 
-  // The declared key an ON CONFLICT target names. Postgres would also
-  // accept a unique index the table definition does not declare; the fake
-  // cannot know about it.
-  const arbiter = (target: Repository.UpsertOptions<string>["onConflict"]): Key => {
-    if (Array.isArray(target)) {
-      const wanted = [...(target as ReadonlyArray<string>)].sort().join(",")
-      const key = info.keys.find((k) => [...k.fields].sort().join(",") === wanted)
-      if (key === undefined) {
-        return unsupported(
-          `upsert onConflict (${(target as ReadonlyArray<string>).join(", ")}) on table "${table.name}", ` +
-            "which is not its primary key or a unique key declared in Table.make"
-        )
-      }
-      return key
-    }
-    const constraint = (target as { readonly constraint: string }).constraint
-    const key = info.keys.find((k) => k.constraint === constraint)
+  // The declared key an ON CONFLICT target (checked: the table's fields,
+  // or a declared constraint) names. Postgres would also accept a unique
+  // index the table definition does not declare; the fake cannot know
+  // about it.
+  const arbiter = (target: { readonly fields: ReadonlyArray<string>; readonly constraint: string | undefined }): Key => {
+    if (target.constraint !== undefined) return info.keys.find((k) => k.constraint === target.constraint)!
+    const wanted = [...target.fields].sort().join(",")
+    const key = info.keys.find((k) => [...k.fields].sort().join(",") === wanted)
     if (key === undefined) {
-      return unsupported(`upsert onConflict constraint "${constraint}", which table "${table.name}" does not declare`)
+      return unsupported(
+        `upsert onConflict (${target.fields.join(", ")}) on table "${table.name}", ` +
+          "which is not its primary key or a unique key declared in Table.make"
+      )
     }
     return key
   }
 
   const upsert = (row: Table.Insert<T>, upsertOptions: Repository.UpsertOptions<Table.FieldName<T["model"]>>) =>
     Effect.gen(function*() {
+      const { mode, target } = yield* compile(() => ({
+        target: checkConflictTarget(codec, upsertOptions?.onConflict),
+        mode: checkConflictUpdate(codec, upsertOptions?.update)
+      }))
       const now = yield* Clock.currentTimeMillis
       const binder = new Binder(codec, info, sqlOf("upsert"))
       const prepared = yield* fromEither(prepareInsert(row, now, binder))
-      const key = yield* Effect.try({ try: () => arbiter(upsertOptions.onConflict), catch: (e) => e as Unsupported }).pipe(
-        Effect.orDie
-      )
-      const mode = upsertOptions.update ?? "all"
+      const key = yield* Effect.try({ try: () => arbiter(target), catch: (e) => e as Unsupported }).pipe(Effect.orDie)
       // As on Postgres (see liveRepository.ts): the key, the created
       // timestamp and the version keep their values; the version is bumped.
       const keep = new Set([...key.fields, pkField, createdField, versionField])
@@ -468,7 +458,7 @@ export const makeMemoryRepository = <T extends Table.Table<any, any>>(
         ? []
         : mode === "all"
         ? prepared.columns.filter((f) => !keep.has(f))
-        : (mode as ReadonlyArray<string>).filter((f) => prepared.columns.includes(f) && f !== versionField)
+        : mode.filter((f) => prepared.columns.includes(f) && f !== versionField)
       const assigned = [...set]
       if (assigned.length > 0 && updatedField !== undefined && prepared.columns.includes(updatedField) && !set.includes(updatedField)) {
         assigned.push(updatedField)
@@ -500,23 +490,25 @@ export const makeMemoryRepository = <T extends Table.Table<any, any>>(
 
   // The SET of an update: patched fields in table order, the updated
   // timestamp, and the version bump; encoded with the update variant.
-  const setClause = (patch: Record<string, unknown>, now: number, binder: Binder) =>
+  const setClause = (unchecked: unknown, now: number, binder: Binder) =>
     Effect.gen(function*() {
+      const patch = yield* compile(() => checkPatch(unchecked))
       const assignments: Array<readonly [string, unknown]> = []
       for (const field of fields) {
-        if (!(field in patch) || patch[field] === undefined) continue
+        if (!Object.hasOwn(patch, field) || patch[field] === undefined) continue
         const value = patch[field]
         const forbidden = codec.patchForbids(field, value)
         if (forbidden !== undefined) return yield* Effect.fail(forbidden)
         if (Repository.isIncrement(value)) {
-          assignments.push([field, value])
+          const by = yield* compile(() => incrementBy(field, value.by))
+          assignments.push([field, Repository.increment(by)])
           continue
         }
         const encoded = yield* fromEither(codec.encodePatchField(field, value))
         assignments.push([field, binder.encoded(field, encoded)])
       }
       for (const field of Object.keys(patch)) {
-        if (!fields.includes(field)) yield* fromEither(codec.encodePatchField(field, patch[field]))
+        if (!codec.isField(field)) yield* fromEither(codec.encodePatchField(field, patch[field]))
       }
       if (updatedField !== undefined && patch[updatedField] === undefined) {
         const encoded = yield* fromEither(codec.encodePatchField(updatedField, codec.nowFor(updatedField, now)))
@@ -551,13 +543,10 @@ export const makeMemoryRepository = <T extends Table.Table<any, any>>(
     updateOptions?: { readonly expectedVersion?: number | undefined }
   ) =>
     Effect.gen(function*() {
-      const expected = updateOptions?.expectedVersion
-      if (expected !== undefined && versionField === undefined) {
-        return yield* Effect.dieMessage(`${table.name}.update: expectedVersion needs a table with a version field`)
-      }
+      const expected = yield* compile(() => expectedVersionOf(codec, updateOptions))
       const now = yield* Clock.currentTimeMillis
       const binder = new Binder(codec, info, sqlOf("update"))
-      const clause = yield* setClause(patch as Record<string, unknown>, now, binder)
+      const clause = yield* setClause(patch, now, binder)
       const encodedKey = yield* fromEither(codec.encodeField(pkField, id))
       if (clause.assignments.length === 0 && !clause.bump) {
         const current = yield* findById(id)
@@ -589,10 +578,10 @@ export const makeMemoryRepository = <T extends Table.Table<any, any>>(
   // The rows a write over a query touches: the filtered rows, or the
   // query's rows when it has ORDER BY / LIMIT / DISTINCT ON (the live
   // repository's primary-key subquery).
-  const writePlan = (query: Query.Query<Row>, binder: Binder) =>
+  const writePlan = (unchecked: Query.Query<Row>, binder: Binder) =>
     compile(() => {
+      const query = checkQuery<Row>(codec, unchecked)
       const subquery = needsSubquery(query)
-      if (subquery) for (const field of query.distinctOn ?? []) codec.column(field)
       const filter = effectiveFilter(codec, query)
       const result: Plan = {
         filter: filter === undefined ? undefined : compileFilter(binder, filter),
@@ -608,7 +597,7 @@ export const makeMemoryRepository = <T extends Table.Table<any, any>>(
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const binder = new Binder(codec, info, sqlOf("updateMany"))
-      const clause = yield* setClause(patch as Record<string, unknown>, now, binder)
+      const clause = yield* setClause(patch, now, binder)
       if (clause.assignments.length === 0 && !clause.bump) return 0
       const selection = yield* writePlan(query, binder)
       return yield* run({ write: true, bindError: binder.error }, (s) => {
@@ -677,10 +666,7 @@ export const makeMemoryRepository = <T extends Table.Table<any, any>>(
       }
       const now = yield* Clock.currentTimeMillis
       const clause = yield* softDeleteSet(now, binder)
-      const selection = yield* writePlan(
-        { ...query, deleted: query.deleted === "include" ? "exclude" : query.deleted } as Query.Query<Row>,
-        binder
-      )
+      const selection = yield* writePlan(softDeletable(query), binder)
       return yield* run({ write: true, bindError: binder.error }, (s) => {
         const state = s.write(info)
         // Rows already deleted stay as they were.

@@ -1,0 +1,92 @@
+/**
+ * A TCP proxy between the library and PostgreSQL that keeps the text of
+ * every statement sent, read off the wire: the query string of each Parse
+ * message (extended protocol) and each Query message (simple protocol).
+ * Parameters travel in Bind messages and are not kept: they are data.
+ */
+import * as Effect from "effect/Effect"
+import * as net from "node:net"
+import type * as Scope from "effect/Scope"
+
+export interface StatementLog {
+  /** A URL to the same database, through the proxy. */
+  readonly url: string
+  /** Every statement text sent so far, in order. */
+  readonly statements: () => ReadonlyArray<string>
+}
+
+// Frontend messages after the startup packet: a type byte, then a 32-bit
+// length that counts itself. The startup packet (and an SSLRequest) has no
+// type byte: its first 32 bits are the length.
+const reader = (onStatement: (text: string) => void) => {
+  let buffer = Buffer.alloc(0)
+  let started = false
+  return (chunk: Buffer) => {
+    buffer = Buffer.concat([buffer, chunk])
+    while (true) {
+      if (!started) {
+        if (buffer.length < 8) return
+        const length = buffer.readInt32BE(0)
+        if (buffer.length < length) return
+        const code = buffer.readInt32BE(4)
+        buffer = buffer.subarray(length)
+        // An SSLRequest (80877103) is followed by the real startup packet.
+        if (code !== 80877103) started = true
+        continue
+      }
+      if (buffer.length < 5) return
+      const type = String.fromCharCode(buffer[0]!)
+      const length = buffer.readInt32BE(1)
+      if (buffer.length < 1 + length) return
+      const body = buffer.subarray(5, 1 + length)
+      if (type === "Q") onStatement(body.toString("utf8", 0, body.indexOf(0)))
+      if (type === "P") {
+        const nameEnd = body.indexOf(0)
+        onStatement(body.toString("utf8", nameEnd + 1, body.indexOf(0, nameEnd + 1)))
+      }
+      buffer = buffer.subarray(1 + length)
+    }
+  }
+}
+
+/** A statement-logging proxy to the database at `databaseUrl`, closed with the scope. */
+export const statementLog = (databaseUrl: string): Effect.Effect<StatementLog, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.async<{ log: StatementLog; server: net.Server; sockets: Set<net.Socket> }>((resume) => {
+      const target = new URL(databaseUrl)
+      const statements: Array<string> = []
+      const sockets = new Set<net.Socket>()
+      const server = net.createServer((client) => {
+        const upstream = net.connect(Number(target.port || 5432), target.hostname)
+        sockets.add(client)
+        sockets.add(upstream)
+        const read = reader((text) => statements.push(text))
+        client.on("data", (chunk: Buffer) => {
+          read(chunk)
+          upstream.write(chunk)
+        })
+        upstream.pipe(client)
+        const close = () => {
+          client.destroy()
+          upstream.destroy()
+          sockets.delete(client)
+          sockets.delete(upstream)
+        }
+        client.on("close", close)
+        upstream.on("close", close)
+        client.on("error", close)
+        upstream.on("error", close)
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const url = new URL(databaseUrl)
+        url.hostname = "127.0.0.1"
+        url.port = String((server.address() as net.AddressInfo).port)
+        resume(Effect.succeed({ log: { url: url.toString(), statements: () => statements }, server, sockets }))
+      })
+    }),
+    ({ server, sockets }) =>
+      Effect.async<void>((resume) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resume(Effect.void))
+      })
+  ).pipe(Effect.map(({ log }) => log))
