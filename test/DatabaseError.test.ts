@@ -199,6 +199,22 @@ layer(TestDatabase.layer({ maxConnections: 4 }), { excludeTestServices: true })(
       expect(yield* Admin.query(url, "select 1 from pg_roles where rolname = $1", [role])).toEqual([])
     }))
 
+  it.effect("08P01 (a message the server cannot read) is ConnectionError reason protocol, not retryable", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      // node-postgres writes the text as a C string, so the server finds
+      // bytes after its end: "invalid message format".
+      const error = yield* typed(sql.unsafe("select 1\u0000 and what follows")).pipe(Effect.flip)
+      assert(error._tag === "ConnectionError", String(error))
+      expect(error.reason).toBe("protocol")
+      expect(error.sqlState).toBe("08P01")
+      expect(error.cause).toBe("invalid message format")
+      expect(error.message).toMatch(/^PostgreSQL at .+ reported a protocol violation: invalid message format$/)
+      expect(DatabaseError.isRetryable(error)).toBe(false)
+      // The session is not trusted again; the next statements get a fresh one.
+      for (let i = 0; i < 4; i++) expect((yield* typed(sql<{ ok: number }>`select 1 as ok`))[0]!.ok).toBe(1)
+    }))
+
   it.effect("a missing table is QueryError keeping SQLSTATE, server message and SQL text", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
@@ -231,6 +247,9 @@ layer(TestDatabase.layer({ maxConnections: 4 }), { excludeTestServices: true })(
       )).toBe(false)
       expect(DatabaseError.isRetryable(new DatabaseError.ConnectionError({ reason: "authentication", ...target })))
         .toBe(false)
+      // The same certificates and the same bytes meet the same refusal on every attempt.
+      expect(DatabaseError.isRetryable(new DatabaseError.ConnectionError({ reason: "tls", ...target }))).toBe(false)
+      expect(DatabaseError.isRetryable(new DatabaseError.ConnectionError({ reason: "protocol", ...target }))).toBe(false)
       expect(DatabaseError.isRetryable(new DatabaseError.TransactionAborted({ nested: false, failedSqlState: "40001" })))
         .toBe(true)
       expect(DatabaseError.isRetryable(new DatabaseError.TransactionAborted({ nested: false, failedSqlState: "23505" })))
@@ -242,3 +261,4 @@ layer(TestDatabase.layer({ maxConnections: 4 }), { excludeTestServices: true })(
       expect(DatabaseError.isRetryable("not an error")).toBe(false)
     }))
 })
+
