@@ -40,9 +40,10 @@ import { stream as cursorStream } from "./internal/stream.js"
 // ---------------------------------------------------------------------------
 
 /**
- * How TLS is used, as in libpq's `sslmode`: `disable`, `require` (encrypt,
- * don't verify), `verify-ca` (verify the certificate chain) and
- * `verify-full` (also verify the host name). It wins over a URL's `sslmode`.
+ * How TLS is used, as in libpq's `sslmode`: `disable`, `require` (encrypt;
+ * verify the certificate chain only when a root certificate is given, as
+ * libpq does), `verify-ca` (verify the certificate chain) and `verify-full`
+ * (also verify the host name). It wins over a URL's `sslmode`.
  *
  * @since 0.1.0
  * @category models
@@ -68,7 +69,11 @@ export interface Options {
   /**
    * TLS mode, or node `tls` options for full control. Wins over the URL's
    * `sslmode`, which node-postgres never sees. Default: the URL's `sslmode`,
-   * else `"disable"`.
+   * else `"disable"`. `"require"` with a root certificate (the URL's
+   * `sslrootcert`) verifies the certificate chain but not the host name,
+   * like `"verify-ca"`, as libpq does; without one the server's certificate
+   * is not checked. A certificate or handshake that fails is a
+   * `ConnectionError` with reason `"tls"`, which is not retryable.
    */
   readonly ssl?: SslMode | ConnectionOptions | undefined
   /** Connections opened at start-up and kept open when idle. Default 0. */
@@ -174,7 +179,11 @@ const sslOption = (ssl: SslMode | ConnectionOptions, files: TlsFiles): boolean |
     case "disable":
       return false
     case "require":
-      return { ...files, rejectUnauthorized: false }
+      // libpq: "if a root CA file exists, the behavior of sslmode=require
+      // will be the same as that of verify-ca" (libpq-ssl.html, "Client
+      // Verification of Server Certificates"): whoever names a CA expects
+      // it to be checked.
+      return files.ca === undefined ? { ...files, rejectUnauthorized: false } : sslOption("verify-ca", files)
     case "verify-ca":
       return { ...files, rejectUnauthorized: true, checkServerIdentity: () => undefined }
     case "verify-full":

@@ -223,14 +223,17 @@ export type ConnectionFailure =
   | "too-many-connections"
   | "rejected"
   | "closed"
+  | "tls"
+  | "protocol"
 
 /**
  * The server could not be reached, refused us, or the connection broke:
  * refused or timed-out connects, authentication failures, a missing
- * database or other refusal at connect time, a backend killed
- * by `pg_terminate_backend` or an admin shutdown (08xxx, 28xxx, 57P01-57P03,
- * 53300), and use of a closed pool. Names host, port and database; never the
- * password.
+ * database or other refusal at connect time, a TLS handshake or certificate
+ * check that failed (reason `tls`), a protocol violation (08P01, reason
+ * `protocol`), a backend killed by `pg_terminate_backend` or an admin
+ * shutdown (08xxx, 28xxx, 57P01-57P03, 53300), and use of a closed pool.
+ * Names host, port and database; never the password.
  *
  * @since 0.1.0
  * @category errors
@@ -244,7 +247,9 @@ export class ConnectionError extends Schema.TaggedError<ConnectionError>()("Conn
     "shutdown",
     "too-many-connections",
     "rejected",
-    "closed"
+    "closed",
+    "tls",
+    "protocol"
   ),
   host: Schema.String,
   port: Schema.Number,
@@ -269,7 +274,9 @@ export class ConnectionError extends Schema.TaggedError<ConnectionError>()("Conn
       "shutdown": `PostgreSQL at ${target} is shutting down`,
       "too-many-connections": `PostgreSQL at ${target} has too many connections`,
       "rejected": `PostgreSQL at ${target} refused the connection`,
-      "closed": `the pool for ${target} is closed`
+      "closed": `the pool for ${target} is closed`,
+      "tls": `TLS with PostgreSQL at ${target} failed`,
+      "protocol": `PostgreSQL at ${target} reported a protocol violation`
     }
     const commit = this.duringCommit ? " during COMMIT; the transaction's outcome is unknown" : ""
     return `${text[this.reason]}${commit}${this.cause ? `: ${this.cause}` : ""}`
@@ -451,19 +458,30 @@ export const isConstraintViolation = (u: unknown): u is ConstraintViolation =>
   u instanceof UniqueViolation || u instanceof ForeignKeyViolation || u instanceof CheckViolation ||
   u instanceof NotNullViolation || u instanceof ExclusionViolation
 
+// Connection failures that a new attempt meets again: a closed pool stays
+// closed, and the same credentials, certificates or messages meet the same
+// refusal.
+const permanentConnectionFailures: ReadonlySet<ConnectionFailure> = new Set<ConnectionFailure>([
+  "closed",
+  "authentication",
+  "rejected",
+  "tls",
+  "protocol"
+])
+
 /**
  * Whether running the whole transaction again may succeed: serialization
  * failures, deadlocks, a connection lost before COMMIT was sent, and a
  * transaction aborted by a swallowed serialization failure or deadlock.
+ * Never a TLS or authentication failure, a refusal, a protocol violation or
+ * a closed pool.
  *
  * @since 0.1.0
  * @category refinements
  */
 export const isRetryable = (u: unknown): boolean => {
   if (u instanceof SerializationFailure || u instanceof DeadlockDetected) return true
-  if (u instanceof ConnectionError) {
-    return !u.duringCommit && u.reason !== "closed" && u.reason !== "authentication" && u.reason !== "rejected"
-  }
+  if (u instanceof ConnectionError) return !u.duringCommit && !permanentConnectionFailures.has(u.reason)
   if (u instanceof TransactionAborted) return u.failedSqlState === "40001" || u.failedSqlState === "40P01"
   return false
 }

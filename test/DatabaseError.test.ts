@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import pg from "pg"
 import * as Database from "../src/Database.js"
 import * as DatabaseError from "../src/DatabaseError.js"
@@ -199,6 +200,22 @@ layer(TestDatabase.layer({ maxConnections: 4 }), { excludeTestServices: true })(
       expect(yield* Admin.query(url, "select 1 from pg_roles where rolname = $1", [role])).toEqual([])
     }))
 
+  it.effect("08P01 (a message the server cannot read) is ConnectionError reason protocol, not retryable", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      // node-postgres writes the text as a C string, so the server finds
+      // bytes after its end: "invalid message format".
+      const error = yield* typed(sql.unsafe("select 1\u0000 and what follows")).pipe(Effect.flip)
+      assert(error._tag === "ConnectionError", String(error))
+      expect(error.reason).toBe("protocol")
+      expect(error.sqlState).toBe("08P01")
+      expect(error.cause).toBe("invalid message format")
+      expect(error.message).toMatch(/^PostgreSQL at .+ reported a protocol violation: invalid message format$/)
+      expect(DatabaseError.isRetryable(error)).toBe(false)
+      // The session is not trusted again; the next statements get a fresh one.
+      for (let i = 0; i < 4; i++) expect((yield* typed(sql<{ ok: number }>`select 1 as ok`))[0]!.ok).toBe(1)
+    }))
+
   it.effect("a missing table is QueryError keeping SQLSTATE, server message and SQL text", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
@@ -231,6 +248,9 @@ layer(TestDatabase.layer({ maxConnections: 4 }), { excludeTestServices: true })(
       )).toBe(false)
       expect(DatabaseError.isRetryable(new DatabaseError.ConnectionError({ reason: "authentication", ...target })))
         .toBe(false)
+      // The same certificates and the same bytes meet the same refusal on every attempt.
+      expect(DatabaseError.isRetryable(new DatabaseError.ConnectionError({ reason: "tls", ...target }))).toBe(false)
+      expect(DatabaseError.isRetryable(new DatabaseError.ConnectionError({ reason: "protocol", ...target }))).toBe(false)
       expect(DatabaseError.isRetryable(new DatabaseError.TransactionAborted({ nested: false, failedSqlState: "40001" })))
         .toBe(true)
       expect(DatabaseError.isRetryable(new DatabaseError.TransactionAborted({ nested: false, failedSqlState: "23505" })))
@@ -240,5 +260,101 @@ layer(TestDatabase.layer({ maxConnections: 4 }), { excludeTestServices: true })(
       )).toBe(false)
       expect(DatabaseError.isRetryable(new DatabaseError.PoolTimeout({ waitedMillis: 1, maxConnections: 1 }))).toBe(false)
       expect(DatabaseError.isRetryable("not an error")).toBe(false)
+    }))
+})
+
+// The Bind message counts parameters in an Int16. Without the check,
+// node-postgres would send the count modulo 65,536 and the server would
+// answer 08P01, breaking the session and any transaction on it.
+layer(TestDatabase.layer({ maxConnections: 1 }), { excludeTestServices: true })("statements over PostgreSQL's parameter limit", (it) => {
+  // Three parameters a row: 21,845 rows are exactly 65,535 parameters.
+  const rows = (count: number, batch: number, firstId: number) =>
+    Array.from({ length: count }, (_, i) => ({ id: firstId + i, label: `row ${firstId + i}`, batch }))
+  const countBatch = (batch: number) =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) => typed(sql<{ n: number }>`select count(*)::int as n from batch_rows where batch = ${batch}`))
+      .pipe(Effect.map((result) => result[0]!.n))
+  const TOO_MANY = "the statement has 65538 parameters, but PostgreSQL accepts at most 65535 in one statement; nothing was sent"
+
+  it.effect("setup", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`create table batch_rows (id int primary key, label text not null, batch int not null)`
+    }))
+
+  it.effect("a statement with 65,535 parameters, the most PostgreSQL accepts, runs", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* typed(sql`insert into batch_rows ${sql.insert(rows(21_845, 1, 0))}`)
+      expect(yield* countBatch(1)).toBe(21_845)
+    }))
+
+  it.effect("a statement with more parameters fails with QueryError 54000 and never reaches the server", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const url = yield* TestDatabase.TestUrl
+      const backend = () => Effect.map(typed(sql<{ pid: number }>`select pg_backend_pid() as pid`), (r) => r[0]!.pid)
+      const pid = yield* backend()
+      const error = yield* typed(sql`insert into batch_rows ${sql.insert(rows(21_846, 2, 100_000))}`).pipe(Effect.flip)
+      assert(error._tag === "QueryError", String(error))
+      expect(error.sqlState).toBe("54000")
+      expect(error.serverMessage).toBe(TOO_MANY)
+      expect(error.message).toBe(`${TOO_MANY} (SQLSTATE 54000)`)
+      // The text is long; its two ends say it is the whole statement.
+      expect(error.sql.slice(0, 65)).toBe(`insert into batch_rows ("id","label","batch") VALUES ($1,$2,$3),(`)
+      expect(error.sql.slice(-23)).toBe(",($65536,$65537,$65538)")
+      expect(DatabaseError.isRetryable(error)).toBe(false)
+      // The server's last statement on the session is still the one before,
+      // and the session itself (the pool's only one) was kept.
+      const activity = yield* Admin.query<{ query: string }>(url, "select query from pg_stat_activity where pid = $1", [pid])
+      expect(activity).toEqual([{ query: "select pg_backend_pid() as pid" }])
+      expect(yield* backend()).toBe(pid)
+      expect(yield* countBatch(2)).toBe(0)
+    }))
+
+  it.effect("inside a transaction it fails alone: nothing was sent, so the transaction goes on and commits", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const tooMany = typed(sql`insert into batch_rows ${sql.insert(rows(21_846, 3, 200_000))}`).pipe(Effect.flip)
+      const failures = yield* sql.withTransaction(Effect.gen(function*() {
+        // First, while BEGIN still waits to go out with the first statement.
+        const first = yield* tooMany
+        yield* typed(sql`insert into batch_rows ${sql.insert(rows(1, 3, 300_000))}`)
+        const second = yield* tooMany
+        yield* typed(sql`insert into batch_rows ${sql.insert(rows(1, 3, 300_001))}`)
+        return [first, second]
+      }))
+      for (const error of failures) {
+        assert(error._tag === "QueryError", String(error))
+        expect(error.sqlState).toBe("54000")
+        expect(error.serverMessage).toBe(TOO_MANY)
+      }
+      expect(yield* countBatch(3)).toBe(2)
+    }))
+
+  it.effect("a stream of a statement over the limit fails the same way, in a transaction or not", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const ids = Array.from({ length: 70_000 }, (_, i) => i)
+      const tooMany = Stream.runCollect(sql`select id from batch_rows where id in ${sql.in(ids)}`.stream).pipe(
+        Effect.mapError(DatabaseError.fromSqlError),
+        Effect.flip
+      )
+      // Outside a transaction the stream is a cursor on a connection of its
+      // own; inside one it is a DECLARE on the transaction's connection.
+      const outside = yield* tooMany
+      const inside = yield* sql.withTransaction(Effect.gen(function*() {
+        const error = yield* tooMany
+        yield* typed(sql`insert into batch_rows ${sql.insert(rows(1, 4, 400_000))}`)
+        return error
+      }))
+      for (const error of [outside, inside]) {
+        assert(error._tag === "QueryError", String(error))
+        expect(error.sqlState).toBe("54000")
+        expect(error.serverMessage).toBe(
+          "the statement has 70000 parameters, but PostgreSQL accepts at most 65535 in one statement; nothing was sent"
+        )
+      }
+      expect(yield* countBatch(4)).toBe(1)
+      expect(yield* countBatch(1)).toBe(21_845)
     }))
 })

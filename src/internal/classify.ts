@@ -18,6 +18,45 @@ const POOL_WAIT_TIMEOUT = "timeout exceeded when trying to connect"
 const socketUnreachable = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"])
 const socketBroken = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "ETIMEDOUT"])
 
+// The certificate checks of node's TLS client report OpenSSL's X509_V_ERR
+// names without the prefix (node src/crypto/crypto_common.cc,
+// X509ErrorCode), e.g. SELF_SIGNED_CERT_IN_CHAIN for a server whose CA the
+// client does not trust.
+const certificateRejected = new Set([
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_DECRYPT_CERT_SIGNATURE",
+  "UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY",
+  "UNABLE_TO_GET_CRL",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_NOT_YET_VALID",
+  "CERT_HAS_EXPIRED",
+  "ERROR_IN_CERT_NOT_BEFORE_FIELD",
+  "ERROR_IN_CERT_NOT_AFTER_FIELD",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "CERT_CHAIN_TOO_LONG",
+  "CERT_REVOKED",
+  "INVALID_CA",
+  "PATH_LENGTH_EXCEEDED",
+  "INVALID_PURPOSE",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "HOSTNAME_MISMATCH"
+])
+
+// A failed TLS handshake or certificate check. Besides the names above:
+// ERR_TLS_* from node's own checks (ERR_TLS_CERT_ALTNAME_INVALID: the host
+// name is not in the certificate), ERR_SSL_* for an alert from the server
+// (ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: it does not trust the client's
+// certificate) or a handshake the client cannot make, ERR_OSSL_* for
+// certificates and keys OpenSSL cannot use (a key that does not match its
+// certificate), and EPROTO for a protocol version the server refuses.
+const isTlsFailure = (code: string): boolean =>
+  certificateRejected.has(code) || code === "EPROTO" || code.startsWith("ERR_TLS_") ||
+  code.startsWith("ERR_SSL_") || code.startsWith("ERR_OSSL_")
+
 /**
  * @internal
  * Turns anything the driver or the pool threw into a DatabaseError. This is
@@ -56,6 +95,8 @@ export const classify = (
       maxConnections: pool.maxConnections
     })
   }
+  // Not retryable: the same certificates fail the same way every time.
+  if (code !== undefined && isTlsFailure(code)) return connection("tls", `${code}: ${e.message.trim()}`)
   if (code !== undefined && socketUnreachable.has(code)) return connection("unreachable", code)
   if (code !== undefined && socketBroken.has(code)) {
     return connection(phase === "connect" ? "unreachable" : "terminated", code)
@@ -136,6 +177,10 @@ const fromServer = (
       return connection("shutdown", error.message, code)
     case "53300":
       return connection("too-many-connections", error.message, code)
+    case "08P01":
+      // protocol_violation: the server could not read what was sent (a
+      // malformed message). Sending the same bytes again fails the same way.
+      return connection("protocol", error.message, code)
   }
   if (code.startsWith("08")) return connection(phase === "connect" ? "unreachable" : "terminated", error.message, code)
   if (code.startsWith("28")) return connection("authentication", error.message, code)

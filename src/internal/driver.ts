@@ -6,7 +6,7 @@ import Cursor from "pg-cursor"
 // node-postgres's own text form of parameter values (no types published).
 // @ts-expect-error: pg ships no declarations for pg/lib/utils.js
 import pgUtils from "pg/lib/utils.js"
-import type * as DatabaseError from "../DatabaseError.js"
+import * as DatabaseError from "../DatabaseError.js"
 import { classify, type Phase, type Target } from "./classify.js"
 
 /** @internal Options after defaults and parsing. */
@@ -84,6 +84,36 @@ interface Running {
 }
 
 const ROW_CURSOR_BATCH = 1000
+
+/**
+ * @internal
+ * The most parameters a statement can have: the Bind message counts them in
+ * an Int16 (protocol-message-formats.html, "Bind"), and node-postgres writes
+ * a larger count modulo 65,536, so the server would misread the message.
+ */
+export const MAX_PARAMETERS = 65_535
+
+// Errors about statements that never left the client, so that nothing
+// happened on the server: a transaction they ran in is not aborted.
+const unsentErrors = new WeakSet<DatabaseError.DatabaseError>()
+
+/** @internal Whether the statement an error is about reached the server (or may have). */
+export const wasSent = (error: DatabaseError.DatabaseError): boolean => !unsentErrors.has(error)
+
+// Checked before anything is written to the socket. 54000 is
+// program_limit_exceeded, the SQLSTATE the server uses for its own limits.
+const unsendable = (statement: Statement): DatabaseError.QueryError | undefined => {
+  const count = statement.values.length
+  if (count <= MAX_PARAMETERS) return undefined
+  const error = new DatabaseError.QueryError({
+    sqlState: "54000",
+    serverMessage: `the statement has ${count} parameters, but PostgreSQL accepts at most ${MAX_PARAMETERS} ` +
+      `in one statement; nothing was sent`,
+    sql: statement.text
+  })
+  unsentErrors.add(error)
+  return error
+}
 
 /**
  * @internal
@@ -217,6 +247,10 @@ export class Driver {
       stalePlan?: boolean
     ) => void
   ): void {
+    // Refused before the session is touched: a transaction's deferred BEGIN
+    // stays unsent, and the session stays as it was.
+    const refused = unsendable(statement)
+    if (refused !== undefined) return callback(refused, undefined)
     const running: Running = { done: false, waiters: undefined }
     client.dalRunning = running
     const name = this.options.statementCacheSize > 0 ? statement.name : undefined
@@ -328,6 +362,8 @@ export class Driver {
 
   /** A server-side cursor over a query, read in batches. */
   openCursor(client: DalClient, statement: Statement): Cursor {
+    const refused = unsendable(statement)
+    if (refused !== undefined) return refusedCursor(refused)
     return client.query(new Cursor(statement.text, statement.values as Array<unknown>, {
       ...(statement.rowMode === undefined ? {} : { rowMode: statement.rowMode })
     }))
@@ -440,6 +476,13 @@ const makeQuery = (
   if (name !== undefined) query.name = name
   return query
 }
+
+// A cursor that was never opened on the server: its first read reports why.
+const refusedCursor = (error: DatabaseError.QueryError): Cursor =>
+  ({
+    read: (_rows: number, callback: (error: Error | undefined, rows: Array<unknown>) => void) => callback(error, []),
+    close: (callback: (error?: Error) => void) => callback()
+  }) as unknown as Cursor
 
 /** The deferred BEGIN a statement carries, and the session it runs on. */
 class Begin {

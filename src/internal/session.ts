@@ -16,7 +16,8 @@ import {
   runOnClient,
   runPooled,
   startAcquire,
-  type Statement
+  type Statement,
+  wasSent
 } from "./driver.js"
 import { withSpan } from "./tracing.js"
 
@@ -147,6 +148,8 @@ export class Session {
 // Records that Postgres aborted the transaction, and turns "current
 // transaction is aborted" (25P02) into TransactionAborted.
 const noteFailure = (level: Level, error: DatabaseError.DatabaseError): DatabaseError.DatabaseError => {
+  // A statement the client refused to send left the transaction as it was.
+  if (!wasSent(error)) return error
   if (error._tag === "ConnectionError") {
     level.root.broken = true
     return error
