@@ -24,7 +24,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import type { ConnectionOptions } from "node:tls"
 import pg from "pg"
-import type * as DatabaseError from "./DatabaseError.js"
+import * as DatabaseError from "./DatabaseError.js"
 import { makeLiveRepository } from "./internal/liveRepository.js"
 import type * as Repository from "./Repository.js"
 import type * as Table from "./Table.js"
@@ -100,7 +100,9 @@ export interface Options {
   readonly shutdownGracePeriod?: Duration.DurationInput | undefined
   /**
    * Retry policy for the start-up connection check when the server is
-   * unreachable. Default: none, fail at once with `ConnectionError`.
+   * unreachable, starting up or too busy (a retryable `ConnectionError`;
+   * never for `tls`, `authentication`, `rejected` or `protocol`). Default:
+   * none, fail at once with `ConnectionError`.
    */
   readonly connectRetry?: Schedule.Schedule<unknown, unknown> | undefined
   /**
@@ -601,7 +603,9 @@ export const make = (
       ? check
       : Effect.retry(check, {
         schedule: options.connectRetry,
-        while: (error) => error._tag === "ConnectionError" || error._tag === "PoolTimeout"
+        // A certificate, a password or a protocol error fails the same way
+        // every time: only what may pass on a later attempt is retried.
+        while: (error) => DatabaseError.isRetryable(error) || error._tag === "PoolTimeout"
       }))
     const row = settings.rows[0] as { isolation: string; read_only: string; deferrable: string }
     const serverDefaults: Session.ServerDefaults = {

@@ -527,6 +527,7 @@ const conditionNames: Record<string, string> = {
   "42601": "syntax_error",
   "42703": "undefined_column",
   "42883": "undefined_function",
+  "54000": "program_limit_exceeded",
   "42P01": "undefined_table",
   "42P07": "duplicate_table",
   "42804": "datatype_mismatch",

@@ -412,6 +412,31 @@ describe("Database layer", () => {
       expect(attempts).toBe(4)
     }))
 
+  it.scopedLive("with connectRetry, a refusal that no retry can fix (an unknown role) fails at once, unretried", () =>
+    Effect.gen(function*() {
+      const url = new URL(yield* TestDatabase.url)
+      url.username = "no_such_role_anywhere"
+      url.password = ""
+      let attempts = 0
+      const error = yield* withLayer(
+        Database.layer({
+          url: url.toString(),
+          connectRetry: Schedule.spaced("20 millis").pipe(
+            Schedule.intersect(Schedule.recurs(3)),
+            Schedule.tapInput(() => Effect.sync(() => attempts++))
+          )
+        }),
+        Database.ping
+      ).pipe(Effect.flip)
+      assert(error instanceof DatabaseError.ConnectionError)
+      // Refused by pg_hba or the role check (28xxx), or, where the server
+      // asks for a password, by the SCRAM exchange that has none to give.
+      expect(error.reason).toBe("authentication")
+      // The schedule saw the one failure and stopped: no retry (a server
+      // that never appears is seen 4 times with recurs(3)).
+      expect(attempts).toBe(1)
+    }))
+
   it.live("closing the layer cancels a statement that outlives the grace period; none keeps running", () =>
     Effect.gen(function*() {
       const url = yield* TestDatabase.url

@@ -298,7 +298,7 @@ layer(TestDatabase.layer({ maxConnections: 1 }), { excludeTestServices: true })(
       assert(error._tag === "QueryError", String(error))
       expect(error.sqlState).toBe("54000")
       expect(error.serverMessage).toBe(TOO_MANY)
-      expect(error.message).toBe(`${TOO_MANY} (SQLSTATE 54000)`)
+      expect(error.message).toBe(`${TOO_MANY} (SQLSTATE 54000 program_limit_exceeded)`)
       // The text is long; its two ends say it is the whole statement.
       expect(error.sql.slice(0, 65)).toBe(`insert into batch_rows ("id","label","batch") VALUES ($1,$2,$3),(`)
       expect(error.sql.slice(-23)).toBe(",($65536,$65537,$65538)")

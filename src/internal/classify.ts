@@ -97,6 +97,10 @@ export const classify = (
   }
   // Not retryable: the same certificates fail the same way every time.
   if (code !== undefined && isTlsFailure(code)) return connection("tls", `${code}: ${e.message.trim()}`)
+  // node-postgres's SCRAM client (pg 8.x, crypto/sasl.js) throws these when
+  // the server asks for a password and none (or a wrong one) is at hand:
+  // "SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a string".
+  if (e.message.startsWith("SASL: ")) return connection("authentication", e.message)
   if (code !== undefined && socketUnreachable.has(code)) return connection("unreachable", code)
   if (code !== undefined && socketBroken.has(code)) {
     return connection(phase === "connect" ? "unreachable" : "terminated", code)

@@ -8,6 +8,7 @@ import Cursor from "pg-cursor"
 import pgUtils from "pg/lib/utils.js"
 import * as DatabaseError from "../DatabaseError.js"
 import { classify, type Phase, type Target } from "./classify.js"
+import { MAX_PARAMETERS } from "./plan.js"
 
 /** @internal Options after defaults and parsing. */
 export interface DriverOptions {
@@ -85,14 +86,6 @@ interface Running {
 
 const ROW_CURSOR_BATCH = 1000
 
-/**
- * @internal
- * The most parameters a statement can have: the Bind message counts them in
- * an Int16 (protocol-message-formats.html, "Bind"), and node-postgres writes
- * a larger count modulo 65,536, so the server would misread the message.
- */
-export const MAX_PARAMETERS = 65_535
-
 // Errors about statements that never left the client, so that nothing
 // happened on the server: a transaction they ran in is not aborted.
 const unsentErrors = new WeakSet<DatabaseError.DatabaseError>()
@@ -149,6 +142,24 @@ export class Driver {
         super({ ...config, password: config.password, connectionTimeoutMillis: connectTimeoutMillis } as pg.ClientConfig)
         this.on("error", (error) => {
           this.dalError ??= error
+        })
+      }
+      // A connect that fails on the client's side (node-postgres's SCRAM
+      // client throws when the server asks for a password and there is
+      // none) leaves the socket open, and neither pg nor pg-pool closes it:
+      // the server keeps the backend until authentication_timeout (60 s),
+      // and DROP DATABASE waits for it. Closing the socket ends it now.
+      override connect(callback?: any): any {
+        const destroy = () => (this as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy()
+        if (callback === undefined) {
+          return super.connect().catch((error: unknown) => {
+            destroy()
+            throw error
+          })
+        }
+        return super.connect((error: Error | null) => {
+          if (error) destroy()
+          callback(error)
         })
       }
     }

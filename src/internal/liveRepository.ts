@@ -28,6 +28,7 @@ import {
   effectiveOrder,
   expectedVersionOf,
   incrementBy,
+  MAX_PARAMETERS,
   needsSubquery,
   softDeletable
 } from "./plan.js"
@@ -53,9 +54,6 @@ const nameFor = (text: string): string | undefined => {
   }
   return name
 }
-
-/** @internal Postgres's limit on bind parameters per statement. */
-export const MAX_PARAMETERS = 65_535
 
 const fromEither = <A>(either: Either.Either<A, ParseResult.ParseError>): Effect.Effect<A, ParseResult.ParseError> =>
   either._tag === "Right" ? Effect.succeed(either.right) : Effect.fail(either.left)

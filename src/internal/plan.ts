@@ -27,6 +27,15 @@ export class InvalidInput {
   ) {}
 }
 
+/**
+ * @internal
+ * The most parameters a statement can have: the Bind message counts them in
+ * an Int16 (protocol-message-formats.html, "Bind"), and node-postgres writes
+ * a larger count modulo 65,536, so the server would misread the message.
+ * Bulk inserts chunk under it on both engines.
+ */
+export const MAX_PARAMETERS = 65_535
+
 /** @internal Thrown while compiling when a value fails the model's schema; becomes that ParseError. */
 export class EncodeFailure {
   constructor(readonly error: ParseResult.ParseError) {}

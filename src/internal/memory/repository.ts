@@ -19,7 +19,6 @@ import * as Repository from "../../Repository.js"
 import type * as Table from "../../Table.js"
 import { type Codec, makeCodec } from "../codec.js"
 import { finishPage, planPage } from "../keyset.js"
-import { MAX_PARAMETERS } from "../liveRepository.js"
 import {
   batchSizeOf,
   checkConflictTarget,
@@ -33,6 +32,7 @@ import {
   effectiveOrder,
   expectedVersionOf,
   incrementBy,
+  MAX_PARAMETERS,
   needsSubquery,
   softDeletable
 } from "../plan.js"
