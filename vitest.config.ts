@@ -1,5 +1,5 @@
 import * as fs from "node:fs"
-import { defineConfig } from "vitest/config"
+import { configDefaults, defineConfig } from "vitest/config"
 
 // The repository's own code imports "effect-dal" from the sources, as
 // tsconfig.json's `paths` say (tsx reads them too); the package's `exports`
@@ -16,6 +16,8 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts", "examples/**/*.test.ts", "docs/**/*.test.ts"],
+    // The package test packs and installs the package: `npm run test:package`.
+    exclude: [...configDefaults.exclude, "test/package/**"],
     globalSetup: ["test/support/globalSetup.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
