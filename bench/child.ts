@@ -45,7 +45,7 @@ export class Child {
   static async start(implementation: string, url: string, size: SeedSize): Promise<Child> {
     const child = new Child(
       implementation,
-      spawn(process.execPath, [...LOADER, "--expose-gc", "--conditions=effect-dal-dist", WORKER], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+      spawn(process.execPath, [...LOADER, "--expose-gc", WORKER], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
     )
     try {
       child.connectedRssKb = (await child.request({ type: "init", implementation, url, size }, "ready")).rssKb

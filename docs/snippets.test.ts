@@ -7,10 +7,12 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as fs from "node:fs"
 import * as Database from "../src/Database.js"
 import * as TestDatabase from "../test/support/TestDatabase.js"
+import * as QuickStart from "../test/support/quickStart.js"
+import { start, tsx } from "../examples/support/testing.js"
 import * as Errors from "./snippets/errors.js"
-import * as QuickStart from "./snippets/quick-start.js"
 import * as Repositories from "./snippets/repositories.js"
 import * as Transactions from "./snippets/transactions.js"
 import * as Untrusted from "./snippets/untrusted.js"
@@ -29,14 +31,15 @@ const run = <A, E>(
   }))
 
 describe("README snippets", () => {
-  it.live("a first program", () =>
+  // The whole file is the program a user copies: it runs as one.
+  it.scopedLive("a first program", () =>
     Effect.gen(function*() {
-      const result = yield* run(QuickStart.createTables, QuickStart.program)
-      expect(result).toEqual({
-        renamed: "Ada Lovelace",
-        found: ["ada@example.com", "alan@example.com"],
-        total: 3
-      })
+      const url = yield* TestDatabase.url
+      const child = yield* start(tsx, ["docs/snippets/quick-start.ts"], { DATABASE_URL: url })
+      expect(yield* child.exit, child.output()).toEqual({ code: 0, signal: null })
+      expect(child.output()).toBe(QuickStart.output)
+      // The README shows what it prints.
+      expect(fs.readFileSync(new URL("../README.md", import.meta.url), "utf8")).toContain(`\`\`\`text\n${QuickStart.output}\`\`\``)
     }))
 
   it.live("transactions", () =>

