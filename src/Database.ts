@@ -358,7 +358,6 @@ const postgresUrl = (name: string) =>
   )
 
 const optionalDuration = (name: string) => Config.option(Config.duration(name))
-const optionalInteger = (name: string) => Config.option(Config.integer(name))
 const someOrUndefined = <A>(o: Option.Option<A>) => Option.getOrUndefined(o)
 
 // os.userInfo() throws for a UID without a passwd entry (common in

@@ -156,8 +156,29 @@ const object = (keys: fc.Arbitrary<string>, values: fc.Arbitrary<unknown>) =>
     Object.fromEntries(entries)
   )
 
+// Query's own operators, given a request's field name and arguments
+// (`{ [body.field]: Query.like(body.pattern) }`): an operator on a field
+// whose column has no such operator, or with arguments of the wrong kind,
+// is refused on both databases alike.
+const operators = [
+  "eq", "ne", "lt", "gte", "between", "in", "notIn", "isNull", "isNotNull",
+  "like", "ilike", "startsWith", "contains", "overlaps", "jsonContains"
+] as const
+const operatorArgument = fc.oneof(json, fc.array(fc.oneof(json, fittingEntry.map(([, v]) => v)), { maxLength: 2 }), fittingEntry.map(([, v]) => v))
+const operatorFilter = fc.tuple(fc.oneof(fieldName, fieldName, anyName), fc.constantFrom(...operators), operatorArgument, operatorArgument)
+  .map(([field, op, a, b]) => {
+    const make = Query as unknown as Record<string, (...args: Array<unknown>) => Query.Operator<unknown>>
+    const operator = op === "between"
+      ? Query.between(a, b)
+      : op === "startsWith"
+      ? Query.startsWith(a as string, { caseInsensitive: b as boolean })
+      : make[op]!(a)
+    return Object.fromEntries([[field, operator]])
+  })
+
 const filter = fc.oneof(
   { weight: 8, arbitrary: object(anyName, value) },
+  { weight: 4, arbitrary: operatorFilter },
   { weight: 2, arbitrary: imitation },
   { weight: 1, arbitrary: fc.oneof(json, fc.constant(undefined)) }
 )

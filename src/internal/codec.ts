@@ -84,6 +84,12 @@ export interface Codec {
   readonly isField: (name: unknown) => name is string
   /** The fields whose values are numbers, which sum, avg, min and max take. */
   readonly numericFields: ReadonlySet<string>
+  /**
+   * What a field's stored (encoded) value can be, for the operators that
+   * need one kind: text (LIKE), an array (contains, overlaps), JSON
+   * (jsonContains: an object, or unknown).
+   */
+  readonly storedKinds: (field: string) => ReadonlySet<StoredKind>
   /** A field's column; throws InvalidInput for a name that is not a field. */
   readonly column: (field: string) => string
   /** A model value of a field, encoded for SQL; a ParseError is returned, not thrown. */
@@ -112,6 +118,43 @@ export interface Codec {
   readonly decodeColumns: (row: Record<string, unknown>) => unknown
   /** Decodes a row given as its values in the order of `selectList`; same results and defects as `decodeRow`. */
   readonly decodeValues: (values: ReadonlyArray<unknown>) => unknown
+}
+
+/** @internal What a stored value can be: see `Codec.storedKinds`. */
+export type StoredKind = "text" | "array" | "json" | "other"
+
+// The kinds of value an encoded schema can hold (nullability aside).
+const storedKindsOf = (ast: SchemaAST.AST, out: Set<StoredKind> = new Set()): Set<StoredKind> => {
+  switch (ast._tag) {
+    case "Union":
+      for (const member of ast.types) storedKindsOf(member, out)
+      break
+    case "Refinement":
+      storedKindsOf(ast.from, out)
+      break
+    case "Suspend":
+      storedKindsOf(ast.f(), out)
+      break
+    case "StringKeyword":
+    case "TemplateLiteral":
+      out.add("text")
+      break
+    case "Literal":
+      if (typeof ast.literal === "string") out.add("text")
+      else if (ast.literal !== null) out.add("other")
+      break
+    case "TupleType":
+      out.add("array")
+      break
+    case "TypeLiteral":
+    case "UnknownKeyword":
+    case "AnyKeyword":
+      out.add("json")
+      break
+    default:
+      out.add("other")
+  }
+  return out
 }
 
 /** @internal */
@@ -456,11 +499,14 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
     return numberProbes.some(ok)
   }))
 
+  const kinds = new Map(fields.map((f) => [f, storedKindsOf(propertyType(Schema.encodedSchema(struct1(selectFields, f)).ast))]))
+
   return {
     table,
     selectList,
     isField,
     numericFields,
+    storedKinds: (field) => kinds.get(field) ?? new Set(),
     column: (field) => {
       if (!isField(field)) throw new InvalidInput("query", "not a field of the table", field)
       return columns[field]!

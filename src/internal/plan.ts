@@ -11,7 +11,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as DatabaseError from "../DatabaseError.js"
 import * as Query from "../Query.js"
-import type { Codec } from "./codec.js"
+import type { Codec, StoredKind } from "./codec.js"
 import * as Expression from "./expr.js"
 
 /**
@@ -143,6 +143,12 @@ export const checkQuery = <A>(codec: Codec, query: unknown): Query.Query<A> => {
 
 const filterPart = "filter"
 
+// An operator that only one kind of column has (PostgreSQL: 42883, no such
+// operator for the column's type).
+const checkKind = (codec: Codec, field: string, kind: StoredKind, reason: string): void => {
+  if (!codec.storedKinds(field).has(kind)) throw new InvalidInput(filterPart, reason, field)
+}
+
 const checkExpr = (codec: Codec, expr: unknown): void => {
   if (!Expression.isExpr(expr)) {
     throw new InvalidInput(filterPart, "not a filter built with Query (Query.where, Query.and, Query.gte, ...)")
@@ -168,7 +174,7 @@ const checkExpr = (codec: Codec, expr: unknown): void => {
       checkField(codec, expr.field, filterPart)
       return
     case "JsonContains":
-      checkField(codec, expr.field, filterPart)
+      checkKind(codec, checkField(codec, expr.field, filterPart), "json", "Query.jsonContains needs a jsonb field")
       try {
         JSON.stringify(expr.value)
       } catch {
@@ -186,13 +192,13 @@ const checkExpr = (codec: Codec, expr: unknown): void => {
       return
     case "ArrayContains":
     case "ArrayOverlaps":
-      checkField(codec, expr.field, filterPart)
+      checkKind(codec, checkField(codec, expr.field, filterPart), "array", "Query.contains and Query.overlaps need an array field")
       if (!Array.isArray(expr.values)) {
         throw new InvalidInput(filterPart, "Query.contains and Query.overlaps take a list of values", expr.field)
       }
       return
     case "Like":
-      checkField(codec, expr.field, filterPart)
+      checkKind(codec, checkField(codec, expr.field, filterPart), "text", "LIKE needs a text field")
       if (typeof expr.pattern !== "string") throw new InvalidInput(filterPart, "a LIKE pattern is a string", expr.field)
       if (typeof expr.caseInsensitive !== "boolean") {
         throw new InvalidInput(filterPart, "caseInsensitive is true or false", expr.field)

@@ -124,6 +124,32 @@ export const untrustedInput = (test: Test): void => {
         expect(yield* repo.count()).toBe(3)
       }))
 
+    test("an operator the field's column does not have, or given the wrong kind of argument, is InvalidQuery", () =>
+      Effect.gen(function*() {
+        const repo = yield* seed
+        // A field name and an argument from a request: `{ [body.field]: Query.like(body.pattern) }`.
+        const cases: ReadonlyArray<readonly [string, Query.Operator<unknown>, string]> = [
+          ["age", Query.like("3%"), "LIKE needs a text field"],
+          ["profile", Query.ilike("%"), "LIKE needs a text field"],
+          ["name", Query.contains(["a"]), "Query.contains and Query.overlaps need an array field"],
+          ["tags", Query.jsonContains({ a: 1 }), "Query.jsonContains needs a jsonb field"],
+          ["name", Query.like(42 as never), "a LIKE pattern is a string"],
+          ["name", Query.startsWith({} as never), "startsWith takes a string"],
+          ["name", Query.in("Ann" as never), "Query.in and Query.notIn take a list of values"],
+          ["tags", Query.overlaps("a" as never), "Query.contains and Query.overlaps take a list of values"],
+          ["profile", Query.jsonContains(10n), "Query.jsonContains takes a JSON value"]
+        ]
+        for (const [field, operator, reason] of cases) {
+          const error = yield* Effect.flip(repo.findMany(all.pipe(Query.where(Object.fromEntries([[field, operator]])))))
+          assert(error._tag === "InvalidQuery", reason)
+          expect(error.reason).toBe(reason)
+        }
+        expect(names(yield* repo.findMany(all.pipe(Query.where({ profile: Query.jsonContains({ city: "Lyon" }) }))))).toEqual([
+          "Bob",
+          "Cid"
+        ])
+      }))
+
     test("a constraint that no key of the table declares is InvalidQuery; a declared one works", () =>
       Effect.gen(function*() {
         const repo = yield* seed
