@@ -60,7 +60,8 @@ export class Binder {
   text(value: string): string {
     const bound = bind(value, "plain", this.sql)
     if (bound.error !== undefined) this.error ??= bound.error
-    return value
+    // As sent: an unpaired surrogate is U+FFFD by then.
+    return bound.value as string
   }
 
   /** A jsonb parameter (`JSON.stringify(value)::jsonb`). */

@@ -126,11 +126,14 @@ const bindValue = (value: unknown, sql: string): unknown => {
 export const bindJson = (value: unknown, sql: string): unknown => {
   const text = JSON.stringify(value)
   if (text === undefined) return null
-  if (text.includes("\\u0000")) {
-    throw new StatementFailure(queryError("22P05", "unsupported Unicode escape sequence", sql))
-  }
-  if (/\\ud[89a-f][0-9a-f]{2}/i.test(text)) {
+  // The server's JSON parser reads escapes in order: the first bad one decides.
+  const nul = text.indexOf("\\u0000")
+  const surrogate = text.search(/\\ud[89a-f][0-9a-f]{2}/i)
+  if (surrogate >= 0 && (nul < 0 || surrogate < nul)) {
     throw new StatementFailure(queryError("22P02", "invalid input syntax for type json", sql))
+  }
+  if (nul >= 0) {
+    throw new StatementFailure(queryError("22P05", "unsupported Unicode escape sequence", sql))
   }
   return JSON.parse(text)
 }
@@ -360,10 +363,41 @@ const asciiLower = (s: string) => s.replace(/[A-Z]+/g, (c) => c.toLowerCase())
 export const like = (text: string, pattern: string, caseInsensitive: boolean): boolean => {
   const t = Array.from(caseInsensitive ? asciiLower(text) : text)
   const p = Array.from(caseInsensitive ? asciiLower(pattern) : pattern)
-  return matchText(t, 0, p, 0) === LIKE_TRUE
+  return matchText(t, p) === LIKE_TRUE
 }
 
-const matchText = (t: ReadonlyArray<string>, ti: number, p: ReadonlyArray<string>, pi: number): number => {
+/** Where MatchText would call itself: at text position `ti`, pattern position `pi` (the literal after a `%`). */
+interface Descent {
+  ti: number
+  readonly pi: number
+  readonly first: string
+}
+
+// MatchText's recursion (one level per `%`) as a loop with its own stack:
+// a pattern of tens of thousands of `%` from a request would overflow
+// JavaScript's stack, where PostgreSQL answers. Only a FALSE from a level
+// makes the level above scan on; TRUE and ABORT end the whole match.
+const matchText = (t: ReadonlyArray<string>, p: ReadonlyArray<string>): number => {
+  const stack: Array<Descent> = []
+  let result = matchFrom(t, 0, p, 0)
+  for (;;) {
+    if (typeof result === "object") {
+      stack.push(result)
+      result = matchFrom(t, result.ti, p, result.pi)
+      continue
+    }
+    if (result !== LIKE_FALSE || stack.length === 0) return result
+    const level = stack[stack.length - 1]!
+    let ti = level.ti + 1
+    while (ti < t.length && t[ti] !== level.first) ti++
+    if (ti >= t.length) return LIKE_ABORT
+    level.ti = ti
+    result = matchFrom(t, ti, p, level.pi)
+  }
+}
+
+// One level of MatchText, up to the point where it would call itself.
+const matchFrom = (t: ReadonlyArray<string>, ti: number, p: ReadonlyArray<string>, pi: number): number | Descent => {
   if (p.length - pi === 1 && p[pi] === "%") return LIKE_TRUE
   while (ti < t.length && pi < p.length) {
     const c = p[pi]
@@ -387,14 +421,8 @@ const matchText = (t: ReadonlyArray<string>, ti: number, p: ReadonlyArray<string
         if (p.length - pi < 2) throw new LikeEscapeError()
         first = p[pi + 1]!
       } else first = p[pi]!
-      while (ti < t.length) {
-        if (t[ti] === first) {
-          const matched = matchText(t, ti, p, pi)
-          if (matched !== LIKE_FALSE) return matched
-        }
-        ti++
-      }
-      return LIKE_ABORT
+      while (ti < t.length && t[ti] !== first) ti++
+      return ti < t.length ? { ti, pi, first } : LIKE_ABORT
     } else if (c === "_") {
       ti++
       pi++
