@@ -12,6 +12,7 @@ import * as Database from "../src/Database.js"
 import * as TestDatabase from "../test/support/TestDatabase.js"
 import * as QuickStart from "../test/support/quickStart.js"
 import { start, tsx } from "../examples/support/testing.js"
+import * as Compatibility from "./snippets/compatibility.js"
 import * as Errors from "./snippets/errors.js"
 import * as Repositories from "./snippets/repositories.js"
 import * as Transactions from "./snippets/transactions.js"
@@ -59,6 +60,13 @@ describe("README snippets", () => {
       expect(result.rawTag).toBe("UniqueViolation")
       expect(result.retryable).toBe(false)
     }))
+
+  it.live("name transforms and a pool you already have", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      const result = yield* Compatibility.program(url)
+      expect(result).toEqual({ rows: [{ id: 1, displayName: "Ann" }], one: [{ one_value: 1 }], poolEnded: true })
+    }).pipe(Effect.scoped))
 
   it.live("untrusted input", () =>
     Effect.gen(function*() {

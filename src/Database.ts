@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Config from "effect/Config"
@@ -29,9 +30,10 @@ import { makeLiveRepository } from "./internal/liveRepository.js"
 import type * as Repository from "./Repository.js"
 import type * as Table from "./Table.js"
 import type { Target } from "./internal/classify.js"
-import { CompatConnection, makePgClient, pgClientConfig } from "./internal/compat.js"
+import { CompatConnection, type ConfigExtras, makePgClient, pgClientConfig } from "./internal/compat.js"
 import { acquireClient, Driver, type DriverOptions, runOnClient, type Statement } from "./internal/driver.js"
 import { Listener } from "./internal/listener.js"
+import { currentOrNew, deferInvalidations, invalidatingWrites } from "./internal/reactive.js"
 import * as Session from "./internal/session.js"
 import { stream as cursorStream } from "./internal/stream.js"
 
@@ -110,6 +112,54 @@ export interface Options {
    * deallocated). 0 turns named prepared statements off. Default 100.
    */
   readonly statementCacheSize?: number | undefined
+  /**
+   * For the `SqlClient`, as in `PgClient.layer`: turns identifiers written
+   * in `sql` (`sql("userId")`, the keys of `sql.insert`) into column names,
+   * e.g. `String.camelToSnake`, or `Table.snakeCase`, which names columns
+   * as repositories do. Repositories keep their own `naming`.
+   */
+  readonly transformQueryNames?: ((name: string) => string) | undefined
+  /**
+   * For the `SqlClient`, as in `PgClient.layer`: turns column names in the
+   * rows `sql` returns into field names, e.g. `String.snakeToCamel`, so a
+   * row read with `sql` has the field names of the repository's model.
+   */
+  readonly transformResultNames?: ((name: string) => string) | undefined
+  /**
+   * Whether the name transforms also apply to the keys inside JSON values
+   * (`sql.json` parameters and json/jsonb columns). Default `true`, as in
+   * `PgClient.layer`.
+   */
+  readonly transformJson?: boolean | undefined
+}
+
+/**
+ * Options for {@link layerFromPool} and {@link fromPool}: a node-postgres
+ * pool you already have, and what effect-dal adds to it. The pool's own
+ * settings (size, timeouts, TLS, `application_name`) stay as they are.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FromPoolOptions<E = never, R = never> {
+  /**
+   * The pool, as `PgClient.layerFromPool` takes it: `Effect.succeed(pool)`
+   * for a pool that lives on, or `Effect.acquireRelease` to end it with the
+   * layer. effect-dal never ends it itself.
+   */
+  readonly acquire: Effect.Effect<pg.Pool, E, R>
+  /** See {@link Options.transformQueryNames}. */
+  readonly transformQueryNames?: ((name: string) => string) | undefined
+  /** See {@link Options.transformResultNames}. */
+  readonly transformResultNames?: ((name: string) => string) | undefined
+  /** See {@link Options.transformJson}. */
+  readonly transformJson?: boolean | undefined
+  /** See {@link Options.statementCacheSize}. Default 100. */
+  readonly statementCacheSize?: number | undefined
+  /** See {@link Options.shutdownGracePeriod}. Default 5 seconds. */
+  readonly shutdownGracePeriod?: Duration.DurationInput | undefined
+  /** See {@link Options.connectRetry}. */
+  readonly connectRetry?: Schedule.Schedule<unknown, unknown> | undefined
 }
 
 /**
@@ -267,9 +317,44 @@ const reveal = (value: string | Redacted.Redacted<string> | undefined) =>
 const invalidOption = (option: keyof Options, message: string) =>
   Either.left(ConfigError.InvalidData([option], message))
 
+// pg resolves URL, fields and PG* defaults the same way for every client;
+// the resolved values name the server in errors, and PgClient's config
+// shows them.
+const resolveClient = (
+  client: pg.ClientConfig
+): Either.Either<{ readonly resolved: pg.ClientConfig; readonly target: Target }, string> => {
+  let parameters: pg.Client
+  try {
+    parameters = new pg.Client(client)
+  } catch (error) {
+    return Either.left(`node-postgres refused it: ${(error as Error).message}`)
+  }
+  const { host, port, database, user, password, ssl } = parameters as unknown as {
+    host: string
+    port: number
+    database: string | undefined
+    user: string | undefined
+    password: string | undefined
+    ssl: boolean | ConnectionOptions
+  }
+  return Either.right({
+    resolved: {
+      host,
+      port,
+      ...(database === undefined ? {} : { database }),
+      ...(user === undefined ? {} : { user }),
+      ...(password === undefined ? {} : { password }),
+      ssl
+    },
+    // Without a database, a user or $USER, node-postgres has no database
+    // name either: errors then name none rather than fail to be built.
+    target: { host, port: Number(port), database: database ?? "" }
+  })
+}
+
 const resolve = (
   options: Options
-): Either.Either<{ driver: DriverOptions; password: string | undefined }, ConfigError.ConfigError> => {
+): Either.Either<{ driver: DriverOptions; resolved: pg.ClientConfig }, ConfigError.ConfigError> => {
   const minConnections = options.minConnections ?? defaults.minConnections
   const maxConnections = options.maxConnections ?? defaults.maxConnections
   if (!Number.isInteger(maxConnections) || maxConnections < 1) {
@@ -309,19 +394,11 @@ const resolve = (
     ...(options.statementTimeout === undefined ? {} : { statement_timeout: millis(options.statementTimeout) }),
     keepAlive: true
   }
-  // pg resolves URL, fields and PG* defaults the same way for every client;
-  // the resolved values name the server in errors.
-  let parameters: { host: string; port: number; database: string }
-  try {
-    parameters = new pg.Client(client) as unknown as typeof parameters
-  } catch (error) {
-    return invalidOption(url === undefined ? "host" : "url", `node-postgres refused it: ${(error as Error).message}`)
-  }
-  // Without a database, a user or $USER, node-postgres has no database
-  // name either: errors then name none rather than fail to be built.
-  const target: Target = { host: parameters.host, port: Number(parameters.port), database: parameters.database ?? "" }
+  const parameters = resolveClient(client)
+  if (Either.isLeft(parameters)) return invalidOption(url === undefined ? "host" : "url", parameters.left)
+  const { resolved, target } = parameters.right
   return Either.right({
-    password,
+    resolved,
     driver: {
       target,
       client,
@@ -561,26 +638,104 @@ const SERVER_SETTINGS = "SELECT current_setting('default_transaction_isolation')
   "current_setting('default_transaction_deferrable') AS deferrable"
 
 /**
+ * The built service, and the `PgClient` (also the `SqlClient`) on its pool.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Built {
+  readonly database: Service
+  readonly client: PgClient.PgClient
+}
+
+/**
  * Builds the service and its pool. The pool is closed gracefully when the
  * scope closes. Fails with `ConnectionError` (naming host, port and
  * database) if the server cannot be reached, after `connectRetry` when set,
  * and with a `ConfigError` naming the option when the options cannot work
  * (`maxConnections` below 1, `minConnections` above it, a URL `sslmode` that
- * is not supported).
+ * is not supported). `sql.reactive` uses the `Reactivity` in the context,
+ * or a new one.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
   options: Options
-): Effect.Effect<
-  { readonly database: Service; readonly client: PgClient.PgClient },
-  DatabaseError.DatabaseError | ConfigError.ConfigError,
-  Scope.Scope
-> =>
+): Effect.Effect<Built, DatabaseError.DatabaseError | ConfigError.ConfigError, Scope.Scope> =>
+  Effect.flatMap(resolve(options), ({ driver, resolved }) => {
+    const url = reveal(options.url)
+    return start(new Driver(driver), options.connectRetry, resolved, {
+      ...(url === undefined ? {} : { url }),
+      applicationName: options.applicationName ?? defaults.applicationName,
+      idleTimeoutMillis: driver.idleTimeoutMillis,
+      maxLifetimeSeconds: driver.maxLifetimeSeconds,
+      transformQueryNames: options.transformQueryNames,
+      transformResultNames: options.transformResultNames,
+      transformJson: options.transformJson
+    })
+  })
+
+/**
+ * Builds the service on a node-postgres pool you already have, as
+ * `PgClient.fromPool` does. Statements, transactions, cancellation and the
+ * prepared-statement cache work as on effect-dal's own pool; the pool's
+ * size, timeouts and TLS are the pool's. When the scope closes, effect-dal
+ * waits up to `shutdownGracePeriod` for its own statements and cancels what
+ * still runs, but leaves the pool open: it ends when `acquire`'s release
+ * ends it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromPool = <E = never, R = never>(
+  options: FromPoolOptions<E, R>
+): Effect.Effect<Built, E | DatabaseError.DatabaseError | ConfigError.ConfigError, R | Scope.Scope> =>
+  Effect.flatMap(options.acquire, (pool): Effect.Effect<Built, DatabaseError.DatabaseError | ConfigError.ConfigError, Scope.Scope> => {
+    const poolOptions = pool.options as pg.PoolConfig
+    // pg-pool hides the password from enumeration; the listener's own
+    // connection and the last-resort terminate still need it.
+    const client: pg.ClientConfig = { ...poolOptions, password: poolOptions.password }
+    const parameters = resolveClient(client)
+    if (Either.isLeft(parameters)) return Effect.fail(ConfigError.InvalidData(["acquire"], parameters.left))
+    const { resolved, target } = parameters.right
+    // pg-pool's connectionTimeoutMillis is both the wait for a free client
+    // and the connect timeout; 0 (its default) waits for ever.
+    const waitMillis = poolOptions.connectionTimeoutMillis ?? 0
+    const driver: DriverOptions = {
+      target,
+      client,
+      minConnections: poolOptions.min ?? 0,
+      maxConnections: poolOptions.max ?? defaults.maxConnections,
+      idleTimeoutMillis: poolOptions.idleTimeoutMillis ?? 10_000,
+      maxLifetimeSeconds: poolOptions.maxLifetimeSeconds ?? 0,
+      connectTimeoutMillis: waitMillis > 0 ? waitMillis : millis(defaults.connectTimeout),
+      acquireTimeoutMillis: waitMillis,
+      statementCacheSize: options.statementCacheSize ?? defaults.statementCacheSize,
+      shutdownGraceMillis: millis(options.shutdownGracePeriod ?? defaults.shutdownGracePeriod)
+    }
+    const applicationName = (poolOptions as { application_name?: string }).application_name
+    return start(new Driver(driver, pool), options.connectRetry, resolved, {
+      ...(poolOptions.connectionString === undefined ? {} : { url: poolOptions.connectionString }),
+      ...(applicationName === undefined ? {} : { applicationName }),
+      idleTimeoutMillis: driver.idleTimeoutMillis,
+      maxLifetimeSeconds: driver.maxLifetimeSeconds,
+      transformQueryNames: options.transformQueryNames,
+      transformResultNames: options.transformResultNames,
+      transformJson: options.transformJson
+    })
+  })
+
+// What make and fromPool share once the driver exists: the start-up check,
+// the service, and the PgClient.
+const start = (
+  driver: Driver,
+  connectRetry: Schedule.Schedule<unknown, unknown> | undefined,
+  resolved: pg.ClientConfig,
+  extras: ConfigExtras
+): Effect.Effect<Built, DatabaseError.DatabaseError, Scope.Scope> =>
   Effect.gen(function*() {
-    const { driver: driverOptions, password } = yield* resolve(options)
-    const driver = new Driver(driverOptions)
+    const driverOptions = driver.options
     const listener = new Listener(
       { ...driverOptions.client, connectionTimeoutMillis: driverOptions.connectTimeoutMillis },
       (error, sql) => driver.classify(error, sql, "connect")
@@ -598,10 +753,10 @@ export const make = (
       (client) => runOnClient(driver, client, { text: SERVER_SETTINGS, values: [] }),
       (client) => Effect.sync(() => driver.release(client))
     )
-    const settings = yield* (options.connectRetry === undefined
+    const settings = yield* (connectRetry === undefined
       ? check
       : Effect.retry(check, {
-        schedule: options.connectRetry,
+        schedule: connectRetry,
         // A certificate, a password or a protocol error fails the same way
         // every time: only what may pass on a later attempt is retried.
         while: (error) => DatabaseError.isRetryable(error) || error._tag === "PoolTimeout"
@@ -612,7 +767,7 @@ export const make = (
       readOnly: row.read_only === "on",
       deferrable: row.deferrable === "on"
     }
-    if (driverOptions.minConnections > 0) {
+    if (driverOptions.minConnections > 0 && !driver.borrowed) {
       yield* Effect.forEach(
         Array.from({ length: driverOptions.minConnections }),
         () => acquireClient(driver),
@@ -622,28 +777,38 @@ export const make = (
 
     const provide: Session.Provide = (session) => {
       // The @effect/sql connection of a session is made once per session.
-      const connection = [
-        new CompatConnection((statement) => session.run(statement), driver),
-        session.level?.depth ?? 0
-      ] as const
+      const connection = [CompatConnection.of(session), session.level?.depth ?? 0] as const
       return (context) =>
         Context.add(Context.add(context, Session.SessionTag, session), SqlClient.TransactionConnection, connection)
     }
 
+    // The user's Reactivity when the layer was given one, so that
+    // sql.reactive, Reactivity.mutation and repository writes all meet.
+    const reactivity = yield* currentOrNew
     const execute = (statement: Statement) => Session.execute(driver, statement)
     const database: Service = {
       [TypeId]: TypeId,
       backend: {
         _tag: "Postgres",
         repository: (table, repositoryOptions) =>
-          makeLiveRepository(table, repositoryOptions, {
-            execute,
-            stream: (statement, batchSize) => cursorStream(driver, statement, batchSize),
-            transaction: (effect) => Session.transaction(driver, serverDefaults, provide, effect)
-          })
+          // A write invalidates the table's name: sql.reactive([table], ...)
+          // runs again once the write has committed.
+          invalidatingWrites(
+            makeLiveRepository(table, repositoryOptions, {
+              execute,
+              stream: (statement, batchSize) => cursorStream(driver, statement, batchSize),
+              transaction: (effect) => Session.transaction(driver, serverDefaults, provide, effect)
+            }),
+            reactivity,
+            [table.name]
+          )
       },
       transaction: (effect, transactionOptions) =>
-        Session.transaction(driver, serverDefaults, provide, effect, transactionOptions),
+        deferInvalidations(
+          effect,
+          (body) => Session.transaction(driver, serverDefaults, provide, body, transactionOptions),
+          reactivity
+        ),
       withConnection: (effect) => Session.withConnection(driver, provide, effect),
       ping: Effect.timed(execute({ text: "SELECT 1", values: [] })).pipe(
         Effect.map(([duration]) => duration),
@@ -669,22 +834,48 @@ export const make = (
     }
     const client = yield* makePgClient({
       driver,
-      defaults: serverDefaults,
-      provide,
       listener,
-      config: pgClientConfig(driver, password)
+      config: pgClientConfig(driver, resolved, extras),
+      reactivity,
+      transaction: (effect) =>
+        deferInvalidations(
+          effect,
+          (body) => Session.transaction(driver, serverDefaults, provide, body, {}, DatabaseError.toSqlError),
+          reactivity
+        )
     })
     return { database, client }
   })
 
-const toContext = (built: { readonly database: Service; readonly client: PgClient.PgClient }) =>
+const toContext = (built: Built) =>
   Context.make(Database, built.database).pipe(
     Context.add(SqlClient.SqlClient, built.client),
     Context.add(PgClient.PgClient, built.client)
   )
 
+// The Reactivity a layer builds with: the one provided to it, or
+// `Reactivity.layer`, as PgClient.layer does. Layers are memoized by
+// reference within one build, so a `Reactivity.layer` that the program
+// merges in elsewhere is this same instance.
+const reactivityLayer: Layer.Layer<Reactivity.Reactivity> = Layer.unwrapEffect(
+  Effect.map(
+    Effect.serviceOption(Reactivity.Reactivity),
+    Option.match({
+      onNone: () => Reactivity.layer,
+      onSome: (reactivity) => Layer.succeed(Reactivity.Reactivity, reactivity)
+    })
+  )
+)
+
+const layerOf = <E, R>(
+  build: Effect.Effect<Built, E, R>
+): Layer.Layer<Database | SqlClient.SqlClient | PgClient.PgClient, E, Exclude<R, Scope.Scope | Reactivity.Reactivity>> =>
+  Layer.scopedContext(Effect.map(build, toContext)).pipe(Layer.provide(reactivityLayer)) as never
+
 /**
  * A layer with the `Database`, and `SqlClient`/`PgClient` on the same pool.
+ * `sql.reactive` uses the `Reactivity` provided to the layer, else
+ * `Reactivity.layer` (shared with the program's, as with `PgClient.layer`).
  *
  * @since 0.1.0
  * @category layers
@@ -694,8 +885,7 @@ export const layer = (
 ): Layer.Layer<
   Database | SqlClient.SqlClient | PgClient.PgClient,
   DatabaseError.DatabaseError | ConfigError.ConfigError
-> =>
-  Layer.scopedContext(Effect.map(make(options), toContext))
+> => layerOf(make(options))
 
 /**
  * Like {@link layer}, with options from `Config`; by default {@link config},
@@ -710,7 +900,29 @@ export const layerConfig = (
 ): Layer.Layer<
   Database | SqlClient.SqlClient | PgClient.PgClient,
   DatabaseError.DatabaseError | ConfigError.ConfigError
-> => Layer.scopedContext(Effect.flatMap(options, (o) => Effect.map(make(o), toContext)))
+> => layerOf(Effect.flatMap(options, make))
+
+/**
+ * Like {@link layer}, on a node-postgres pool you already have (see
+ * {@link fromPool}); the counterpart of `PgClient.layerFromPool`, with the
+ * same `acquire` and transform options.
+ *
+ * @example
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL })
+ * const DatabaseLive = Database.layerFromPool({
+ *   acquire: Effect.acquireRelease(Effect.succeed(pool), (pool) => Effect.promise(() => pool.end()))
+ * })
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFromPool = <E = never, R = never>(
+  options: FromPoolOptions<E, R>
+): Layer.Layer<
+  Database | SqlClient.SqlClient | PgClient.PgClient,
+  E | DatabaseError.DatabaseError | ConfigError.ConfigError,
+  Exclude<R, Scope.Scope>
+> => layerOf(fromPool(options)) as never
 
 // ---------------------------------------------------------------------------
 // accessors

@@ -508,6 +508,57 @@ export const fromSqlError = (error: SqlError): DatabaseError =>
  */
 export const toSqlError = (error: DatabaseError): SqlError => new SqlError({ cause: error, message: error.message })
 
+// `code`: node-postgres's name for the SQLSTATE, read-only and equal to
+// `sqlState`. Code written for @effect/sql-pg reads `SqlError.cause.code`,
+// where the cause was pg's own error; here the cause is one of these
+// errors, and `code` keeps that code working. A getter, not a field: it is
+// not part of the errors' schemas, so encoding them is unchanged.
+interface SqlStateCode {
+  /** The SQLSTATE, as node-postgres names it; the same as `sqlState`. */
+  readonly code: string
+}
+// The declarations below merge `code` into the classes' types.
+/* eslint-disable @typescript-eslint/no-empty-interface */
+export interface UniqueViolation extends SqlStateCode {}
+export interface ForeignKeyViolation extends SqlStateCode {}
+export interface CheckViolation extends SqlStateCode {}
+export interface NotNullViolation extends SqlStateCode {}
+export interface ExclusionViolation extends SqlStateCode {}
+export interface SerializationFailure extends SqlStateCode {}
+export interface DeadlockDetected extends SqlStateCode {}
+export interface StatementTimeout extends SqlStateCode {}
+export interface QueryCanceled extends SqlStateCode {}
+export interface ReadOnlyViolation extends SqlStateCode {}
+export interface QueryError extends SqlStateCode {}
+export interface ConnectionError {
+  /** The SQLSTATE when Postgres sent one, as node-postgres names it; the same as `sqlState`. */
+  readonly code: string | undefined
+}
+/* eslint-enable @typescript-eslint/no-empty-interface */
+for (
+  const error of [
+    UniqueViolation,
+    ForeignKeyViolation,
+    CheckViolation,
+    NotNullViolation,
+    ExclusionViolation,
+    SerializationFailure,
+    DeadlockDetected,
+    StatementTimeout,
+    QueryCanceled,
+    ReadOnlyViolation,
+    QueryError,
+    ConnectionError
+  ]
+) {
+  Object.defineProperty(error.prototype, "code", {
+    get(this: { readonly sqlState?: string }) {
+      return this.sqlState
+    },
+    configurable: true
+  })
+}
+
 // Names for the SQLSTATEs people meet most, so a QueryError reads well.
 // https://www.postgresql.org/docs/current/errcodes-appendix.html
 const conditionNames: Record<string, string> = {

@@ -123,7 +123,16 @@ export class Driver {
   closing = false
   private readonly poolInfo: { readonly acquireTimeoutMillis: number; readonly maxConnections: number }
 
-  constructor(readonly options: DriverOptions) {
+  /** Whether the pool is the user's (`Database.layerFromPool`): it is never ended here. */
+  readonly borrowed: boolean
+
+  constructor(readonly options: DriverOptions, pool?: pg.Pool) {
+    this.poolInfo = { acquireTimeoutMillis: options.acquireTimeoutMillis, maxConnections: options.maxConnections }
+    this.borrowed = pool !== undefined
+    if (pool !== undefined) {
+      this.pool = pool
+      return
+    }
     const connectTimeoutMillis = options.connectTimeoutMillis
     // pg-pool hands its own options to every new client, and uses
     // connectionTimeoutMillis both as the wait for a free client and as the
@@ -175,7 +184,6 @@ export class Driver {
     // An idle client that breaks is removed by pg-pool, which then emits
     // 'error' on the pool; the next caller simply gets a fresh client.
     this.pool.on("error", () => {})
-    this.poolInfo = { acquireTimeoutMillis: options.acquireTimeoutMillis, maxConnections: options.maxConnections }
   }
 
   classify(error: unknown, sql: string, phase: Phase): DatabaseError.DatabaseError {
@@ -209,6 +217,9 @@ export class Driver {
         return
       }
       const dal = client as DalClient
+      // A borrowed pool's clients are plain pg clients: they get the
+      // bookkeeping on their first lease, and keep it.
+      if (dal.dalStatements === undefined) adopt(dal)
       this.leased.add(dal)
       callback(undefined, dal)
     })
@@ -421,7 +432,8 @@ export class Driver {
         }
       }
     }
-    await this.pool.end()
+    // A borrowed pool belongs to whoever acquired it, and so does ending it.
+    if (!this.borrowed) await this.pool.end()
   }
 
   private leasedEmpty(millis: number): Promise<boolean> {
@@ -724,6 +736,21 @@ class CopyInQuery extends pg.Query {
     this.ended = true
     ;(pg.Query.prototype as unknown as { handleError(e: Error, c: unknown): void }).handleError.call(this, error, connection)
   }
+}
+
+// What the Client subclass of an own pool has from the start. The 'error'
+// listener stays: without one, a socket error while the client is leased
+// (pg-pool listens only while it is idle) would kill the process.
+const adopt = (client: DalClient) => {
+  client.dalStatements = new Map()
+  client.dalTick = 0
+  client.dalError = undefined
+  client.dalRunning = undefined
+  client.dalCancelling = undefined
+  client.dalBegin = undefined
+  client.on("error", (error) => {
+    client.dalError ??= error
+  })
 }
 
 /** @internal Destroys a client's socket at once. */

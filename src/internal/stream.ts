@@ -15,15 +15,18 @@ import { currentSession, type Session } from "./session.js"
  * Outside a transaction the stream holds a connection of its own (released
  * when the stream ends, fails or is interrupted). Inside a transaction it
  * uses DECLARE/FETCH on the transaction's connection, one statement per
- * batch, so the consumer can run other statements between batches.
+ * batch, so the consumer can run other statements between batches. A
+ * `pinned` session (a connection reserved with `sql.reserve`) is used
+ * instead of the fiber's.
  */
 export const stream = <A = any>(
   driver: Driver,
   statement: Statement,
-  batchSize: number
+  batchSize: number,
+  pinned?: Session
 ): Stream.Stream<A, DatabaseError.DatabaseError> =>
   Stream.unwrapScoped(Effect.withFiberRuntime<Stream.Stream<A, DatabaseError.DatabaseError>, DatabaseError.DatabaseError, import("effect/Scope").Scope>((fiber) => {
-    const session = currentSession(driver, fiber.currentContext)
+    const session = pinned ?? currentSession(driver, fiber.currentContext)
     if (session?.level !== undefined) return Effect.succeed(fetchStream<A>(session, statement, batchSize))
     if (session !== undefined) return Effect.succeed(cursorStream<A>(driver, session.client, statement, batchSize))
     return Effect.map(
