@@ -13,22 +13,18 @@
  */
 import * as Model from "@effect/sql/Model"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as fc from "effect/FastCheck"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
-import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Database from "../src/Database.js"
-import * as DatabaseError from "../src/DatabaseError.js"
 import * as Query from "../src/Query.js"
 import * as Repository from "../src/Repository.js"
 import * as Table from "../src/Table.js"
 import { sandbox } from "../src/testing/ContractSuite.js"
 import * as Admin from "./support/admin.js"
+import { outcomeOf } from "./support/outcome.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31))
@@ -122,18 +118,6 @@ const asSent = (s: string) => Buffer.from(s, "utf8").toString("utf8")
 const hasLoneSurrogate = (s: string) => asSent(s) !== s
 const forJson = (s: string) => (hasLoneSurrogate(s) ? asSent(s) : s)
 
-type Outcome = unknown
-
-const outcomeOf = <A, E, R>(effect: Effect.Effect<A, E, R>, show: (a: A) => unknown) =>
-  Effect.map(Effect.exit(effect), (exit): Outcome => {
-    if (Exit.isSuccess(exit)) return { ok: show(exit.value) }
-    const failure = Cause.failureOption(exit.cause)
-    if (Option.isNone(failure)) return { defect: Cause.pretty(exit.cause) }
-    const error = failure.value as unknown
-    if (ParseResult.isParseError(error)) return { error: "ParseError" }
-    if (error instanceof DatabaseError.QueryError) return { error: error._tag, sqlState: error.sqlState }
-    return { error: (error as { _tag?: unknown })._tag ?? String(error) }
-  })
 
 const keys = (rows: ReadonlyArray<Row>) => rows.map((r) => r.key).sort()
 
@@ -141,7 +125,7 @@ const keys = (rows: ReadonlyArray<Row>) => rows.map((r) => r.key).sort()
 const runBatch = (strings: ReadonlyArray<string>, offset: number) =>
   Effect.gen(function*() {
     const repo = yield* Repository.make(FuzzRows)
-    const outcomes: Array<Outcome> = []
+    const outcomes: Array<unknown> = []
     const storable = strings.map((s, i) => ({ s, key: `r${String(offset + i).padStart(6, "0")}` }))
       .filter(({ s }) => !s.includes("\u0000"))
     const inserted = yield* repo.insertMany(storable.map(({ key, s }) => ({ key, body: s, tags: [s], doc: { k: forJson(s) } })))

@@ -14,21 +14,17 @@
  */
 import * as Model from "@effect/sql/Model"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as fc from "effect/FastCheck"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Database from "../src/Database.js"
-import * as DatabaseError from "../src/DatabaseError.js"
 import * as Query from "../src/Query.js"
 import * as Repository from "../src/Repository.js"
 import * as Table from "../src/Table.js"
@@ -36,6 +32,7 @@ import { sandbox } from "../src/testing/ContractSuite.js"
 import * as Fixtures from "../src/testing/Fixtures.js"
 import * as Admin from "./support/admin.js"
 import { statementLog } from "./support/statementLog.js"
+import { type Outcome, outcomeOf } from "./support/outcome.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
 const SEED = Number(process.env.UNTRUSTED_SEED ?? Math.floor(Math.random() * 2 ** 31))
@@ -351,26 +348,6 @@ const shown = (row: Member) => ({
   updatedAt: millisOf(row.updatedAt)
 })
 
-type Outcome = { readonly ok: unknown } | { readonly error: unknown } | { readonly defect: string }
-
-const outcomeOf = <A, E, R>(effect: Effect.Effect<A, E, R>, show: (a: A) => unknown) =>
-  Effect.map(Effect.exit(effect), (exit): Outcome => {
-    if (Exit.isSuccess(exit)) return { ok: show(exit.value) }
-    const failure = Cause.failureOption(exit.cause)
-    if (Option.isNone(failure)) return { defect: Cause.pretty(exit.cause) }
-    const error = failure.value as unknown
-    if (ParseResult.isParseError(error)) return { error: "ParseError" }
-    if (error instanceof DatabaseError.InvalidQuery) {
-      return { error: { tag: error._tag, part: error.part, field: error.field } }
-    }
-    if (error instanceof DatabaseError.QueryError) return { error: { tag: error._tag, sqlState: error.sqlState } }
-    if (error instanceof DatabaseError.UniqueViolation) return { error: { tag: error._tag, constraint: error.constraint } }
-    if (error instanceof DatabaseError.StaleVersion) {
-      return { error: { tag: error._tag, expected: error.expectedVersion, actual: error.actualVersion } }
-    }
-    const tag = (error as { _tag?: unknown })._tag
-    return typeof tag === "string" ? { error: tag } : { defect: `a failure that is not a typed error: ${String(error)}` }
-  })
 
 const call = (members: Repository.Repository<Members>, o: Op): Effect.Effect<Outcome, never, Database.Database> =>
   Effect.suspend(() => {
