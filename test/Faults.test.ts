@@ -93,6 +93,24 @@ describe("the server restarts", () => {
         { concurrency: "unbounded", discard: true }
       ))
 
+  it.live("minConnections are open again within a second of the server's return", () =>
+    withDatabase(
+      { minConnections: 4, maxConnections: 6, applicationName: "effect-dal-test-min-refill" },
+      Effect.gen(function*() {
+        const sessions = Admin.query<{ n: number }>(
+          server.url,
+          "select count(*)::int as n from pg_stat_activity where application_name = 'effect-dal-test-min-refill'"
+        ).pipe(Effect.map((rows) => rows[0]!.n))
+        expect(yield* Database.stats).toMatchObject({ total: 4, idle: 4 })
+        for (let round = 0; round < 2; round++) {
+          yield* Effect.promise(() => server.restart({ downMillis: 300 }))
+          const stats = yield* Admin.eventually(Database.stats, (s) => s.total === 4 && s.idle === 4, "1 second")
+          expect(stats).toMatchObject({ total: 4, idle: 4, active: 0 })
+          expect(yield* sessions).toBe(4)
+        }
+      })
+    ))
+
   it.live("a server that is starting up (57P03) fails the start-up check with reason starting-up, which is retried", () =>
     Effect.gen(function*() {
       // Archive recovery with a slow restore_command keeps the postmaster in

@@ -93,6 +93,10 @@ const unsentErrors = new WeakSet<DatabaseError.DatabaseError>()
 /** @internal Whether the statement an error is about reached the server (or may have). */
 export const wasSent = (error: DatabaseError.DatabaseError): boolean => !unsentErrors.has(error)
 
+// The minimum of connections comes back this fast while the server is away.
+const REFILL_FIRST_DELAY_MILLIS = 50
+const REFILL_MAX_DELAY_MILLIS = 400
+
 // Checked before anything is written to the socket. 54000 is
 // program_limit_exceeded, the SQLSTATE the server uses for its own limits.
 const unsendable = (statement: Statement): DatabaseError.QueryError | undefined => {
@@ -122,6 +126,9 @@ export class Driver {
   private readonly onLeasedEmpty: Array<() => void> = []
   closing = false
   private readonly poolInfo: { readonly acquireTimeoutMillis: number; readonly maxConnections: number }
+  private refilling = false
+  private refillDelay = 0
+  private refillTimer: ReturnType<typeof setTimeout> | undefined = undefined
 
   constructor(readonly options: DriverOptions) {
     const connectTimeoutMillis = options.connectTimeoutMillis
@@ -175,7 +182,51 @@ export class Driver {
     // An idle client that breaks is removed by pg-pool, which then emits
     // 'error' on the pool; the next caller simply gets a fresh client.
     this.pool.on("error", () => {})
+    // pg-pool's `min` only keeps idle connections from timing out; it never
+    // opens one. When connections die (a restart, pg_terminate_backend), the
+    // driver opens new ones up to minConnections.
+    if (options.minConnections > 0) this.pool.on("remove", () => this.refill())
     this.poolInfo = { acquireTimeoutMillis: options.acquireTimeoutMillis, maxConnections: options.maxConnections }
+  }
+
+  /**
+   * Opens connections until the pool holds minConnections again, retrying
+   * with a short backoff while the server is away, so that the minimum is
+   * back soon after the server returns.
+   */
+  private refill(): void {
+    if (this.closing || this.refilling || this.refillTimer !== undefined) return
+    const missing = this.options.minConnections - this.pool.totalCount
+    if (missing <= 0) return
+    this.refilling = true
+    let pending = missing
+    let failed = false
+    // pg-pool's newClient opens a client and hands it over as if a caller
+    // had asked for it (pool.connect would hand out an idle one instead);
+    // released at once, it joins the idle clients and serves any waiter.
+    const newClient = (this.pool as unknown as {
+      newClient(pending: { callback: (error: Error | undefined, client: pg.PoolClient | undefined, release: () => void) => void }): void
+    }).newClient.bind(this.pool)
+    for (let i = 0; i < missing; i++) {
+      newClient({
+        callback: (error, client) => {
+          if (error || client === undefined) failed = true
+          else client.release()
+          if (--pending > 0) return
+          this.refilling = false
+          if (!failed) {
+            this.refillDelay = 0
+            return this.refill()
+          }
+          this.refillDelay = Math.min(REFILL_MAX_DELAY_MILLIS, this.refillDelay * 2 || REFILL_FIRST_DELAY_MILLIS)
+          this.refillTimer = setTimeout(() => {
+            this.refillTimer = undefined
+            this.refill()
+          }, this.refillDelay)
+          this.refillTimer.unref()
+        }
+      })
+    }
   }
 
   classify(error: unknown, sql: string, phase: Phase): DatabaseError.DatabaseError {
@@ -410,6 +461,7 @@ export class Driver {
   async close(): Promise<void> {
     if (this.closing) return
     this.closing = true
+    clearTimeout(this.refillTimer)
     for (const fail of [...this.waiting]) fail(this.classify(new Error("pool is closed"), "", "connect"))
     if (!(await this.leasedEmpty(this.options.shutdownGraceMillis))) {
       await Promise.all([...this.leased].map((client) => this.cancel(client, 2_000)))
