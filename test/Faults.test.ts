@@ -57,6 +57,151 @@ const terminateWhileBlocked = (url: string, pid: number) =>
     String(pid)
   ], { cwd: new URL("..", import.meta.url).pathname })
 
+layer(TestDatabase.layer({ maxConnections: 4 }), { excludeTestServices: true })(
+  "a backend terminated while its transaction sits idle before COMMIT",
+  (it) => {
+    it.effect("setup", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`create table accounts (id int primary key, balance int not null)`
+        yield* sql`create table transfers (id int primary key)`
+        yield* sql`insert into accounts values (1, 100), (2, 100)`
+        expect(yield* count("accounts")).toBe(2)
+      }))
+
+    const transfer = (id: number, body: (attempt: number) => Effect.Effect<void, SqlError, SqlClient.SqlClient>) => {
+      let attempts = 0
+      const run = Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        attempts++
+        yield* sql`update accounts set balance = balance - 10 where id = 1`
+        yield* sql`update accounts set balance = balance + 10 where id = 2`
+        yield* sql`insert into transfers values (${id})`
+        yield* body(attempts)
+      })
+      return { run, attempts: () => attempts }
+    }
+
+    const state = Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const balances = yield* sql<{ balance: number }>`select balance from accounts order by id`
+      const transfers = yield* sql<{ id: number }>`select id from transfers order by id`
+      return { balances: balances.map((r) => r.balance), transfers: transfers.map((r) => r.id) }
+    })
+
+    it.effect("COMMIT is never sent, so with retry: true the body runs again and the transfer commits once", () =>
+      Effect.gen(function*() {
+        const url = yield* TestDatabase.TestUrl
+        const before = yield* state
+        const t = transfer(1, (attempt) =>
+          attempt > 1 ? Effect.void : Effect.gen(function*() {
+            const pid = yield* backendPid
+            yield* Admin.query(url, "select pg_terminate_backend($1, 10000)", [pid])
+            // What idle_in_transaction_session_timeout or a failover does:
+            // the body ends after its session is gone.
+            yield* Effect.sleep("200 millis")
+          }))
+        yield* typed(Database.transaction(t.run, { retry: true }))
+        expect(t.attempts()).toBe(2)
+        expect(yield* state).toEqual({
+          balances: [before.balances[0]! - 10, before.balances[1]! + 10],
+          transfers: [...before.transfers, 1]
+        })
+        yield* poolIsClean(url)
+      }))
+
+    it.effect("without retry it fails with a retryable ConnectionError that is not duringCommit, and nothing commits", () =>
+      Effect.gen(function*() {
+        const url = yield* TestDatabase.TestUrl
+        const before = yield* state
+        const t = transfer(2, () =>
+          Effect.gen(function*() {
+            const pid = yield* backendPid
+            yield* Admin.query(url, "select pg_terminate_backend($1, 10000)", [pid])
+            yield* Effect.sleep("200 millis")
+          }))
+        const error = yield* typed(Database.transaction(t.run)).pipe(Effect.flip)
+        assert(error._tag === "ConnectionError")
+        expect(error.reason).toBe("terminated")
+        expect(error.duringCommit).toBe(false)
+        // The session's own last words: the FATAL of pg_terminate_backend.
+        expect(error.sqlState).toBe("57P01")
+        expect(error.message).not.toContain("outcome is unknown")
+        expect(DatabaseError.isRetryable(error)).toBe(true)
+        expect(t.attempts()).toBe(1)
+        expect(yield* state).toEqual(before)
+        yield* poolIsClean(url)
+      }))
+
+    it.effect("with the event loop blocked from the termination to COMMIT, the transfer is still retried and commits once", () =>
+      Effect.gen(function*() {
+        const url = yield* TestDatabase.TestUrl
+        const before = yield* state
+        const t = transfer(3, (attempt) =>
+          attempt > 1 ? Effect.void : Effect.flatMap(backendPid, (pid) =>
+            // Blocks until the backend is gone; the body then ends and
+            // COMMIT is due before the loop has read the socket.
+            Effect.sync(() => void terminateWhileBlocked(url, pid))))
+        yield* typed(Database.transaction(t.run, { retry: true }))
+        expect(t.attempts()).toBe(2)
+        expect(yield* state).toEqual({
+          balances: [before.balances[0]! - 10, before.balances[1]! + 10],
+          transfers: [...before.transfers, 3]
+        })
+        yield* poolIsClean(url)
+      }))
+
+    it.effect("a transfer that swallowed the connection's failure is retried too: its COMMIT is never sent", () =>
+      Effect.gen(function*() {
+        const url = yield* TestDatabase.TestUrl
+        const sql = yield* SqlClient.SqlClient
+        const before = yield* state
+        const t = transfer(4, (attempt) =>
+          attempt > 1 ? Effect.void : Effect.gen(function*() {
+            const pid = yield* backendPid
+            yield* Admin.query(url, "select pg_terminate_backend($1, 10000)", [pid])
+            const lost = yield* Effect.either(typed(sql`select 1`))
+            expect(lost._tag === "Left" && lost.left._tag).toBe("ConnectionError")
+          }))
+        yield* typed(Database.transaction(t.run, { retry: true }))
+        expect(t.attempts()).toBe(2)
+        expect((yield* state).transfers).toEqual([...before.transfers, 4])
+        yield* poolIsClean(url)
+      }))
+
+    it.effect("an interrupt that lands while COMMIT runs reports the fiber interrupted, though the transaction committed (its span says commit)", () =>
+      Effect.gen(function*() {
+        const url = yield* TestDatabase.TestUrl
+        const sql = yield* SqlClient.SqlClient
+        // A deferred constraint trigger holds COMMIT on the server for a while.
+        yield* sql`create table slow_commits (id int primary key)`
+        yield* sql`create function slow_commit() returns trigger language plpgsql as $$
+          begin perform pg_sleep(0.5); return null; end $$`
+        yield* sql`create constraint trigger slow_commit after insert on slow_commits
+          deferrable initially deferred for each row execute function slow_commit()`
+        const app = yield* sql<{ name: string }>`select current_setting('application_name') as name`
+        const { spans, tracer } = recordingTracer()
+        const fiber = yield* Effect.fork(
+          Database.transaction(Effect.asVoid(sql`insert into slow_commits values (1)`)).pipe(Effect.withTracer(tracer))
+        )
+        yield* Admin.eventually(
+          Admin.query<{ query: string }>(
+            url,
+            "select query from pg_stat_activity where application_name = $1 and state = 'active'",
+            [app[0]!.name]
+          ),
+          (rows) => rows.some((row) => row.query === "COMMIT")
+        )
+        const exit = yield* Fiber.interrupt(fiber)
+        expect(Exit.isInterrupted(exit)).toBe(true)
+        expect(yield* count("slow_commits")).toBe(1)
+        const transaction = spans.find((span) => span.name === "Database.transaction")
+        expect(transaction?.attributes.get("db.transaction.outcome")).toBe("commit")
+        yield* poolIsClean(url)
+      }))
+  }
+)
+
 describe("the server restarts", () => {
   let server: Server.RestartableServer
   beforeAll(async () => {
@@ -92,6 +237,39 @@ describe("the server restarts", () => {
         (id) => typed(sql`insert into ${sql(table)} values (${id})`),
         { concurrency: "unbounded", discard: true }
       ))
+
+  it.live("under an idle pool, every statement sent once the server is back succeeds", () =>
+    withDatabase(
+      { maxConnections: 4 },
+      Effect.gen(function*() {
+        yield* setUp("after_restart")
+        yield* warm(4)
+        expect((yield* Database.stats).idle).toBe(4)
+        yield* Effect.promise(() => server.restart())
+        yield* insertAll("after_restart", 1, 8)
+        expect(yield* ids("after_restart")).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+      })
+    ))
+
+  it.live("with the event loop blocked across the restart, the statements the dead sessions never sent go to fresh ones", () =>
+    withDatabase(
+      { maxConnections: 4 },
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* setUp("blocked_restart")
+        yield* warm(4)
+        expect((yield* Database.stats).idle).toBe(4)
+        // No await between the restart and the first insert: the pool still
+        // holds the four dead sessions, and pg has not seen them close.
+        yield* Effect.sync(() => server.restartBlocking())
+        yield* typed(sql`insert into blocked_restart values (1)`)
+        yield* insertAll("blocked_restart", 2, 8)
+        expect(yield* ids("blocked_restart")).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+        const stats = yield* Database.stats
+        expect(stats.active).toBe(0)
+        expect(stats.idle).toBe(stats.total)
+      })
+    ))
 
   it.live("minConnections are open again within a second of the server's return", () =>
     withDatabase(

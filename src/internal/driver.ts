@@ -93,9 +93,33 @@ const unsentErrors = new WeakSet<DatabaseError.DatabaseError>()
 /** @internal Whether the statement an error is about reached the server (or may have). */
 export const wasSent = (error: DatabaseError.DatabaseError): boolean => !unsentErrors.has(error)
 
+// How often the driver notes that the event loop has read its sockets, and
+// how late that note may be before the loop counts as blocked.
+const HEARTBEAT_MILLIS = 50
+const BLOCKED_AFTER_MILLIS = 100
+
 // The minimum of connections comes back this fast while the server is away.
 const REFILL_FIRST_DELAY_MILLIS = 50
 const REFILL_MAX_DELAY_MILLIS = 400
+
+interface ClientInternals {
+  readonly _queryable: boolean
+  readonly _ending: boolean
+  readonly connection: { readonly stream: { readonly destroyed: boolean; readonly writable: boolean } | undefined }
+}
+
+// Why nothing can be written on this session any more, if so. pg refuses to
+// write on a client that saw its connection fail ("Client has encountered a
+// connection error and is not queryable") or that is ending, and a socket
+// destroyed on our side (destroySocket) takes no more bytes.
+const deadSession = (client: DalClient): Error | undefined => {
+  const internals = client as unknown as ClientInternals
+  const stream = internals.connection.stream
+  if (internals._queryable && !internals._ending && stream !== undefined && !stream.destroyed && stream.writable) {
+    return undefined
+  }
+  return client.dalError ?? new Error("Client has encountered a connection error and is not queryable")
+}
 
 // Checked before anything is written to the socket. 54000 is
 // program_limit_exceeded, the SQLSTATE the server uses for its own limits.
@@ -126,6 +150,13 @@ export class Driver {
   private readonly onLeasedEmpty: Array<() => void> = []
   closing = false
   private readonly poolInfo: { readonly acquireTimeoutMillis: number; readonly maxConnections: number }
+  /**
+   * When the event loop last started reading its sockets, as far as the
+   * heartbeat knows: a close that reached a socket before then has been
+   * seen by pg.
+   */
+  private settledAt = performance.now()
+  private readonly heartbeat: ReturnType<typeof setInterval>
   private refilling = false
   private refillDelay = 0
   private refillTimer: ReturnType<typeof setTimeout> | undefined = undefined
@@ -187,6 +218,17 @@ export class Driver {
     // driver opens new ones up to minConnections.
     if (options.minConnections > 0) this.pool.on("remove", () => this.refill())
     this.poolInfo = { acquireTimeoutMillis: options.acquireTimeoutMillis, maxConnections: options.maxConnections }
+    // The interval callback runs in the timers phase of a turn of the event
+    // loop, the immediate in the check phase of the same turn, after the
+    // poll phase has read every socket that was ready: from then on, a close
+    // that reached the process before `at` is known to pg.
+    this.heartbeat = setInterval(() => {
+      const at = performance.now()
+      setImmediate(() => {
+        this.settledAt = at
+      })
+    }, HEARTBEAT_MILLIS)
+    this.heartbeat.unref()
   }
 
   /**
@@ -315,14 +357,45 @@ export class Driver {
     if (refused !== undefined) return callback(refused, undefined)
     const running: Running = { done: false, waiters: undefined }
     client.dalRunning = running
-    const name = this.options.statementCacheSize > 0 ? statement.name : undefined
-    if (name !== undefined) this.remember(client, name, mayEvict)
-    const onDone = (error: Error | null, result: pg.QueryResult) => {
+    if (performance.now() - this.settledAt <= BLOCKED_AFTER_MILLIS) {
+      return this.send(client, statement, phase, mayEvict, running, callback)
+    }
+    // The event loop was blocked: a socket may have closed in the meantime
+    // without pg knowing yet, and bytes written to it would never reach a
+    // server, though no one could prove it afterwards. Two turns of the loop
+    // (the second after a poll phase that began after this point) let pg see
+    // such a close first; the statement then counts as not sent.
+    setImmediate(() => setImmediate(() => this.send(client, statement, phase, mayEvict, running, callback)))
+  }
+
+  private send(
+    client: DalClient,
+    statement: Statement,
+    phase: Phase,
+    mayEvict: boolean,
+    running: Running,
+    callback: (
+      error: DatabaseError.DatabaseError | undefined,
+      result: pg.QueryResult | undefined,
+      stalePlan?: boolean
+    ) => void
+  ): void {
+    const finish = () => {
       running.done = true
       if (client.dalRunning === running) client.dalRunning = undefined
       const waiters = running.waiters
       running.waiters = undefined
       if (waiters !== undefined) for (const waiter of waiters) waiter()
+    }
+    const dead = deadSession(client)
+    if (dead !== undefined) {
+      finish()
+      return callback(this.unsent(client, dead, statement.text), undefined)
+    }
+    const name = this.options.statementCacheSize > 0 ? statement.name : undefined
+    if (name !== undefined) this.remember(client, name, mayEvict)
+    const onDone = (error: Error | null, result: pg.QueryResult) => {
+      finish()
       if (error) {
         // "cached plan must not change result type" (0A000, raised by
         // RevalidateCachedQuery before anything runs): a migration changed a
@@ -359,6 +432,19 @@ export class Driver {
       beginFailed(client, error)
       onDone(error, undefined as never)
     }) as never))
+  }
+
+  // The error of a statement (or a COMMIT) that was never written, because
+  // the session was already gone: a ConnectionError that is not duringCommit,
+  // since the server, not the client, ended the transaction. What broke the
+  // session (such as the FATAL of pg_terminate_backend) is its cause when it
+  // says so.
+  private unsent(client: DalClient, dead: Error, sql: string): DatabaseError.DatabaseError {
+    client.dalError ??= dead
+    let error = this.classify(dead, sql, "statement")
+    if (error._tag !== "ConnectionError") error = this.classify(new Error("Client is not queryable"), sql, "statement")
+    unsentErrors.add(error)
+    return error
   }
 
   // The per-session prepared-statement cache is an LRU: each use stamps the
@@ -461,6 +547,7 @@ export class Driver {
   async close(): Promise<void> {
     if (this.closing) return
     this.closing = true
+    clearInterval(this.heartbeat)
     clearTimeout(this.refillTimer)
     for (const fail of [...this.waiting]) fail(this.classify(new Error("pool is closed"), "", "connect"))
     if (!(await this.leasedEmpty(this.options.shutdownGraceMillis))) {
@@ -884,7 +971,7 @@ export const runOnClient = (
 export const runPooled = (
   driver: Driver,
   statement: Statement,
-  staleRetries = driver.options.maxConnections
+  resends = driver.options.maxConnections
 ): Effect.Effect<pg.QueryResult, DatabaseError.DatabaseError> =>
   cancellable<pg.QueryResult, DatabaseError.DatabaseError>((resume) => {
     let client: DalClient | undefined
@@ -898,9 +985,13 @@ export const runPooled = (
       driver.submit(client, statement, "statement", true, (error, result, stalePlan) => {
         finished = true
         driver.release(client!)
-        // Nothing ran, so running it again is safe. Every pooled session may
-        // hold the stale plan, and each failure drops one, hence the bound.
-        if (stalePlan && staleRetries > 0) return resume(runPooled(driver, statement, staleRetries - 1))
+        // Nothing ran, so sending it again, on another session, is safe: a
+        // stale plan, or a session that was gone before the statement was
+        // written (a restart while the pool sat idle). Every pooled session
+        // may be stale or gone, and each failure drops one, hence the bound.
+        // A statement that was written is never sent again: it may have run.
+        const nothingRan = stalePlan || (error?._tag === "ConnectionError" && !wasSent(error))
+        if (nothingRan && resends > 0) return resume(runPooled(driver, statement, resends - 1))
         resume(error ? Effect.fail(error) : Effect.succeed(result!))
       })
     })
