@@ -39,6 +39,9 @@ const poolIsClean = (url: string) =>
     expect(idleInTransaction).toEqual([])
   })
 
+// The transfer ids in the table once `id` committed.
+const plus = (ids: ReadonlyArray<number>, id: number) => [...ids, id].sort((a, b) => a - b)
+
 const backendPid = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   sql<{ pid: number }>`select pg_backend_pid() as pid`.pipe(Effect.map((rows) => rows[0]!.pid)))
 
@@ -105,7 +108,7 @@ layer(TestDatabase.layer({ maxConnections: 4 }), { excludeTestServices: true })(
         expect(t.attempts()).toBe(2)
         expect(yield* state).toEqual({
           balances: [before.balances[0]! - 10, before.balances[1]! + 10],
-          transfers: [...before.transfers, 1]
+          transfers: plus(before.transfers, 1)
         })
         yield* poolIsClean(url)
       }))
@@ -146,8 +149,34 @@ layer(TestDatabase.layer({ maxConnections: 4 }), { excludeTestServices: true })(
         expect(t.attempts()).toBe(2)
         expect(yield* state).toEqual({
           balances: [before.balances[0]! - 10, before.balances[1]! + 10],
-          transfers: [...before.transfers, 3]
+          transfers: plus(before.transfers, 3)
         })
+        yield* poolIsClean(url)
+      }))
+
+    it.effect("idle_in_transaction_session_timeout ends the session before COMMIT: a retryable ConnectionError with SQLSTATE 25P03, and with retry: true the transfer commits once", () =>
+      Effect.gen(function*() {
+        const url = yield* TestDatabase.TestUrl
+        const sql = yield* SqlClient.SqlClient
+        const before = yield* state
+        const timedOut = (attempt: number) =>
+          attempt > 1 ? Effect.void : Effect.zipRight(
+            sql`set local idle_in_transaction_session_timeout = 100`,
+            Effect.sleep("400 millis")
+          )
+        const once = transfer(5, timedOut)
+        const error = yield* typed(Database.transaction(once.run)).pipe(Effect.flip)
+        assert(error._tag === "ConnectionError")
+        expect({ reason: error.reason, sqlState: error.sqlState, duringCommit: error.duringCommit }).toEqual({
+          reason: "terminated",
+          sqlState: "25P03",
+          duringCommit: false
+        })
+        expect(yield* state).toEqual(before)
+        const retried = transfer(6, timedOut)
+        yield* typed(Database.transaction(retried.run, { retry: true }))
+        expect(retried.attempts()).toBe(2)
+        expect((yield* state).transfers).toEqual(plus(before.transfers, 6))
         yield* poolIsClean(url)
       }))
 
@@ -165,7 +194,7 @@ layer(TestDatabase.layer({ maxConnections: 4 }), { excludeTestServices: true })(
           }))
         yield* typed(Database.transaction(t.run, { retry: true }))
         expect(t.attempts()).toBe(2)
-        expect((yield* state).transfers).toEqual([...before.transfers, 4])
+        expect((yield* state).transfers).toEqual(plus(before.transfers, 4))
         yield* poolIsClean(url)
       }))
 

@@ -193,6 +193,11 @@ const fromServer = (
       // malformed message). Sending the same bytes again fails the same way.
       return connection("protocol", error.message, code)
   }
+  // A FATAL error ends the session whatever its SQLSTATE: 25P03 from
+  // idle_in_transaction_session_timeout, 57P05 from idle_session_timeout.
+  if (phase !== "connect" && (error.severity === "FATAL" || error.severity === "PANIC")) {
+    return connection("terminated", error.message, code)
+  }
   if (code.startsWith("08")) return connection(phase === "connect" ? "unreachable" : "terminated", error.message, code)
   if (code.startsWith("28")) return connection("authentication", error.message, code)
   // Any other refusal while connecting (a missing database, 3D000, say).

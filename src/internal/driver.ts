@@ -362,10 +362,13 @@ export class Driver {
     }
     // The event loop was blocked: a socket may have closed in the meantime
     // without pg knowing yet, and bytes written to it would never reach a
-    // server, though no one could prove it afterwards. Two turns of the loop
-    // (the second after a poll phase that began after this point) let pg see
-    // such a close first; the statement then counts as not sent.
-    setImmediate(() => setImmediate(() => this.send(client, statement, phase, mayEvict, running, callback)))
+    // server, though no one could prove it afterwards. Three turns of the
+    // loop let pg see such a close first, and the statement then counts as
+    // not sent: the poll phases of the second and third turn begin after
+    // this point, and libuv needs both when the server's last words (the
+    // notice of an immediate shutdown) came before its close, as it reads a
+    // socket once per poll phase and stops after a short read.
+    setImmediate(() => setImmediate(() => setImmediate(() => this.send(client, statement, phase, mayEvict, running, callback))))
   }
 
   private send(
