@@ -12,6 +12,7 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import pg from "pg"
 import * as PostgresServer from "../../../src/testing/PostgresServer.js"
 import { isRunning, portOf, serverAt } from "../../support/embeddedServers.js"
 
@@ -152,4 +153,17 @@ const untilBlocking = (done: () => boolean): boolean => {
     block(STEP_MILLIS)
   }
   return true
+}
+
+/** "PostgreSQL 18.4 (embedded, fsync off)", for reports. */
+export const version = async (server: RestartableServer): Promise<string> => {
+  const client = new pg.Client({ connectionString: server.url })
+  client.on("error", () => {})
+  await client.connect()
+  try {
+    const [row] = (await client.query<{ version: string }>("show server_version")).rows
+    return `PostgreSQL ${row!.version.split(" ")[0]} (embedded, fsync off)`
+  } finally {
+    await client.end()
+  }
 }
