@@ -161,7 +161,7 @@ export const version = async (server: RestartableServer): Promise<string> => {
   client.on("error", () => {})
   await client.connect()
   try {
-    const [row] = (await client.query<{ version: string }>("show server_version")).rows
+    const [row] = (await client.query<{ version: string }>("select current_setting('server_version') as version")).rows
     return `PostgreSQL ${row!.version.split(" ")[0]} (embedded, fsync off)`
   } finally {
     await client.end()
