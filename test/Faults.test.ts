@@ -32,18 +32,21 @@ const poolIsClean = (url: string) =>
     const stats = yield* Database.stats
     expect(stats.active).toBe(0)
     expect(stats.idle).toBe(stats.total)
-    const idleInTransaction = yield* Admin.query(
-      url,
-      "select pid from pg_stat_activity where datname = current_database() and state like 'idle in transaction%'"
-    )
-    expect(idleInTransaction).toEqual([])
+    expect(yield* Admin.idleInTransaction(url)).toEqual([])
   })
 
-// The transfer ids in the table once `id` committed.
-const plus = (ids: ReadonlyArray<number>, id: number) => [...ids, id].sort((a, b) => a - b)
+// The accounts and transfers once transfer `id` (10 from account 1 to 2) committed on top of `before`.
+const afterTransfer = (before: { readonly balances: ReadonlyArray<number>; readonly transfers: ReadonlyArray<number> }, id: number) => ({
+  balances: [before.balances[0]! - 10, before.balances[1]! + 10],
+  transfers: [...before.transfers, id].sort((a, b) => a - b)
+})
 
 const backendPid = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   sql<{ pid: number }>`select pg_backend_pid() as pid`.pipe(Effect.map((rows) => rows[0]!.pid)))
+
+// Ends the fiber's own backend from another connection, and waits until it is gone.
+const terminateOwnBackend = (url: string) =>
+  Effect.flatMap(backendPid, (pid) => Admin.query(url, "select pg_terminate_backend($1, 10000)", [pid]))
 
 // Terminates a backend from another process while this one's event loop
 // stays blocked: the backend's FATAL and the socket's close wait unread
@@ -92,37 +95,32 @@ layer(TestDatabase.layer({ maxConnections: 4 }), { excludeTestServices: true })(
       return { balances: balances.map((r) => r.balance), transfers: transfers.map((r) => r.id) }
     })
 
+    // With retry: true, the first attempt fails and the second commits the
+    // transfer, once; the pool is left clean.
+    const committedOnSecondAttempt = (t: ReturnType<typeof transfer>, id: number, before: Effect.Effect.Success<typeof state>) =>
+      Effect.gen(function*() {
+        yield* typed(Database.transaction(t.run, { retry: true }))
+        expect(t.attempts()).toBe(2)
+        expect(yield* state).toEqual(afterTransfer(before, id))
+        yield* poolIsClean(yield* TestDatabase.TestUrl)
+      })
+
     it.effect("COMMIT is never sent, so with retry: true the body runs again and the transfer commits once", () =>
       Effect.gen(function*() {
         const url = yield* TestDatabase.TestUrl
         const before = yield* state
         const t = transfer(1, (attempt) =>
-          attempt > 1 ? Effect.void : Effect.gen(function*() {
-            const pid = yield* backendPid
-            yield* Admin.query(url, "select pg_terminate_backend($1, 10000)", [pid])
-            // What idle_in_transaction_session_timeout or a failover does:
-            // the body ends after its session is gone.
-            yield* Effect.sleep("200 millis")
-          }))
-        yield* typed(Database.transaction(t.run, { retry: true }))
-        expect(t.attempts()).toBe(2)
-        expect(yield* state).toEqual({
-          balances: [before.balances[0]! - 10, before.balances[1]! + 10],
-          transfers: plus(before.transfers, 1)
-        })
-        yield* poolIsClean(url)
+          // What idle_in_transaction_session_timeout or a failover does:
+          // the body ends after its session is gone.
+          attempt > 1 ? Effect.void : Effect.zipRight(terminateOwnBackend(url), Effect.sleep("200 millis")))
+        yield* committedOnSecondAttempt(t, 1, before)
       }))
 
     it.effect("without retry it fails with a retryable ConnectionError that is not duringCommit, and nothing commits", () =>
       Effect.gen(function*() {
         const url = yield* TestDatabase.TestUrl
         const before = yield* state
-        const t = transfer(2, () =>
-          Effect.gen(function*() {
-            const pid = yield* backendPid
-            yield* Admin.query(url, "select pg_terminate_backend($1, 10000)", [pid])
-            yield* Effect.sleep("200 millis")
-          }))
+        const t = transfer(2, () => Effect.zipRight(terminateOwnBackend(url), Effect.sleep("200 millis")))
         const error = yield* typed(Database.transaction(t.run)).pipe(Effect.flip)
         assert(error._tag === "ConnectionError")
         expect(error.reason).toBe("terminated")
@@ -145,18 +143,11 @@ layer(TestDatabase.layer({ maxConnections: 4 }), { excludeTestServices: true })(
             // Blocks until the backend is gone; the body then ends and
             // COMMIT is due before the loop has read the socket.
             Effect.sync(() => void terminateWhileBlocked(url, pid))))
-        yield* typed(Database.transaction(t.run, { retry: true }))
-        expect(t.attempts()).toBe(2)
-        expect(yield* state).toEqual({
-          balances: [before.balances[0]! - 10, before.balances[1]! + 10],
-          transfers: plus(before.transfers, 3)
-        })
-        yield* poolIsClean(url)
+        yield* committedOnSecondAttempt(t, 3, before)
       }))
 
     it.effect("idle_in_transaction_session_timeout ends the session before COMMIT: a retryable ConnectionError with SQLSTATE 25P03, and with retry: true the transfer commits once", () =>
       Effect.gen(function*() {
-        const url = yield* TestDatabase.TestUrl
         const sql = yield* SqlClient.SqlClient
         const before = yield* state
         const timedOut = (attempt: number) =>
@@ -174,10 +165,7 @@ layer(TestDatabase.layer({ maxConnections: 4 }), { excludeTestServices: true })(
         })
         expect(yield* state).toEqual(before)
         const retried = transfer(6, timedOut)
-        yield* typed(Database.transaction(retried.run, { retry: true }))
-        expect(retried.attempts()).toBe(2)
-        expect((yield* state).transfers).toEqual(plus(before.transfers, 6))
-        yield* poolIsClean(url)
+        yield* committedOnSecondAttempt(retried, 6, before)
       }))
 
     it.effect("a transfer that swallowed the connection's failure is retried too: its COMMIT is never sent", () =>
@@ -187,15 +175,11 @@ layer(TestDatabase.layer({ maxConnections: 4 }), { excludeTestServices: true })(
         const before = yield* state
         const t = transfer(4, (attempt) =>
           attempt > 1 ? Effect.void : Effect.gen(function*() {
-            const pid = yield* backendPid
-            yield* Admin.query(url, "select pg_terminate_backend($1, 10000)", [pid])
+            yield* terminateOwnBackend(url)
             const lost = yield* Effect.either(typed(sql`select 1`))
             expect(lost._tag === "Left" && lost.left._tag).toBe("ConnectionError")
           }))
-        yield* typed(Database.transaction(t.run, { retry: true }))
-        expect(t.attempts()).toBe(2)
-        expect((yield* state).transfers).toEqual(plus(before.transfers, 4))
-        yield* poolIsClean(url)
+        yield* committedOnSecondAttempt(t, 4, before)
       }))
 
     it.effect("an interrupt that lands while COMMIT runs reports the fiber interrupted, though the transaction committed (its span says commit)", () =>

@@ -78,6 +78,13 @@ export interface DalClient extends pg.PoolClient {
   readonly processID: number | null
 }
 
+/** How a submitted statement ended; `stalePlan` when a prepared statement's plan was stale. */
+type Submitted = (
+  error: DatabaseError.DatabaseError | undefined,
+  result: pg.QueryResult | undefined,
+  stalePlan?: boolean
+) => void
+
 interface Running {
   done: boolean
   /** Who waits for the statement to end (a cancel); made on first use. */
@@ -345,11 +352,7 @@ export class Driver {
     statement: Statement,
     phase: Phase,
     mayEvict: boolean,
-    callback: (
-      error: DatabaseError.DatabaseError | undefined,
-      result: pg.QueryResult | undefined,
-      stalePlan?: boolean
-    ) => void
+    callback: Submitted
   ): void {
     // Refused before the session is touched: a transaction's deferred BEGIN
     // stays unsent, and the session stays as it was.
@@ -377,11 +380,7 @@ export class Driver {
     phase: Phase,
     mayEvict: boolean,
     running: Running,
-    callback: (
-      error: DatabaseError.DatabaseError | undefined,
-      result: pg.QueryResult | undefined,
-      stalePlan?: boolean
-    ) => void
+    callback: Submitted
   ): void {
     const finish = () => {
       running.done = true

@@ -24,6 +24,7 @@ import * as Database from "../../../src/Database.js"
 import * as DatabaseError from "../../../src/DatabaseError.js"
 import * as Repository from "../../../src/Repository.js"
 import * as Table from "../../../src/Table.js"
+import { seeded } from "../../support/random.js"
 import type { RestartableServer } from "./server.js"
 
 /** What a run does. */
@@ -101,14 +102,6 @@ class InsufficientFunds extends Schema.TaggedError<InsufficientFunds>()("Insuffi
 
 const OPENING_BALANCE = 1_000
 
-/** mulberry32: a small seeded generator. */
-export const random = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
-
 interface Planned {
   readonly id: number
   readonly from: number
@@ -124,7 +117,7 @@ interface Planned {
 }
 
 const planner = (seed: number, accounts: number) => {
-  const next = random(seed)
+  const next = seeded(seed)
   let id = 0
   return (): Planned => {
     const from = 1 + Math.floor(next() * accounts)
@@ -254,7 +247,7 @@ export const run = (server: RestartableServer, options: Options): Effect.Effect<
     const maxConnections = options.maxConnections ?? 10
     const applicationName = `effect-dal-chaos-${process.pid}`
     const nextTransfer = planner(options.seed, accounts)
-    const chaosRandom = random(options.seed ^ 0x5bd1e995)
+    const chaosRandom = seeded(options.seed ^ 0x5bd1e995)
     const admin = adminConnection(server.url)
 
     let unhandled = 0
