@@ -220,6 +220,7 @@ export type ConnectionFailure =
   | "authentication"
   | "terminated"
   | "shutdown"
+  | "starting-up"
   | "too-many-connections"
   | "rejected"
   | "closed"
@@ -232,8 +233,9 @@ export type ConnectionFailure =
  * database or other refusal at connect time, a TLS handshake or certificate
  * check that failed (reason `tls`), a protocol violation (08P01, reason
  * `protocol`), a backend killed by `pg_terminate_backend` or an admin
- * shutdown (08xxx, 28xxx, 57P01-57P03, 53300), and use of a closed pool.
- * Names host, port and database; never the password.
+ * shutdown (08xxx, 28xxx, 57P01-57P03, 53300), a server that is starting up
+ * or still recovering (57P03, reason `starting-up`), and use of a closed
+ * pool. Names host, port and database; never the password.
  *
  * @since 0.1.0
  * @category errors
@@ -245,6 +247,7 @@ export class ConnectionError extends Schema.TaggedError<ConnectionError>()("Conn
     "authentication",
     "terminated",
     "shutdown",
+    "starting-up",
     "too-many-connections",
     "rejected",
     "closed",
@@ -259,8 +262,10 @@ export class ConnectionError extends Schema.TaggedError<ConnectionError>()("Conn
   /** The driver's or server's own words (they never contain the password). */
   cause: Schema.optional(Schema.String),
   /**
-   * `true` when the connection broke while COMMIT was in flight: whether the
-   * transaction committed is unknown, so it is never retried.
+   * `true` when the connection broke after COMMIT was written to it: whether
+   * the transaction committed is unknown, so it is never retried. A COMMIT
+   * that was never written (the connection was already gone) leaves it
+   * `false`: the server rolled the transaction back.
    */
   duringCommit: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }) {
@@ -272,6 +277,7 @@ export class ConnectionError extends Schema.TaggedError<ConnectionError>()("Conn
       "authentication": `PostgreSQL at ${target} refused the credentials`,
       "terminated": `connection to PostgreSQL at ${target} was terminated`,
       "shutdown": `PostgreSQL at ${target} is shutting down`,
+      "starting-up": `PostgreSQL at ${target} is starting up`,
       "too-many-connections": `PostgreSQL at ${target} has too many connections`,
       "rejected": `PostgreSQL at ${target} refused the connection`,
       "closed": `the pool for ${target} is closed`,

@@ -5,6 +5,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Database from "../src/Database.js"
 import * as Admin from "./support/admin.js"
+import { seeded } from "./support/random.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 import { recordingTracer } from "./support/tracer.js"
 
@@ -12,13 +13,6 @@ const ACCOUNTS = 20
 const OPENING_BALANCE = 1_000
 const TRANSFERS = 1_000
 
-// A small seeded generator, so a failing run can be replayed.
-const mulberry32 = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 
 interface Transfer {
   readonly id: number
@@ -30,7 +24,7 @@ interface Transfer {
 }
 
 const plan = (seed: number): Array<Transfer> => {
-  const random = mulberry32(seed)
+  const random = seeded(seed)
   return Array.from({ length: TRANSFERS }, (_, id) => {
     const from = 1 + Math.floor(random() * ACCOUNTS)
     const to = 1 + ((from + Math.floor(random() * (ACCOUNTS - 1))) % ACCOUNTS)
@@ -134,11 +128,7 @@ layer(TestDatabase.layer({ maxConnections: 10 }), { excludeTestServices: true })
         const stats = yield* Database.stats
         expect(stats.active).toBe(0)
         expect(stats.idle).toBe(stats.total)
-        const idleInTransaction = yield* Admin.query(
-          url,
-          "select pid from pg_stat_activity where datname = current_database() and state like 'idle in transaction%'"
-        )
-        expect(idleInTransaction).toEqual([])
+        expect(yield* Admin.idleInTransaction(url)).toEqual([])
         console.log(
           `bank invariant: ${succeeded.size} succeeded, ${failedOnPurpose} failed on purpose, ` +
             `${interruptedBeforeEnd} interrupted (${committedButInterrupted.length} of them during COMMIT), ` +

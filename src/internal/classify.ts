@@ -177,14 +177,26 @@ const fromServer = (
     case "57P01":
       return connection("terminated", error.message, code)
     case "57P02":
-    case "57P03":
       return connection("shutdown", error.message, code)
+    case "57P03":
+      // cannot_connect_now: the postmaster refuses connections while it
+      // starts up, recovers or (hot_standby off) runs as a standby, and also
+      // while it shuts down; only its words tell that last case apart, so on
+      // a server whose lc_messages is not English it reads as starting up.
+      return /shutting down/i.test(error.message)
+        ? connection("shutdown", error.message, code)
+        : connection("starting-up", error.message, code)
     case "53300":
       return connection("too-many-connections", error.message, code)
     case "08P01":
       // protocol_violation: the server could not read what was sent (a
       // malformed message). Sending the same bytes again fails the same way.
       return connection("protocol", error.message, code)
+  }
+  // A FATAL error ends the session whatever its SQLSTATE: 25P03 from
+  // idle_in_transaction_session_timeout, 57P05 from idle_session_timeout.
+  if (phase !== "connect" && (error.severity === "FATAL" || error.severity === "PANIC")) {
+    return connection("terminated", error.message, code)
   }
   if (code.startsWith("08")) return connection(phase === "connect" ? "unreachable" : "terminated", error.message, code)
   if (code.startsWith("28")) return connection("authentication", error.message, code)

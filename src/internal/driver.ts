@@ -78,6 +78,13 @@ export interface DalClient extends pg.PoolClient {
   readonly processID: number | null
 }
 
+/** How a submitted statement ended; `stalePlan` when a prepared statement's plan was stale. */
+type Submitted = (
+  error: DatabaseError.DatabaseError | undefined,
+  result: pg.QueryResult | undefined,
+  stalePlan?: boolean
+) => void
+
 interface Running {
   done: boolean
   /** Who waits for the statement to end (a cancel); made on first use. */
@@ -92,6 +99,34 @@ const unsentErrors = new WeakSet<DatabaseError.DatabaseError>()
 
 /** @internal Whether the statement an error is about reached the server (or may have). */
 export const wasSent = (error: DatabaseError.DatabaseError): boolean => !unsentErrors.has(error)
+
+// How often the driver notes that the event loop has read its sockets, and
+// how late that note may be before the loop counts as blocked.
+const HEARTBEAT_MILLIS = 50
+const BLOCKED_AFTER_MILLIS = 100
+
+// The minimum of connections comes back this fast while the server is away.
+const REFILL_FIRST_DELAY_MILLIS = 50
+const REFILL_MAX_DELAY_MILLIS = 400
+
+interface ClientInternals {
+  readonly _queryable: boolean
+  readonly _ending: boolean
+  readonly connection: { readonly stream: { readonly destroyed: boolean; readonly writable: boolean } | undefined }
+}
+
+// Why nothing can be written on this session any more, if so. pg refuses to
+// write on a client that saw its connection fail ("Client has encountered a
+// connection error and is not queryable") or that is ending, and a socket
+// destroyed on our side (destroySocket) takes no more bytes.
+const deadSession = (client: DalClient): Error | undefined => {
+  const internals = client as unknown as ClientInternals
+  const stream = internals.connection.stream
+  if (internals._queryable && !internals._ending && stream !== undefined && !stream.destroyed && stream.writable) {
+    return undefined
+  }
+  return client.dalError ?? new Error("Client has encountered a connection error and is not queryable")
+}
 
 // Checked before anything is written to the socket. 54000 is
 // program_limit_exceeded, the SQLSTATE the server uses for its own limits.
@@ -122,6 +157,16 @@ export class Driver {
   private readonly onLeasedEmpty: Array<() => void> = []
   closing = false
   private readonly poolInfo: { readonly acquireTimeoutMillis: number; readonly maxConnections: number }
+  /**
+   * When the event loop last started reading its sockets, as far as the
+   * heartbeat knows: a close that reached a socket before then has been
+   * seen by pg.
+   */
+  private settledAt = performance.now()
+  private readonly heartbeat: ReturnType<typeof setInterval>
+  private refilling = false
+  private refillDelay = 0
+  private refillTimer: ReturnType<typeof setTimeout> | undefined = undefined
 
   /** Whether the pool is the user's (`Database.layerFromPool`): it is never ended here. */
   readonly borrowed: boolean
@@ -129,6 +174,17 @@ export class Driver {
   constructor(readonly options: DriverOptions, pool?: pg.Pool) {
     this.poolInfo = { acquireTimeoutMillis: options.acquireTimeoutMillis, maxConnections: options.maxConnections }
     this.borrowed = pool !== undefined
+    // The interval callback runs in the timers phase of a turn of the event
+    // loop, the immediate in the check phase of the same turn, after the
+    // poll phase has read every socket that was ready: from then on, a close
+    // that reached the process before `at` is known to pg.
+    this.heartbeat = setInterval(() => {
+      const at = performance.now()
+      setImmediate(() => {
+        this.settledAt = at
+      })
+    }, HEARTBEAT_MILLIS)
+    this.heartbeat.unref()
     if (pool !== undefined) {
       this.pool = pool
       return
@@ -184,6 +240,50 @@ export class Driver {
     // An idle client that breaks is removed by pg-pool, which then emits
     // 'error' on the pool; the next caller simply gets a fresh client.
     this.pool.on("error", () => {})
+    // pg-pool's `min` only keeps idle connections from timing out; it never
+    // opens one. When connections die (a restart, pg_terminate_backend), the
+    // driver opens new ones up to minConnections.
+    if (options.minConnections > 0) this.pool.on("remove", () => this.refill())
+  }
+
+  /**
+   * Opens connections until the pool holds minConnections again, retrying
+   * with a short backoff while the server is away, so that the minimum is
+   * back soon after the server returns.
+   */
+  private refill(): void {
+    if (this.closing || this.refilling || this.refillTimer !== undefined) return
+    const missing = this.options.minConnections - this.pool.totalCount
+    if (missing <= 0) return
+    this.refilling = true
+    let pending = missing
+    let failed = false
+    // pg-pool's newClient opens a client and hands it over as if a caller
+    // had asked for it (pool.connect would hand out an idle one instead);
+    // released at once, it joins the idle clients and serves any waiter.
+    const newClient = (this.pool as unknown as {
+      newClient(pending: { callback: (error: Error | undefined, client: pg.PoolClient | undefined, release: () => void) => void }): void
+    }).newClient.bind(this.pool)
+    for (let i = 0; i < missing; i++) {
+      newClient({
+        callback: (error, client) => {
+          if (error || client === undefined) failed = true
+          else client.release()
+          if (--pending > 0) return
+          this.refilling = false
+          if (!failed) {
+            this.refillDelay = 0
+            return this.refill()
+          }
+          this.refillDelay = Math.min(REFILL_MAX_DELAY_MILLIS, this.refillDelay * 2 || REFILL_FIRST_DELAY_MILLIS)
+          this.refillTimer = setTimeout(() => {
+            this.refillTimer = undefined
+            this.refill()
+          }, this.refillDelay)
+          this.refillTimer.unref()
+        }
+      })
+    }
   }
 
   classify(error: unknown, sql: string, phase: Phase): DatabaseError.DatabaseError {
@@ -263,11 +363,7 @@ export class Driver {
     statement: Statement,
     phase: Phase,
     mayEvict: boolean,
-    callback: (
-      error: DatabaseError.DatabaseError | undefined,
-      result: pg.QueryResult | undefined,
-      stalePlan?: boolean
-    ) => void
+    callback: Submitted
   ): void {
     // Refused before the session is touched: a transaction's deferred BEGIN
     // stays unsent, and the session stays as it was.
@@ -275,14 +371,44 @@ export class Driver {
     if (refused !== undefined) return callback(refused, undefined)
     const running: Running = { done: false, waiters: undefined }
     client.dalRunning = running
-    const name = this.options.statementCacheSize > 0 ? statement.name : undefined
-    if (name !== undefined) this.remember(client, name, mayEvict)
-    const onDone = (error: Error | null, result: pg.QueryResult) => {
+    if (performance.now() - this.settledAt <= BLOCKED_AFTER_MILLIS) {
+      return this.send(client, statement, phase, mayEvict, running, callback)
+    }
+    // The event loop was blocked: a socket may have closed in the meantime
+    // without pg knowing yet, and bytes written to it would never reach a
+    // server, though no one could prove it afterwards. Three turns of the
+    // loop let pg see such a close first, and the statement then counts as
+    // not sent: the poll phases of the second and third turn begin after
+    // this point, and libuv needs both when the server's last words (the
+    // notice of an immediate shutdown) came before its close, as it reads a
+    // socket once per poll phase and stops after a short read.
+    setImmediate(() => setImmediate(() => setImmediate(() => this.send(client, statement, phase, mayEvict, running, callback))))
+  }
+
+  private send(
+    client: DalClient,
+    statement: Statement,
+    phase: Phase,
+    mayEvict: boolean,
+    running: Running,
+    callback: Submitted
+  ): void {
+    const finish = () => {
       running.done = true
       if (client.dalRunning === running) client.dalRunning = undefined
       const waiters = running.waiters
       running.waiters = undefined
       if (waiters !== undefined) for (const waiter of waiters) waiter()
+    }
+    const dead = deadSession(client)
+    if (dead !== undefined) {
+      finish()
+      return callback(this.unsent(client, dead, statement.text), undefined)
+    }
+    const name = this.options.statementCacheSize > 0 ? statement.name : undefined
+    if (name !== undefined) this.remember(client, name, mayEvict)
+    const onDone = (error: Error | null, result: pg.QueryResult) => {
+      finish()
       if (error) {
         // "cached plan must not change result type" (0A000, raised by
         // RevalidateCachedQuery before anything runs): a migration changed a
@@ -319,6 +445,19 @@ export class Driver {
       beginFailed(client, error)
       onDone(error, undefined as never)
     }) as never))
+  }
+
+  // The error of a statement (or a COMMIT) that was never written, because
+  // the session was already gone: a ConnectionError that is not duringCommit,
+  // since the server, not the client, ended the transaction. What broke the
+  // session (such as the FATAL of pg_terminate_backend) is its cause when it
+  // says so.
+  private unsent(client: DalClient, dead: Error, sql: string): DatabaseError.DatabaseError {
+    client.dalError ??= dead
+    let error = this.classify(dead, sql, "statement")
+    if (error._tag !== "ConnectionError") error = this.classify(new Error("Client is not queryable"), sql, "statement")
+    unsentErrors.add(error)
+    return error
   }
 
   // The per-session prepared-statement cache is an LRU: each use stamps the
@@ -421,6 +560,8 @@ export class Driver {
   async close(): Promise<void> {
     if (this.closing) return
     this.closing = true
+    clearInterval(this.heartbeat)
+    clearTimeout(this.refillTimer)
     for (const fail of [...this.waiting]) fail(this.classify(new Error("pool is closed"), "", "connect"))
     if (!(await this.leasedEmpty(this.options.shutdownGraceMillis))) {
       await Promise.all([...this.leased].map((client) => this.cancel(client, 2_000)))
@@ -859,7 +1000,7 @@ export const runOnClient = (
 export const runPooled = (
   driver: Driver,
   statement: Statement,
-  staleRetries = driver.options.maxConnections
+  resends = driver.options.maxConnections
 ): Effect.Effect<pg.QueryResult, DatabaseError.DatabaseError> =>
   cancellable<pg.QueryResult, DatabaseError.DatabaseError>((resume) => {
     let client: DalClient | undefined
@@ -873,9 +1014,13 @@ export const runPooled = (
       driver.submit(client, statement, "statement", true, (error, result, stalePlan) => {
         finished = true
         driver.release(client!)
-        // Nothing ran, so running it again is safe. Every pooled session may
-        // hold the stale plan, and each failure drops one, hence the bound.
-        if (stalePlan && staleRetries > 0) return resume(runPooled(driver, statement, staleRetries - 1))
+        // Nothing ran, so sending it again, on another session, is safe: a
+        // stale plan, or a session that was gone before the statement was
+        // written (a restart while the pool sat idle). Every pooled session
+        // may be stale or gone, and each failure drops one, hence the bound.
+        // A statement that was written is never sent again: it may have run.
+        const nothingRan = stalePlan || (error?._tag === "ConnectionError" && !wasSent(error))
+        if (nothingRan && resends > 0) return resume(runPooled(driver, statement, resends - 1))
         resume(error ? Effect.fail(error) : Effect.succeed(result!))
       })
     })

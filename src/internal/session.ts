@@ -262,11 +262,15 @@ const topLevel = <A, E, R, E2>(
     deferrable: options.deferrable ?? defaults.deferrable
   }
   const begin = beginSql(options)
-  // One uninterruptible region from start to return, so that a transaction
-  // whose COMMIT went through can never be reported as interrupted. Only the
-  // wait for a connection, the body and the backoff between attempts are
-  // interruptible. Every transaction runs this code, so it is written with
-  // few Effect steps: each costs allocations that add up under load.
+  // One uninterruptible region from start to return, so that once COMMIT or
+  // ROLLBACK is sent it runs to its answer and the connection goes back in a
+  // known state. Only the wait for a connection, the body and the backoff
+  // between attempts are interruptible. The region cannot hide an interrupt
+  // from the caller, though: one that lands while COMMIT is on the wire
+  // takes effect when the region ends, so a transaction that committed can
+  // be reported as interrupted (its span records outcome "commit"; see
+  // finishTop). Every transaction runs this code, so it is written with few
+  // Effect steps: each costs allocations that add up under load.
   return Effect.uninterruptibleMask((restore) => {
     let attempts = 0
     const once = Effect.withFiberRuntime<A, E | E2 | DatabaseError.DatabaseError, R>((fiber) => {
@@ -398,7 +402,9 @@ const finishTop = <A, E>(
   // ended rolls back instead of committing. Once COMMIT is on the wire it
   // cannot be undone; an interrupt arriving during its round trip makes
   // Effect report the fiber as interrupted although the transaction
-  // committed (the span records outcome "commit").
+  // committed (the span records outcome "commit"). A COMMIT that cannot be
+  // written, because the session is already gone, is not on the wire: its
+  // ConnectionError is not duringCommit, and the transaction is retried.
   return Effect.matchCauseEffect(restore(Effect.void), {
     onFailure: (cause) => Effect.zipRight(rollbackOrDestroy(session, root), Effect.failCause(cause)),
     onSuccess: () => commit(session, level, exit)

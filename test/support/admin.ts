@@ -33,6 +33,13 @@ export const sessions = (url: string, applicationName: string) =>
     [applicationName]
   )
 
+/** The sessions of the database left inside a transaction (idle, or idle in an aborted one). */
+export const idleInTransaction = (url: string) =>
+  query<{ pid: number }>(
+    url,
+    "select pid from pg_stat_activity where datname = current_database() and state like 'idle in transaction%'"
+  )
+
 /** Retries `check` every 20 ms until it holds, for at most `within`. */
 export const eventually = <A, E, R>(
   check: Effect.Effect<A, E, R>,
