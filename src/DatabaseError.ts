@@ -262,10 +262,11 @@ export class ConnectionError extends Schema.TaggedError<ConnectionError>()("Conn
   /** The driver's or server's own words (they never contain the password). */
   cause: Schema.optional(Schema.String),
   /**
-   * `true` when the connection broke after COMMIT was written to it: whether
-   * the transaction committed is unknown, so it is never retried. A COMMIT
-   * that was never written (the connection was already gone) leaves it
-   * `false`: the server rolled the transaction back.
+   * `true` when the connection broke after COMMIT was written to it, or
+   * after a statement outside a transaction (which commits on its own) was:
+   * whether it took effect is unknown, so it is never retried. A COMMIT or
+   * statement that was never written (the connection was already gone)
+   * leaves it `false`: nothing happened on the server.
    */
   duringCommit: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }) {
@@ -284,7 +285,9 @@ export class ConnectionError extends Schema.TaggedError<ConnectionError>()("Conn
       "tls": `TLS with PostgreSQL at ${target} failed`,
       "protocol": `PostgreSQL at ${target} reported a protocol violation`
     }
-    const commit = this.duringCommit ? " during COMMIT; the transaction's outcome is unknown" : ""
+    const commit = this.duringCommit
+      ? " after a COMMIT, or a statement outside a transaction, was sent; whether it took effect is unknown"
+      : ""
     return `${text[this.reason]}${commit}${this.cause ? `: ${this.cause}` : ""}`
   }
 }

@@ -212,6 +212,37 @@ layer(TestDatabase.layer({ maxConnections: 4 }), { excludeTestServices: true })(
         expect(transaction?.attributes.get("db.transaction.outcome")).toBe("commit")
         yield* poolIsClean(url)
       }))
+
+    it.effect("a statement outside a transaction whose connection breaks once it was sent has an unknown outcome: duringCommit, not retryable", () =>
+      Effect.gen(function*() {
+        const url = yield* TestDatabase.TestUrl
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`create table one_shot (id int primary key)`
+        const app = yield* sql<{ name: string }>`select current_setting('application_name') as name`
+        // On its own, the statement is its own transaction: it commits when it ends.
+        const fiber = yield* Effect.fork(typed(sql`insert into one_shot select 1 from pg_sleep(5)`))
+        const running = yield* Admin.eventually(
+          Admin.query<{ pid: number; query: string }>(
+            url,
+            "select pid, query from pg_stat_activity where application_name = $1 and state = 'active'",
+            [app[0]!.name]
+          ),
+          (rows) => rows.some((row) => row.query.startsWith("insert into one_shot"))
+        )
+        const pid = running.find((row) => row.query.startsWith("insert into one_shot"))!.pid
+        yield* Admin.query(url, "select pg_terminate_backend($1, 10000)", [pid])
+        const exit = yield* Fiber.await(fiber)
+        assert(Exit.isFailure(exit) && exit.cause._tag === "Fail")
+        const error = exit.cause.error
+        assert(error instanceof DatabaseError.ConnectionError)
+        expect(error.reason).toBe("terminated")
+        // Here the server had not committed it; the client cannot know that.
+        expect(error.duringCommit).toBe(true)
+        expect(DatabaseError.isRetryable(error)).toBe(false)
+        expect(error.message).toContain("whether it took effect is unknown")
+        expect(yield* count("one_shot")).toBe(0)
+        yield* poolIsClean(url)
+      }))
   }
 )
 

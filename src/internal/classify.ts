@@ -71,6 +71,8 @@ export const classify = (
 ): DatabaseError.DatabaseError => {
   if (DatabaseError.isDatabaseError(error)) return error
   const duringCommit = phase === "commit"
+  // A protocol violation means the server could not read the message:
+  // nothing it asked for ran, even at COMMIT.
   const connection = (
     reason: DatabaseError.ConnectionFailure,
     cause: string,
@@ -80,7 +82,7 @@ export const classify = (
       reason,
       ...target,
       cause,
-      duringCommit,
+      duringCommit: duringCommit && reason !== "protocol",
       ...(sqlState === undefined ? {} : { sqlState })
     })
 

@@ -1011,7 +1011,10 @@ export const runPooled = (
         return resume(Effect.fail(error))
       }
       client = leased!
-      driver.submit(client, statement, "statement", true, (error, result, stalePlan) => {
+      // Outside a transaction a statement commits on its own: if the
+      // connection breaks once it was written, whether it took effect is as
+      // unknown as after a COMMIT on the wire, so it is classified as one.
+      driver.submit(client, statement, "commit", true, (error, result, stalePlan) => {
         finished = true
         driver.release(client!)
         // Nothing ran, so sending it again, on another session, is safe: a
