@@ -186,7 +186,7 @@ describe("bulk loaders", () => {
 describe("stream measurement", () => {
   it("reads every row through each reader and reports a heap figure", async () => {
     const results = await measureStream(url, { rows: 5_000 })
-    expect(results.map(({ name }) => name)).toEqual(["raw pg-cursor", "effect-dal stream"])
+    expect(results.map(({ name }) => name)).toEqual(["raw pg-cursor", "postgres.js cursor", "effect-dal stream"])
     for (const result of results) {
       expect(result.rows, result.name).toBe(5_000)
       expect(Number.isFinite(result.heapGrowthMb), result.name).toBe(true)
