@@ -1,5 +1,5 @@
-/** What a run measures and for how long, from `BENCH_SECONDS` and `BENCH_QUICK=1`. */
-import type { OperationName } from "./impl/types.js"
+/** What a run measures and for how long, from `BENCH_SECONDS`, `BENCH_MODE` and `BENCH_QUICK=1`. */
+import { CALLING_MODES, type CallingMode, type OperationName } from "./impl/types.js"
 
 export interface Operation {
   readonly name: OperationName
@@ -21,6 +21,8 @@ export const CONCURRENCIES: ReadonlyArray<number> = [1, 32]
 
 export interface Config {
   readonly quick: boolean
+  /** `BENCH_MODE`: `program`, `promise` or `both` (the default), in that order. */
+  readonly modes: ReadonlyArray<CallingMode>
   readonly cellMs: number
   /** Per implementation, operation and concurrency, before any cell is timed. */
   readonly warmupMs: number
@@ -41,10 +43,19 @@ const seconds = (name: string, fallback: number): number => {
   return value
 }
 
+const modes = (): ReadonlyArray<CallingMode> => {
+  const raw = process.env["BENCH_MODE"] ?? ""
+  if (raw === "" || raw === "both") return CALLING_MODES
+  const mode = CALLING_MODES.find((mode) => mode === raw)
+  if (mode === undefined) throw new Error(`BENCH_MODE must be program, promise or both, got ${JSON.stringify(raw)}`)
+  return [mode]
+}
+
 export const fromEnv = (): Config => {
   const quick = process.env["BENCH_QUICK"] === "1"
   return {
     quick,
+    modes: modes(),
     cellMs: quick ? 50 : seconds("BENCH_SECONDS", 2) * 1000,
     warmupMs: quick ? 20 : 500,
     leadInMs: quick ? 0 : 500,

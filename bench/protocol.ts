@@ -1,6 +1,16 @@
 /** Messages between the runner and a worker process, over the IPC channel. */
-import type { OperationName } from "./impl/types.js"
+import type { CallingMode, OperationName } from "./impl/types.js"
 import type { SeedSize } from "./seed.js"
+
+export interface CellRequest {
+  readonly op: OperationName
+  readonly concurrency: number
+  readonly durationMs: number
+  /** Untimed run of the same load first, so the cell measures the steady state. */
+  readonly leadInMs: number
+  /** Seeds the input generator; the same in every implementation's cell. */
+  readonly seed: number
+}
 
 export type Request =
   | {
@@ -9,17 +19,10 @@ export type Request =
     readonly url: string
     /** What the database holds, so the worker generates valid inputs. */
     readonly size: SeedSize
+    /** How this worker's cells call the operations. */
+    readonly mode: CallingMode
   }
-  | {
-    readonly type: "cell"
-    readonly op: OperationName
-    readonly concurrency: number
-    readonly durationMs: number
-    /** Untimed run of the same load first, so the cell measures the steady state. */
-    readonly leadInMs: number
-    /** Seeds the input generator; the same in every implementation's cell. */
-    readonly seed: number
-  }
+  | ({ readonly type: "cell" } & CellRequest)
   | { readonly type: "close" }
 
 export type Reply =
@@ -27,6 +30,8 @@ export type Reply =
     readonly type: "ready"
     /** RSS with the implementation loaded and connected, before any cell. */
     readonly rssKb: number
+    /** The implementation runs the same code in both calling modes (it is promise-based). */
+    readonly sameInBothModes: boolean
   }
   | { readonly type: "cell"; readonly result: CellResult }
   | { readonly type: "closed"; readonly maxRssKb: number }

@@ -1,32 +1,40 @@
 /**
- * A worker process: runs one implementation, cell by cell, as the runner
- * asks over IPC. One process per implementation keeps their JIT state,
- * garbage and CPU accounting apart.
+ * A worker process: runs one implementation in one calling mode, cell by
+ * cell, as the runner asks over IPC. One process per implementation and
+ * mode keeps their JIT state, garbage, CPU accounting and memory apart.
  */
 import { performance } from "node:perf_hooks"
 import { findImplementation } from "./impl/index.js"
-import type { Implementation } from "./impl/types.js"
+import type { CallingMode, Implementation } from "./impl/types.js"
 import { makeInputs } from "./inputs.js"
-import type { CellResult, Reply, Request } from "./protocol.js"
+import type { CellRequest, CellResult, Reply, Request } from "./protocol.js"
 import type { SeedSize } from "./seed.js"
 
 if (process.send === undefined) throw new Error("bench/worker.ts is started by bench/run.ts, with an IPC channel")
 const send = process.send.bind(process)
 
-let state: { readonly implementation: Implementation; readonly size: SeedSize } | undefined
+let state: {
+  readonly implementation: Implementation
+  readonly size: SeedSize
+  readonly mode: CallingMode
+} | undefined
 
 const initialized = () => {
   if (state === undefined) throw new Error("the worker got a request before init")
   return state
 }
 
-const runCell = async (request: Extract<Request, { type: "cell" }>): Promise<CellResult> => {
-  const { implementation, size } = initialized()
+const runCell = async (request: CellRequest): Promise<CellResult> => {
+  const { implementation, mode, size } = initialized()
   const inputs = makeInputs(request.op, size, request.seed)
   // The cell's load, from `start` for `millis`; returns the operations run.
   const runFrom = (start: number, millis: number) => {
     const end = start + millis
-    return implementation.run(request.op, { inputs, concurrency: request.concurrency, more: () => performance.now() < end })
+    return implementation.run(
+      request.op,
+      { inputs, concurrency: request.concurrency, more: () => performance.now() < end },
+      mode
+    )
   }
   // No forced GC before a cell: a full gc() throws away optimized code
   // (V8 deoptimizes code whose embedded objects died), and the JIT takes
@@ -46,8 +54,9 @@ const handle = async (request: Request): Promise<Reply> => {
   switch (request.type) {
     case "init": {
       const { make } = await findImplementation(request.implementation).load()
-      state = { implementation: await make(request.url), size: request.size }
-      return { type: "ready", rssKb: process.memoryUsage.rss() / 1024 }
+      const implementation = await make(request.url)
+      state = { implementation, size: request.size, mode: request.mode }
+      return { type: "ready", rssKb: process.memoryUsage.rss() / 1024, sameInBothModes: implementation.sameInBothModes }
     }
     case "cell":
       return { type: "cell", result: await runCell(request) }
