@@ -2,7 +2,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import type { CallingMode } from "./impl/types.js"
-import type { CellRequest, CellResult, Reply, Request } from "./protocol.js"
+import type { CellRequest, CellResult, MemoryPeaks, ProfileKind, Reply, Request } from "./protocol.js"
 import type { SeedSize } from "./seed.js"
 
 // Compiled (npm run bench), the worker runs as plain JavaScript, as users
@@ -64,6 +64,16 @@ export class Child {
 
   async cell(cell: CellRequest): Promise<CellResult> {
     return (await this.request({ type: "cell", ...cell }, "cell")).result
+  }
+
+  /** A cell under a profiler (see ProfileKind), which writes to `file`. */
+  async profile(
+    cell: CellRequest,
+    kind: ProfileKind,
+    file: string
+  ): Promise<{ readonly result: CellResult; readonly files: ReadonlyArray<string>; readonly memory: MemoryPeaks }> {
+    const { files, memory, result } = await this.request({ type: "profile", ...cell, kind, file }, "profiled")
+    return { result, files, memory }
   }
 
   /** Closes the implementation and waits for the process to exit; resolves with its peak RSS in KiB. */

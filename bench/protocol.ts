@@ -12,6 +12,14 @@ export interface CellRequest {
   readonly seed: number
 }
 
+/**
+ * What a profiled cell records, into `file`: `cpu`, a CPU profile of the
+ * timed load (.cpuprofile); `allocation`, a sampling heap profile of it,
+ * garbage included (.heapprofile); `heap-snapshot`, a heap snapshot just
+ * before the load and one in the middle of it (`file` is the stem).
+ */
+export type ProfileKind = "cpu" | "allocation" | "heap-snapshot"
+
 export type Request =
   | {
     readonly type: "init"
@@ -23,6 +31,7 @@ export type Request =
     readonly mode: CallingMode
   }
   | ({ readonly type: "cell" } & CellRequest)
+  | ({ readonly type: "profile"; readonly kind: ProfileKind; readonly file: string } & CellRequest)
   | { readonly type: "close" }
 
 export type Reply =
@@ -34,6 +43,14 @@ export type Reply =
     readonly sameInBothModes: boolean
   }
   | { readonly type: "cell"; readonly result: CellResult }
+  | {
+    readonly type: "profiled"
+    readonly result: CellResult
+    /** The files written. */
+    readonly files: ReadonlyArray<string>
+    /** The highest of each figure over the timed load, sampled every 20 ms. */
+    readonly memory: MemoryPeaks
+  }
   | { readonly type: "closed"; readonly maxRssKb: number }
   | { readonly type: "error"; readonly message: string }
 
@@ -42,4 +59,14 @@ export interface CellResult {
   readonly elapsedMs: number
   /** User plus system CPU time of the worker process during the cell. */
   readonly cpuMicros: number
+}
+
+/** process.memoryUsage() figures, in KiB, plus V8's heap spaces by name. */
+export interface MemoryPeaks {
+  readonly rssKb: number
+  readonly heapTotalKb: number
+  readonly heapUsedKb: number
+  readonly externalKb: number
+  /** Per V8 heap space, its largest size (committed) during the load. */
+  readonly spacesKb: Readonly<Record<string, number>>
 }

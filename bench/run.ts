@@ -6,7 +6,8 @@
  * the calling modes (program, promise or both, the default),
  * `BENCH_QUICK=1` makes everything tiny for an end-to-end check,
  * `BENCH_CONTROLS=1` adds the control implementations, `DATABASE_URL` picks
- * a server instead of the embedded one.
+ * a server instead of the embedded one, and `BENCH_PROFILE` profiles one
+ * implementation instead (see profile.ts).
  */
 import * as os from "node:os"
 import * as PostgresServer from "../src/testing/PostgresServer.js"
@@ -17,6 +18,7 @@ import { withClient } from "./db.js"
 import { controls, implementations as contenders } from "./impl/index.js"
 import { type CallingMode, POOL_SIZE } from "./impl/types.js"
 import { seedOf } from "./inputs.js"
+import { profile } from "./profile.js"
 import type { CellResult } from "./protocol.js"
 import { report } from "./report.js"
 import type { Machine, Memory, ModeResults, Row } from "./results.js"
@@ -179,6 +181,10 @@ const main = async () => {
     console.error(`seeding (${server.embedded ? "embedded PostgreSQL" : "DATABASE_URL"})`)
     const database = await createSeededDatabase(server.url, benchSize)
     try {
+      if (config.profile !== undefined) {
+        await profile(database.url, config, config.profile)
+        return
+      }
       const { modes, sameInBothModes } = await measureCells(database.url)
       const bulk = await measureBulk(server.url, { rows: config.bulkRows, repetitions: config.bulkRepetitions })
       const stream = await measureStream(server.url, { rows: config.streamRows })
