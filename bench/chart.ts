@@ -5,8 +5,9 @@ export interface Bar {
   readonly value: number
 }
 
-const WIDTH = 640
-const LEFT = 150
+// LEFT fits a label such as "Effect floor, promise".
+const WIDTH = 680
+const LEFT = 190
 const RIGHT = 70
 const TOP = 56
 const BAR = 26

@@ -1,8 +1,8 @@
 /** The runner's side of a worker process: spawn, one request at a time, close or kill. */
 import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import type { OperationName } from "./impl/types.js"
-import type { CellResult, Reply, Request } from "./protocol.js"
+import type { CallingMode } from "./impl/types.js"
+import type { CellRequest, CellResult, MemoryPeaks, ProfileKind, Reply, Request } from "./protocol.js"
 import type { SeedSize } from "./seed.js"
 
 // Compiled (npm run bench), the worker runs as plain JavaScript, as users
@@ -12,21 +12,14 @@ const WORKER = fileURLToPath(new URL(compiled ? "./worker.js" : "./worker.ts", i
 // Resolved here so the worker starts whatever the current directory is.
 const LOADER = compiled ? [] : ["--import", import.meta.resolve("tsx")]
 
-export interface Cell {
-  readonly op: OperationName
-  readonly concurrency: number
-  readonly durationMs: number
-  readonly leadInMs: number
-  readonly seed: number
-}
-
 export class Child {
   private pending: { resolve: (reply: Reply) => void; reject: (error: Error) => void } | undefined
   private readonly exited: Promise<void>
 
   private connectedRssKb = 0
+  private promiseBased = false
 
-  private constructor(readonly name: string, private readonly child: ChildProcess) {
+  private constructor(readonly name: string, readonly mode: CallingMode, private readonly child: ChildProcess) {
     this.exited = new Promise((resolve) => {
       child.once("exit", (code, signal) => {
         this.fail(new Error(`worker "${name}" exited (${signal ?? code})`))
@@ -41,14 +34,17 @@ export class Child {
     })
   }
 
-  /** Starts a worker for the named implementation and waits until its pool is connected. */
-  static async start(implementation: string, url: string, size: SeedSize): Promise<Child> {
+  /** Starts a worker for the named implementation in a calling mode and waits until its pool is connected. */
+  static async start(implementation: string, mode: CallingMode, url: string, size: SeedSize): Promise<Child> {
     const child = new Child(
       implementation,
+      mode,
       spawn(process.execPath, [...LOADER, "--expose-gc", WORKER], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
     )
     try {
-      child.connectedRssKb = (await child.request({ type: "init", implementation, url, size }, "ready")).rssKb
+      const ready = await child.request({ type: "init", implementation, url, size, mode }, "ready")
+      child.connectedRssKb = ready.rssKb
+      child.promiseBased = ready.sameInBothModes
     } catch (error) {
       child.kill()
       throw error
@@ -61,8 +57,23 @@ export class Child {
     return this.connectedRssKb
   }
 
-  async cell(cell: Cell): Promise<CellResult> {
+  /** True if the implementation runs the same code in both calling modes, so this worker stands for both. */
+  get sameInBothModes(): boolean {
+    return this.promiseBased
+  }
+
+  async cell(cell: CellRequest): Promise<CellResult> {
     return (await this.request({ type: "cell", ...cell }, "cell")).result
+  }
+
+  /** A cell under a profiler (see ProfileKind), which writes to `file`. */
+  async profile(
+    cell: CellRequest,
+    kind: ProfileKind,
+    file: string
+  ): Promise<{ readonly result: CellResult; readonly files: ReadonlyArray<string>; readonly memory: MemoryPeaks }> {
+    const { files, memory, result } = await this.request({ type: "profile", ...cell, kind, file }, "profiled")
+    return { result, files, memory }
   }
 
   /** Closes the implementation and waits for the process to exit; resolves with its peak RSS in KiB. */

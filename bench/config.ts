@@ -1,5 +1,5 @@
-/** What a run measures and for how long, from `BENCH_SECONDS` and `BENCH_QUICK=1`. */
-import type { OperationName } from "./impl/types.js"
+/** What a run measures and for how long, from `BENCH_SECONDS`, `BENCH_MODE` and `BENCH_QUICK=1`. */
+import { CALLING_MODES, type CallingMode, type OperationName } from "./impl/types.js"
 
 export interface Operation {
   readonly name: OperationName
@@ -21,6 +21,8 @@ export const CONCURRENCIES: ReadonlyArray<number> = [1, 32]
 
 export interface Config {
   readonly quick: boolean
+  /** `BENCH_MODE`: `program`, `promise` or `both` (the default), in that order. */
+  readonly modes: ReadonlyArray<CallingMode>
   readonly cellMs: number
   /** Per implementation, operation and concurrency, before any cell is timed. */
   readonly warmupMs: number
@@ -31,6 +33,19 @@ export interface Config {
   readonly bulkRepetitions: number
   /** Rows in the table that the stream measurement reads. */
   readonly streamRows: number
+  /** Set by `BENCH_PROFILE`: profile one implementation instead of the comparison (see profile.ts). */
+  readonly profile: ProfileConfig | undefined
+}
+
+export interface ProfileConfig {
+  /** `BENCH_PROFILE`: the implementation's name, as in the report. */
+  readonly implementation: string
+  /** `BENCH_OPERATION`, findById by default. */
+  readonly op: OperationName
+  /** `BENCH_CONCURRENCY`, 1 by default. */
+  readonly concurrency: number
+  /** `BENCH_HEAP_SNAPSHOT=1`: heap snapshots before the load and in the middle of it. */
+  readonly heapSnapshot: boolean
 }
 
 const seconds = (name: string, fallback: number): number => {
@@ -41,16 +56,43 @@ const seconds = (name: string, fallback: number): number => {
   return value
 }
 
+const modes = (): ReadonlyArray<CallingMode> => {
+  const raw = process.env["BENCH_MODE"] ?? ""
+  if (raw === "" || raw === "both") return CALLING_MODES
+  const mode = CALLING_MODES.find((mode) => mode === raw)
+  if (mode === undefined) throw new Error(`BENCH_MODE must be program, promise or both, got ${JSON.stringify(raw)}`)
+  return [mode]
+}
+
+const profile = (): ProfileConfig | undefined => {
+  const implementation = process.env["BENCH_PROFILE"] ?? ""
+  if (implementation === "") return undefined
+  const opName = process.env["BENCH_OPERATION"] || "findById"
+  const op = OPERATIONS.find((op) => op.name === opName)
+  if (op === undefined) {
+    throw new Error(`BENCH_OPERATION must be one of ${OPERATIONS.map((op) => op.name).join(", ")}, got ${JSON.stringify(opName)}`)
+  }
+  const concurrency = Number(process.env["BENCH_CONCURRENCY"] || "1")
+  if (!(Number.isInteger(concurrency) && concurrency > 0)) {
+    throw new Error(`BENCH_CONCURRENCY must be a positive integer, got ${JSON.stringify(process.env["BENCH_CONCURRENCY"])}`)
+  }
+  return { implementation, op: op.name, concurrency, heapSnapshot: process.env["BENCH_HEAP_SNAPSHOT"] === "1" }
+}
+
 export const fromEnv = (): Config => {
   const quick = process.env["BENCH_QUICK"] === "1"
+  const profiling = profile()
   return {
     quick,
-    cellMs: quick ? 50 : seconds("BENCH_SECONDS", 2) * 1000,
+    modes: modes(),
+    // A profile is one cell: a longer one gives the sampler more to go on.
+    cellMs: quick ? 50 : seconds("BENCH_SECONDS", profiling === undefined ? 2 : 5) * 1000,
     warmupMs: quick ? 20 : 500,
     leadInMs: quick ? 0 : 500,
     repetitions: 3,
     bulkRows: quick ? 10_000 : 100_000,
     bulkRepetitions: quick ? 1 : 3,
-    streamRows: quick ? 20_000 : 1_000_000
+    streamRows: quick ? 20_000 : 1_000_000,
+    profile: profiling
   }
 }

@@ -1,6 +1,6 @@
 /**
- * Streams every row of a large messages table, once through a raw pg-cursor
- * and once through this project's `Repository.stream`, and records the heap
+ * Streams every row of a large messages table, through a raw pg-cursor,
+ * postgres.js's `.cursor()` and this project's `Repository.stream`, and records the heap
  * each one holds on to. The figure is the heap still in use after a full GC,
  * sampled twenty times over the run, minus the heap before the stream started: what
  * the stream retains, not garbage that has not been collected yet.
@@ -11,6 +11,7 @@ import * as Stream from "effect/Stream"
 import { Database, Query, Repository } from "effect-dal"
 import { performance } from "node:perf_hooks"
 import Cursor from "pg-cursor"
+import postgres from "postgres"
 import { withClient } from "./db.js"
 import { Messages } from "./impl/effect-dal.js"
 import { createSeededDatabase, type SeedSize } from "./seed.js"
@@ -69,6 +70,18 @@ const rawCursor = (url: string) => (seen: () => void) =>
     await client.query("commit")
   })
 
+// A portal read 1,000 rows per Execute, each batch awaited before the next is asked for.
+const postgresJsCursor = (url: string) => async (seen: () => void) => {
+  const sql = postgres(url, { max: 1, onnotice: () => {} })
+  try {
+    for await (const batch of sql`select * from messages order by id`.cursor(BATCH)) {
+      for (let i = 0; i < batch.length; i++) seen()
+    }
+  } finally {
+    await sql.end({ timeout: 5 })
+  }
+}
+
 const effectDal = (url: string) => async (seen: () => void) => {
   const runtime = ManagedRuntime.make(Database.layer({ url, maxConnections: 1 }))
   try {
@@ -101,6 +114,7 @@ export const measureStream = async (serverUrl: string, options: { readonly rows:
     })
     return [
       await measure("raw pg-cursor", options.rows, rawCursor(database.url)),
+      await measure("postgres.js cursor", options.rows, postgresJsCursor(database.url)),
       await measure("effect-dal stream", options.rows, effectDal(database.url))
     ]
   } finally {

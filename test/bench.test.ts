@@ -8,12 +8,16 @@ import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { bulkLoaders } from "../bench/bulk/index.js"
+import { CONCURRENCIES, OPERATIONS } from "../bench/config.js"
 import { withClient } from "../bench/db.js"
 import { measureStream } from "../bench/stream.js"
 import { controls, implementations as contenders } from "../bench/impl/index.js"
-import type { Implementation, Input, OperationName, Output } from "../bench/impl/types.js"
+import { CALLING_MODES, type Implementation, type Input, type OperationName, type Output } from "../bench/impl/types.js"
 import { BATCH_SIZE, EAGER_USERS, makeInputs, seedOf } from "../bench/inputs.js"
+import { renderMarkdown } from "../bench/report.js"
+import type { Memory, ModeResults, Results } from "../bench/results.js"
 import { INITIAL_BALANCE, seed, smallSize } from "../bench/seed.js"
+import { evaluate } from "../bench/targets.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
@@ -144,14 +148,30 @@ describe("benchmark implementations", () => {
     }
   })
 
-  it("run drives a whole load and counts it", async () => {
-    const inputs = makeInputs("insertOne", smallSize, seedOf("smoke", "run"), 3)
+  it.each(CALLING_MODES)("run drives a whole load in %s mode and counts it", async (mode) => {
+    const inputs = makeInputs("insertOne", smallSize, seedOf("smoke", "run", mode), 3)
     for (const { implementation, name } of running) {
       const before = await messageCount()
-      const done = await implementation.run("insertOne", { inputs, concurrency: 4, more: (started) => started < 10 })
+      const done = await implementation.run("insertOne", { inputs, concurrency: 4, more: (started) => started < 10 }, mode)
       expect(done, name).toBe(10)
       expect(await messageCount(), name).toBe(before + 10)
     }
+  })
+
+  it.each(CALLING_MODES)("a failing operation fails a load in %s mode", async (mode) => {
+    const missing = smallSize.users + 1
+    for (const { implementation, name } of running) {
+      let started = 0
+      const load = implementation.run("findById", { inputs: [missing], concurrency: 2, more: () => started++ < 100 }, mode)
+      await expect(load, name).rejects.toBeDefined()
+      // The other worker stops too: far fewer than the 100 operations the load allowed.
+      expect(started, name).toBeLessThan(10)
+    }
+  })
+
+  it("Effect-based implementations run differently in the two calling modes, promise-based ones the same", () => {
+    const effectBased = running.filter(({ implementation }) => !implementation.sameInBothModes).map(({ name }) => name)
+    expect(effectBased).toEqual(["@effect/sql", "effect-dal", "Effect floor"])
   })
 })
 
@@ -186,10 +206,124 @@ describe("bulk loaders", () => {
 describe("stream measurement", () => {
   it("reads every row through each reader and reports a heap figure", async () => {
     const results = await measureStream(url, { rows: 5_000 })
-    expect(results.map(({ name }) => name)).toEqual(["raw pg-cursor", "effect-dal stream"])
+    expect(results.map(({ name }) => name)).toEqual(["raw pg-cursor", "postgres.js cursor", "effect-dal stream"])
     for (const result of results) {
       expect(result.rows, result.name).toBe(5_000)
       expect(Number.isFinite(result.heapGrowthMb), result.name).toBe(true)
     }
+  })
+})
+
+describe("report", () => {
+  /**
+   * One calling mode's figures: raw pg at 1,000 operations per second and
+   * 100 µs per operation in every cell, each other implementation at its
+   * throughput and CPU factor, and `slowest` in one cell if given.
+   */
+  const modeOf = (
+    mode: ModeResults["mode"],
+    implementations: ReadonlyArray<{
+      readonly name: string
+      readonly throughput: number
+      readonly cpu: number
+      readonly memory: Memory
+      readonly slowest?: number
+    }>
+  ): ModeResults => ({
+    mode,
+    implementations: implementations.map(({ name }) => name),
+    rows: OPERATIONS.flatMap((op) =>
+      CONCURRENCIES.map((concurrency) => ({
+        op: op.name,
+        concurrency,
+        measurements: implementations.map(({ cpu, slowest, throughput }) => ({
+          opsPerSec: 1_000 * (slowest !== undefined && op.name === "insertOne" && concurrency === 32 ? slowest : throughput),
+          cpuMicrosPerOp: 100 * cpu
+        }))
+      }))
+    ),
+    memory: implementations.map(({ memory }) => memory)
+  })
+
+  const rawPg = { name: "raw pg", throughput: 1, cpu: 1, memory: { connectedMb: 50, peakMb: 150 } }
+  const postgresJs = { name: "postgres.js", throughput: 1.08, cpu: 0.9, memory: { connectedMb: 55, peakMb: 140 } }
+  const effectSql = { name: "@effect/sql", throughput: 0.7, cpu: 1.8, memory: { connectedMb: 85, peakMb: 200 } }
+  const control = { name: "raw pg, Effect loaded", throughput: 1, cpu: 1, memory: { connectedMb: 90, peakMb: 200 } }
+
+  const results = (withControl: boolean): Results => ({
+    modes: [
+      modeOf("program", [
+        rawPg,
+        postgresJs,
+        effectSql,
+        // 1.15× throughput; peak 210 MB (1.05× the control's), growth 110 MB (1.10× raw pg's).
+        { name: "effect-dal", throughput: 1.15, cpu: 1.1, memory: { connectedMb: 100, peakMb: 210 } },
+        ...(withControl ? [control] : [])
+      ]),
+      modeOf("promise", [
+        rawPg,
+        postgresJs,
+        { ...effectSql, throughput: 0.6, memory: { connectedMb: 85, peakMb: 260 } },
+        // 0.86× throughput, 0.5× in one cell; peak 290 MB (1.45×), growth 190 MB (1.90×).
+        { name: "effect-dal", throughput: 0.86, cpu: 1.6, slowest: 0.5, memory: { connectedMb: 100, peakMb: 290 } },
+        ...(withControl ? [control] : [])
+      ])
+    ],
+    sameInBothModes: ["raw pg", "postgres.js", ...(withControl ? [control.name] : [])],
+    bulk: [{ name: "COPY FROM STDIN", rows: 100_000, ms: 1_000 }],
+    stream: [{ name: "raw pg-cursor", rows: 1_000_000, ms: 6_000, heapGrowthMb: 1 }],
+    machine: { date: "2026-01-01T00:00:00.000Z", node: "v20", cpus: "2 CPUs", postgres: "18", server: "embedded", method: "test" }
+  })
+
+  it("in each calling mode, says which of effect-dal's targets the run met", () => {
+    const [program, promise] = results(true).modes.map((mode) => evaluate(mode)!.map(({ measured, met }) => ({ measured, met })))
+    expect(program).toEqual([
+      { measured: "1.15×", met: true },
+      { measured: "1.15× against 1.08×", met: true },
+      { measured: "lowest 1.15× (findById ×1)", met: true },
+      { measured: "1.10×", met: true },
+      { measured: "1.05×", met: true },
+      { measured: "1.10×", met: true }
+    ])
+    expect(promise).toEqual([
+      { measured: expect.stringMatching(/^0\.\d\d×$/), met: false },
+      { measured: expect.stringMatching(/ against 1\.08×$/), met: false },
+      { measured: "lowest 0.50× (insertOne ×32)", met: false },
+      { measured: "1.60×", met: false },
+      { measured: "1.45×", met: false },
+      { measured: "1.90×", met: false }
+    ])
+  })
+
+  it("reports the peak RSS target as not measured when the control did not run", () => {
+    const outcome = evaluate(results(false).modes[0]!)!.find(({ target }) => target.startsWith("peak RSS"))
+    expect(outcome).toEqual({ target: expect.any(String), measured: expect.stringContaining("BENCH_CONTROLS=1"), met: undefined })
+  })
+
+  it("shows each calling mode's tables, postgres.js and the control measured once and shown in both", () => {
+    const markdown = renderMarkdown(results(true))
+    expect(markdown).toContain("## Targets (effect-dal, each calling mode, figures from this run)")
+    expect(markdown).toContain("| peak RSS at most 1.10× \"raw pg, Effect loaded\" | 1.05×: met | 1.45×: **not met** |")
+    const program = markdown.indexOf('## Calling mode "program"')
+    const promise = markdown.indexOf('## Calling mode "promise"')
+    expect(program).toBeGreaterThan(0)
+    expect(promise).toBeGreaterThan(program)
+    // In each mode: throughput, client CPU and memory, every ratio to raw pg.
+    for (const section of [markdown.slice(program, promise), markdown.slice(promise)]) {
+      expect(section).toContain("### Throughput (operations per second; ratio to raw pg, higher is better)")
+      expect(section).toContain("### Client CPU (µs of user + system CPU per operation; ratio to raw pg, lower is better)")
+      expect(section).toContain("| implementation | connected, MB | peak, MB | peak ratio to raw pg | growth, MB | growth ratio to raw pg | peak ratio to raw pg, Effect loaded |")
+    }
+    expect(markdown).toContain("raw pg, postgres.js and raw pg, Effect loaded run the same code in both")
+  })
+
+  it("puts first the client CPU table that the README's comparison row quotes, as docs/readme.test.ts reads it", () => {
+    const markdown = renderMarkdown(results(true))
+    const cpu = markdown.slice(markdown.indexOf("# Client CPU ("))
+    const header = /^\| operation \| concurrency \| (.*) \|$/m.exec(cpu)?.[1]?.split(" | ")
+    const means = /^\| \*\*geometric mean of ratios\*\* \|  \| (.*) \|$/m.exec(cpu)?.[1]
+      ?.split(" | ").map((cell) => /^\*\*([\d.]+)×\*\*$/.exec(cell)?.[1])
+    expect(header).toEqual(["raw pg", "postgres.js", "@effect/sql", "effect-dal", "raw pg, Effect loaded"])
+    expect(means).toEqual(["1.00", "0.90", "1.80", "1.10", "1.00"])
   })
 })

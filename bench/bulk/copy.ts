@@ -11,7 +11,7 @@ const escape = (value: string): string => value.replace(/[\\\t\n\r]/g, (char) =>
 const ESCAPES: Readonly<Record<string, string>> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" }
 
 /** The rows as COPY text, a thousand lines per chunk to keep the stream's overhead low. */
-function* lines(rows: ReadonlyArray<NewMessage>): Generator<string> {
+export function* lines(rows: ReadonlyArray<NewMessage>): Generator<string> {
   for (let i = 0; i < rows.length; i += 1_000) {
     let chunk = ""
     for (const row of rows.slice(i, i + 1_000)) {

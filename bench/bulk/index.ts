@@ -6,11 +6,13 @@
 import { copy } from "./copy.js"
 import { effectDalInsertMany, effectDalInsertManyDiscard } from "./effect-dal.js"
 import { multiRowInsert } from "./multi-row-insert.js"
+import { postgresJsCopy } from "./postgres-js-copy.js"
 import type { BulkLoader } from "./types.js"
 import { unnestInsert, unnestInsertReturning } from "./unnest-insert.js"
 
 export const bulkLoaders: ReadonlyArray<BulkLoader> = [
   copy,
+  postgresJsCopy,
   multiRowInsert,
   unnestInsert,
   effectDalInsertManyDiscard,

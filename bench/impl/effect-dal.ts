@@ -1,6 +1,6 @@
 /**
- * This project: Model classes, table definitions and repositories, run as
- * one Effect program per load. Written the way a user would write it.
+ * This project: Model classes, table definitions and repositories, run in
+ * both calling modes by `fromEffects`. Written the way a user would write it.
  */
 import * as Model from "@effect/sql/Model"
 import * as Effect from "effect/Effect"

@@ -1,10 +1,10 @@
 /**
  * A control, run with `BENCH_CONTROLS=1`: raw pg's SQL and row mapping, with
  * each round trip wrapped in the thinnest Effect there is (`Effect.async`
- * around the driver's callback) and the load run as one Effect program, as
- * `fromEffects` runs effect-dal. No library on top. It shows what any API
- * whose statements are Effects pays on this stack before it does anything
- * of its own; effect-dal's distance to it is effect-dal's own cost.
+ * around the driver's callback), run in each calling mode by `fromEffects`
+ * as effect-dal is. No library on top. It shows what any API whose
+ * statements are Effects pays on this stack before it does anything of its
+ * own; effect-dal's distance to it, in the same mode, is effect-dal's own cost.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"

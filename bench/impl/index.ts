@@ -9,6 +9,7 @@ import type { Registration } from "./types.js"
 
 export const implementations: ReadonlyArray<Registration> = [
   { name: "raw pg", load: () => import("./raw-pg.js") },
+  { name: "postgres.js", load: () => import("./postgres-js.js") },
   { name: "@effect/sql", load: () => import("./effect-sql.js") },
   { name: "kysely", load: () => import("./kysely.js") },
   { name: "effect-dal", load: () => import("./effect-dal.js") }

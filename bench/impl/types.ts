@@ -66,16 +66,34 @@ export interface Load<K extends OperationName> {
   readonly more: (started: number) => boolean
 }
 
+/**
+ * How a load calls the operations.
+ *
+ * - `program`: as an application written in the implementation's own style.
+ *   An Effect-based implementation runs the whole load as one Effect program
+ *   on its runtime, the way an Effect application runs its work.
+ * - `promise`: every operation its own promise, called from plain async
+ *   code, as an Express handler or a Next.js route calls a repository. An
+ *   Effect-based implementation enters its runtime once per operation
+ *   (`ManagedRuntime.runPromise`, the runtime built once from the layer).
+ *
+ * A promise-based implementation runs the same code in both.
+ */
+export type CallingMode = "program" | "promise"
+
+export const CALLING_MODES: ReadonlyArray<CallingMode> = ["program", "promise"]
+
 export interface Implementation {
-  /** Runs one operation. */
+  /** Runs one operation, as `promise` mode does. */
   readonly call: <K extends OperationName>(op: K, input: Input<K>) => Promise<Output<K>>
   /**
-   * Runs a whole load and resolves with the number of operations completed.
-   * Implementations own this loop so that Effect-based ones run the load as
-   * one Effect program, the way Effect applications run, instead of paying
-   * for a runtime entry per operation.
+   * Runs a whole load in a calling mode and resolves with the number of
+   * operations completed. Implementations own this loop so that Effect-based
+   * ones can run the load as one Effect program in `program` mode.
    */
-  readonly run: <K extends OperationName>(op: K, load: Load<K>) => Promise<number>
+  readonly run: <K extends OperationName>(op: K, load: Load<K>, mode: CallingMode) => Promise<number>
+  /** True for a promise-based implementation: both modes run the same code, so it is measured once. */
+  readonly sameInBothModes: boolean
   /** Closes the pool. */
   readonly close: () => Promise<void>
 }
