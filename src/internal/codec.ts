@@ -5,6 +5,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
 import type * as Table from "../Table.js"
+import { compileDecoder, compileValidator, type FieldReader, type Fixup, fixup, isIdentity, makeRowDecoders, MISS } from "./decoder.js"
 import { InvalidInput } from "./plan.js"
 
 type Fields = Schema.Struct.Fields
@@ -36,18 +37,6 @@ const timestampCandidates = (millis: number): Array<unknown> => [
   millis,
   new Date(millis).toISOString()
 ]
-
-/** How a field is fixed up before decoding, because pg's value differs from what the schema reads. */
-type Fixup = "date-to-iso" | "numeric-string-to-number"
-
-// The value in the form the schema reads, or the value itself. Only integers
-// that survive the conversion exactly are converted.
-const fixup = (kind: Fixup, value: unknown): unknown => {
-  if (kind === "date-to-iso") return value instanceof Date ? value.toISOString() : value
-  if (typeof value !== "string" || value.length === 0) return value
-  const n = Number(value)
-  return Number.isFinite(n) && (!Number.isInteger(n) || Number.isSafeInteger(n)) ? n : value
-}
 
 // PostgreSQL text cannot hold U+0000: the server refuses it in text and
 // text[] (SQLSTATE 22021) and in jsonb (22P05), after the statement is sent,
@@ -328,21 +317,14 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
     return row
   }
 
-  // Decoding a row is on every read's hot path. A field whose schema has no
-  // transformation decodes to itself, so it is only validated, by a
-  // validator compiled from its schema (pg's form is fixed up only when the
-  // value does not pass); the other fields are decoded one by one; and the
-  // model instance is built without the constructor validating everything
-  // again. Any failure falls back to the full decode, for its precise error.
+  // Decoding a row is on every read's hot path: one function, generated
+  // once for the table's read shape (decoder.ts), checks and converts each
+  // field inline and builds the model instance from the decoded values. A
+  // row it does not take goes through the whole model's decoding, for the
+  // precise error (or its result, if the schema takes what the inline
+  // checks did not).
   const decode = Schema.decodeUnknownEither(model)
   const fixupOf = new Map(fixups)
-  const plainFields = fields.filter((f) => isIdentity(struct1(selectFields, f).ast))
-  const validators = plainFields.map((f) =>
-    [f, compileValidator(propertyType(struct1(selectFields, f).ast)), fixupOf.get(f)] as const
-  )
-  const transformed = fields
-    .filter((f) => !plainFields.includes(f))
-    .map((f) => [f, selectDecoders.get(f)!, fixupOf.get(f)] as const)
   const Model = model as unknown as new(props: Record<string, unknown>, disableValidation: boolean) => unknown
   const constructs = typeof Model === "function" && "fields" in Model
   const slowDecode = (input: Record<string, unknown>) => {
@@ -350,108 +332,58 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
     if (result._tag === "Right") return result.right
     throw new RowDecodeError(describeDecodeFailure(table, result.left))
   }
-  // With validation off, the model's constructor only copies the props onto
-  // a new instance; a function generated for the model's fields builds the
-  // same instance at a fraction of the cost. If the class adds instance
-  // fields of its own, the first row (built by the constructor) shows it, and
-  // the constructor stays in use.
-  const prototype = (Model as { prototype?: object }).prototype ?? null
-  // Generated once per way of reading a row, `read(field)` being the
-  // JavaScript expression for a field's value in `row`:
-  // - `build` makes the instance with a constructor function, not
-  //   Object.create + assignments: V8 gives objects made by a constructor
-  //   their property slots up front, where Object.create(prototype) grows a
-  //   backing store field by field (garbage on every row);
-  // - `check`, when every field is plain, checks them all inline and builds
-  //   the instance: no call per field. It answers MISS for any value that
-  //   fails a check, and the general path takes over, for good: a miss means
-  //   pg's form needs fixing up (a bigint read as a string for a number
-  //   field), which it will for every row, or a row that does not fit, which
-  //   is a defect.
-  const MISS = {}
-  const checks = validators.map((v) => v[1])
-  const generate = (read: (field: string) => string) => {
-    const build = new Function(
-      "prototype",
-      `function Row(row) { ${fields.map((f) => `this[${JSON.stringify(f)}] = ${read(f)};`).join(" ")} }
-      Row.prototype = prototype
-      return function (row) { return new Row(row) }`
-    )(prototype) as (row: any) => unknown
-    const check = transformed.length === 0 && constructs
-      ? new Function(
-        "checks",
-        "build",
-        "MISS",
-        `return function (row) { let v; ${
-          validators.map(([f, , ], i) => {
-            const inline = inlineCheck(propertyType(struct1(selectFields, f).ast))
-            return `v = ${read(f)}; if (!(${inline ?? `checks[${i}](v)`})) return MISS;`
-          }).join(" ")
-        } return build(row) }`
-      )(checks, build, MISS) as (row: any) => unknown
+  const readers: Array<FieldReader> = fields.map((field) => {
+    const ast = struct1(selectFields, field).ast
+    const fix = fixupOf.get(field)
+    if (isIdentity(ast)) return { field, plain: propertyType(ast), decode: undefined, fixup: fix }
+    // A field with a plain property signature is decoded by its type's own
+    // decoder; one whose signature transforms (optionalWith, defaults) by
+    // the one-field struct.
+    const signature = ast._tag === "TypeLiteral" && ast.propertySignatures.length === 1 && !ast.propertySignatures[0]!.isOptional
+      ? ast.propertySignatures[0]!
       : undefined
-    return { build, check }
-  }
-  // Rows keyed by field, and rows as values in `fields` order (the SELECT
-  // list's), as the driver hands them over while they arrive.
-  const byField = generate((f) => `row[${JSON.stringify(f)}]`)
-  const byPosition = generate((f) => `row[${fields.indexOf(f)}]`)
-  const assignFields = byField.build
-  let direct: boolean | undefined
-  const construct = (row: Record<string, unknown>): unknown => {
-    if (direct === true) return assignFields(row)
-    const instance = new Model(row, true) as Record<string, unknown>
-    if (direct === undefined) {
-      const own = Object.keys(instance)
-      direct = own.length === fields.length && own.every((k) => fields.includes(k))
+    if (signature !== undefined) return { field, plain: undefined, decode: compileDecoder(signature.type), fixup: fix }
+    const decodeField = selectDecoders.get(field)!
+    return {
+      field,
+      plain: undefined,
+      decode: (value: unknown) => {
+        const result = decodeField(value)
+        return result._tag === "Right" ? result.right : MISS
+      },
+      fixup: fix
     }
-    return instance
-  }
-  let fastDecode = byField.check
-  // `input` holds the model's fields (the SELECT list aliases them). It is
-  // never modified: fixed or decoded values go into a copy.
-  const decodeRow = (input: Record<string, unknown>) => {
-    if (direct === true && fastDecode !== undefined) {
-      const built = fastDecode(input)
-      if (built !== MISS) return built
-      fastDecode = undefined
+  })
+  // With validation off, the model's constructor only copies the props onto
+  // a new instance, which a generated constructor does at a fraction of the
+  // cost. A class that adds instance fields of its own (seen on an instance
+  // built from nulls) keeps its constructor.
+  const prototype = (Model as { prototype?: object }).prototype ?? null
+  const copiesOnly = (() => {
+    if (!constructs) return false
+    try {
+      const own = Object.keys(new Model(Object.fromEntries(fields.map((f) => [f, null])), true) as object)
+      return own.length === fields.length && own.every((k) => fields.includes(k))
+    } catch {
+      return false
     }
-    if (!constructs) return slowDecode(input)
-    let row = input
-    for (let i = 0; i < validators.length; i++) {
-      const entry = validators[i]!
-      const field = entry[0]
-      const value = row[field]
-      if (entry[1](value)) continue
-      const fixed = entry[2] === undefined ? value : fixup(entry[2], value)
-      if (fixed === value || !entry[1](fixed)) return slowDecode(input)
-      if (row === input) row = { ...input }
-      row[field] = fixed
-    }
-    if (transformed.length === 0) return construct(row)
-    if (row === input) row = { ...input }
-    for (let i = 0; i < transformed.length; i++) {
-      const entry = transformed[i]!
-      const value = entry[2] === undefined ? row[entry[0]] : fixup(entry[2], row[entry[0]])
-      const result = entry[1](value)
-      if (result._tag === "Left") return slowDecode(input)
-      row[entry[0]] = result.right
-    }
-    return construct(row)
-  }
-  // The same for a row given as values in `fields` order: no row keyed by
-  // field is made, unless the fast path misses and decodeRow takes over.
-  let fastValues = byPosition.check
-  const decodeValues = (values: ReadonlyArray<unknown>) => {
-    if (direct === true && fastValues !== undefined) {
-      const built = fastValues(values)
-      if (built !== MISS) return built
-      fastValues = undefined
-    }
+  })()
+  const decoders = constructs
+    ? makeRowDecoders({
+      readers,
+      prototype,
+      make: copiesOnly ? undefined : (props) => new Model(props, true),
+      slow: slowDecode
+    })
+    : undefined
+  // `input` holds the model's fields (the SELECT list aliases them); it is never modified.
+  const decodeRow: (input: Record<string, unknown>) => unknown = decoders?.byField ?? slowDecode
+  // Rows as values in `fields` order (the SELECT list's), as the driver hands them over.
+  const decodeValues: (values: ReadonlyArray<unknown>) => unknown = decoders?.byPosition ?? ((values) => {
     const row: Record<string, unknown> = {}
     for (let i = 0; i < fields.length; i++) row[fields[i]!] = values[i]
-    return decodeRow(row)
-  }
+    return slowDecode(row)
+  })
 
   const columnToField = new Map(fields.map((f) => [columns[f]!, f]))
   // Raw SQL may return other columns too; only the model's fields are kept.
@@ -531,95 +463,6 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
 
 const propertyType = (ast: SchemaAST.AST): SchemaAST.AST =>
   ast._tag === "TypeLiteral" && ast.propertySignatures.length === 1 ? ast.propertySignatures[0]!.type : ast
-
-// The check compileValidator makes, as a JavaScript expression over `v`, for
-// the shapes it checks inline; undefined for the others.
-const inlineCheck = (ast: SchemaAST.AST): string | undefined => {
-  switch (ast._tag) {
-    case "StringKeyword":
-      return `typeof v === "string"`
-    case "NumberKeyword":
-      return `typeof v === "number"`
-    case "BooleanKeyword":
-      return `typeof v === "boolean"`
-    case "Literal":
-      // JSON writes NaN and the infinities as null: those keep the call.
-      return typeof ast.literal === "bigint" || (typeof ast.literal === "number" && !Number.isFinite(ast.literal))
-        ? undefined
-        : `v === ${JSON.stringify(ast.literal)}`
-    case "Union": {
-      const members = ast.types.map(inlineCheck)
-      return members.every((m) => m !== undefined) ? `(${members.join(" || ")})` : undefined
-    }
-    case "Declaration":
-      return ast.typeParameters.length === 0 &&
-          SchemaAST.getIdentifierAnnotation(ast).pipe(Option.getOrUndefined) === "DateFromSelf"
-        ? `v instanceof Date`
-        : undefined
-    default:
-      return undefined
-  }
-}
-
-// A validator for a schema whose decoding is the identity: plain checks
-// for the common shapes, the schema's own `is` for everything else.
-const compileValidator = (ast: SchemaAST.AST): (u: unknown) => boolean => {
-  switch (ast._tag) {
-    case "StringKeyword":
-      return (u) => typeof u === "string"
-    case "NumberKeyword":
-      return (u) => typeof u === "number"
-    case "BooleanKeyword":
-      return (u) => typeof u === "boolean"
-    case "Literal": {
-      const literal = ast.literal
-      return (u) => u === literal
-    }
-    case "Union": {
-      const members = ast.types.map(compileValidator)
-      return (u) => {
-        for (let i = 0; i < members.length; i++) if (members[i]!(u)) return true
-        return false
-      }
-    }
-    case "Declaration":
-      if (ast.typeParameters.length === 0 && SchemaAST.getIdentifierAnnotation(ast).pipe(Option.getOrUndefined) === "DateFromSelf") {
-        return (u) => u instanceof Date
-      }
-      break
-    case "TupleType": {
-      if (ast.elements.length === 0 && ast.rest.length === 1) {
-        const element = compileValidator(ast.rest[0]!.type)
-        return (u) => Array.isArray(u) && u.every(element)
-      }
-      break
-    }
-  }
-  return Schema.is(Schema.make(ast))
-}
-
-// Whether decoding leaves a value as it is: no transformation anywhere in
-// the schema (refinements only validate).
-const isIdentity = (ast: SchemaAST.AST): boolean => {
-  switch (ast._tag) {
-    case "Transformation":
-    case "Suspend":
-      return false
-    case "Refinement":
-      return isIdentity(ast.from)
-    case "Union":
-      return ast.types.every(isIdentity)
-    case "TupleType":
-      return ast.elements.every((e) => isIdentity(e.type)) && ast.rest.every((r) => isIdentity(r.type))
-    case "TypeLiteral":
-      return ast.propertySignatures.every((p) => isIdentity(p.type)) &&
-        ast.indexSignatures.every((i) => isIdentity(i.type))
-    case "Declaration":
-      return ast.typeParameters.every(isIdentity)
-    default:
-      return true
-  }
-}
 
 // "column "email" (field email): expected string, got null". The value
 // itself is never shown: rows hold personal data.
