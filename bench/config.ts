@@ -33,6 +33,12 @@ export interface Config {
   readonly bulkRepetitions: number
   /** Rows in the table that the stream measurement reads. */
   readonly streamRows: number
+  /** `BENCH_GROUP=read`: only the "read N rows" group (read/measure.ts). */
+  readonly group: "all" | "read"
+  /** Runs of the read group (`BENCH_READ_RUNS`, 3 by default), for the run-to-run spread. */
+  readonly readRuns: number
+  /** Rows per timed read cell. */
+  readonly readRowsPerCell: number
   /** Set by `BENCH_PROFILE`: profile one implementation instead of the comparison (see profile.ts). */
   readonly profile: ProfileConfig | undefined
 }
@@ -79,6 +85,13 @@ const profile = (): ProfileConfig | undefined => {
   return { implementation, op: op.name, concurrency, heapSnapshot: process.env["BENCH_HEAP_SNAPSHOT"] === "1" }
 }
 
+const group = (): "all" | "read" => {
+  const raw = process.env["BENCH_GROUP"] ?? ""
+  if (raw === "" || raw === "all") return "all"
+  if (raw === "read") return "read"
+  throw new Error(`BENCH_GROUP must be read or all, got ${JSON.stringify(raw)}`)
+}
+
 export const fromEnv = (): Config => {
   const quick = process.env["BENCH_QUICK"] === "1"
   const profiling = profile()
@@ -93,6 +106,9 @@ export const fromEnv = (): Config => {
     bulkRows: quick ? 10_000 : 100_000,
     bulkRepetitions: quick ? 1 : 3,
     streamRows: quick ? 20_000 : 1_000_000,
+    group: group(),
+    readRuns: Number(process.env["BENCH_READ_RUNS"] || "3"),
+    readRowsPerCell: quick ? 5_000 : 200_000,
     profile: profiling
   }
 }

@@ -18,6 +18,7 @@ import {
   type Results,
   throughput
 } from "./results.js"
+import { renderRead } from "./read/report.js"
 import { evaluate, MEMORY_CONTROL, SUBJECT } from "./targets.js"
 
 // bench/results/ in the repository, also when this runs compiled, from dist/bench-build/bench/.
@@ -208,7 +209,8 @@ export const renderMarkdown = (results: Results): string => {
       ["l", "r", "r", "r"],
       stream.map((s) => [s.name, number(s.ms), number(s.rows / (s.ms / 1000)), number(s.heapGrowthMb)])
     ),
-    ``
+    ``,
+    ...(results.read === undefined ? [] : [renderRead(results.read)])
   ].join("\n")
 }
 

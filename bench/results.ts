@@ -6,6 +6,7 @@
 import type { BulkResult } from "./bulk/measure.js"
 import type { CallingMode, OperationName } from "./impl/types.js"
 import { geometricMean } from "./stats.js"
+import type { ReadResult } from "./read/measure.js"
 import type { StreamResult } from "./stream.js"
 
 export interface Measurement {
@@ -53,6 +54,8 @@ export interface Results {
   readonly sameInBothModes: ReadonlyArray<string>
   readonly bulk: ReadonlyArray<BulkResult>
   readonly stream: ReadonlyArray<StreamResult>
+  /** The "read N rows" group, when it ran. */
+  readonly read?: ReadResult | undefined
   readonly machine: Machine
 }
 

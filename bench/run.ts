@@ -9,6 +9,7 @@
  * a server instead of the embedded one, and `BENCH_PROFILE` profiles one
  * implementation instead (see profile.ts).
  */
+import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as PostgresServer from "../src/testing/PostgresServer.js"
 import { measureBulk } from "./bulk/measure.js"
@@ -19,6 +20,8 @@ import { controls, implementations as contenders } from "./impl/index.js"
 import { type CallingMode, POOL_SIZE } from "./impl/types.js"
 import { seedOf } from "./inputs.js"
 import { profile } from "./profile.js"
+import { measureRead } from "./read/measure.js"
+import { renderRead } from "./read/report.js"
 import type { CellResult } from "./protocol.js"
 import { report } from "./report.js"
 import type { Machine, Memory, ModeResults, Row } from "./results.js"
@@ -178,6 +181,14 @@ const describe = async (url: string, embedded: boolean, config: Config): Promise
 const main = async () => {
   const server = await PostgresServer.start()
   try {
+    // BENCH_GROUP=read: the "read N rows" group alone, in a database of its own.
+    if (config.group === "read") {
+      const read = await measureRead(server.url, { runs: config.readRuns, rowsPerCell: config.readRowsPerCell })
+      const markdown = renderRead(read)
+      console.log(markdown)
+      await fs.writeFile(new URL(import.meta.url.endsWith(".js") ? "../../../bench/results/read.md" : "./results/read.md", import.meta.url), markdown)
+      return
+    }
     console.error(`seeding (${server.embedded ? "embedded PostgreSQL" : "DATABASE_URL"})`)
     const database = await createSeededDatabase(server.url, benchSize)
     try {
@@ -188,7 +199,8 @@ const main = async () => {
       const { modes, sameInBothModes } = await measureCells(database.url)
       const bulk = await measureBulk(server.url, { rows: config.bulkRows, repetitions: config.bulkRepetitions })
       const stream = await measureStream(server.url, { rows: config.streamRows })
-      await report({ modes, sameInBothModes, bulk, stream, machine: await describe(database.url, server.embedded, config) })
+      const read = await measureRead(server.url, { runs: config.readRuns, rowsPerCell: config.readRowsPerCell })
+      await report({ modes, sameInBothModes, bulk, stream, read, machine: await describe(database.url, server.embedded, config) })
     } finally {
       await database.drop()
     }
