@@ -57,6 +57,22 @@ export interface CopyIn {
   readonly rows: number
 }
 
+/**
+ * @internal
+ * Runs `f` with the session's socket corked: pg-cursor writes each protocol
+ * message (Parse, Bind, Describe, Flush; Execute, Flush; Close, Sync) on its
+ * own, a write each; corked, they leave in one.
+ */
+export const corked = <A>(on: { readonly connection?: unknown }, f: () => A): A => {
+  const socket = (on.connection as { stream?: { cork?: () => void; uncork?: () => void } } | undefined)?.stream
+  socket?.cork?.()
+  try {
+    return f()
+  } finally {
+    socket?.uncork?.()
+  }
+}
+
 /** @internal A pg client with the bookkeeping effect-dal needs. */
 export interface DalClient extends pg.PoolClient {
   /** Prepared statements of this session, each with the tick of its last use. */
@@ -525,9 +541,10 @@ export class Driver {
   openCursor(client: DalClient, statement: Statement): Cursor {
     const refused = unsendable(statement)
     if (refused !== undefined) return refusedCursor(refused)
-    return client.query(new Cursor(statement.text, statement.values as Array<unknown>, {
-      ...(statement.rowMode === undefined ? {} : { rowMode: statement.rowMode })
-    }))
+    return corked(client, () =>
+      client.query(new Cursor(statement.text, statement.values as Array<unknown>, {
+        ...(statement.rowMode === undefined ? {} : { rowMode: statement.rowMode })
+      })))
   }
 
   readCursor(
@@ -536,10 +553,11 @@ export class Driver {
     sql: string,
     callback: (error: DatabaseError.DatabaseError | undefined, rows: Array<any>) => void
   ): void {
-    cursor.read(size || ROW_CURSOR_BATCH, (error, rows) => {
-      if (error) callback(this.classify(error, sql, "statement"), [])
-      else callback(undefined, rows)
-    })
+    corked(cursor as unknown as { readonly connection?: unknown }, () =>
+      cursor.read(size || ROW_CURSOR_BATCH, (error, rows) => {
+        if (error) callback(this.classify(error, sql, "statement"), [])
+        else callback(undefined, rows)
+      }))
   }
 
   stats() {

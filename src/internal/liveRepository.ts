@@ -302,9 +302,8 @@ export const makeLiveRepository = <T extends Table.Table<any, any>>(
         (batchSize) => Effect.map(select(query), (statement) => ({ ...statement, batchSize }))
       ).pipe(
         Effect.map(({ batchSize, text, values }) =>
-          backend.stream({ text, values }, batchSize).pipe(
-            Stream.map((row) => codec.decodeRow(row) as Row)
-          )
+          // Rows come as values and are decoded a batch at a time.
+          backend.stream({ text, values, rowMode: "array", decode }, batchSize) as Stream.Stream<Row, DatabaseError.DatabaseError>
         )
       )
     ).pipe(Stream.withSpan(`${table.name}.stream`, {
