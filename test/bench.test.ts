@@ -327,3 +327,39 @@ describe("report", () => {
     expect(means).toEqual(["1.00", "0.90", "1.80", "1.10", "1.00"])
   })
 })
+
+describe("the read N rows group", () => {
+  it("every reader reads the same rows of the eight-column table, and the report checks issue 22's targets", async () => {
+    const { readers } = await import("../bench/read/readers.js")
+    const { seedReadTable } = await import("../bench/read/table.js")
+    const { renderRead, readTargets } = await import("../bench/read/report.js")
+    await withClient(url, (client) => seedReadTable(client, 2_000))
+    for (const registration of readers) {
+      const reader = await registration.make(url)
+      try {
+        for (const n of [1, 100, 2_000]) expect(await reader.read(n), registration.name).toBe(n)
+      } finally {
+        await reader.close()
+      }
+    }
+    const cell = (reader: string, rows: number, cpu: number) => ({
+      reader,
+      rows,
+      calls: 1,
+      cpuMicrosPerCall: cpu * rows,
+      wallMicrosPerCall: cpu * rows * 2,
+      bytesPerRow: 1_500
+    })
+    const sizes = [1, 100, 1_000, 10_000, 50_000]
+    const names = readers.map((r) => r.name)
+    const run = sizes.flatMap((rows) => names.map((name, i) => cell(name, rows, 1 + i / 10)))
+    const result = { sizes, readers: names, runs: [run, run, run] }
+    const markdown = renderRead(result)
+    expect(markdown).toContain("## Read N rows")
+    expect(markdown).toContain("### Client CPU per row (µs)")
+    expect(readTargets(result).map((t) => t.target)).toEqual(expect.arrayContaining([
+      "findMany CPU/row ≤ 1.30× raw pg at 10,000 rows",
+      "stream fixed cost ≤ 0.5 ms per call (wall, 1-row stream)"
+    ]))
+  })
+})

@@ -17,6 +17,8 @@ export interface ReadRequest {
   /** Rows per timed cell: a cell reads `n` rows this many times over. */
   readonly rowsPerCell: number
   readonly minCalls: number
+  /** At most this many reads per cell (the 1-row cell would otherwise make 200,000). */
+  readonly maxCalls: number
 }
 
 export interface ReadCell {
@@ -79,7 +81,7 @@ export const measureRead = async (
         const reader = names[(i + run) % names.length]!
         console.error(`read group, run ${run + 1}/${options.runs}: ${reader}`)
         cells.push(
-          ...(await runWorker({ reader, url: database.url, sizes: READ_SIZES, rowsPerCell: options.rowsPerCell, minCalls: 3 }))
+          ...(await runWorker({ reader, url: database.url, sizes: READ_SIZES, rowsPerCell: options.rowsPerCell, minCalls: 3, maxCalls: options.rowsPerCell >= 100_000 ? 1_500 : 200 }))
         )
       }
       runs.push(cells)

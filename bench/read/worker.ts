@@ -24,7 +24,7 @@ const measure = async (request: ReadRequest): Promise<Array<ReadCell>> => {
   const cells: Array<ReadCell> = []
   try {
     for (const rows of request.sizes) {
-      const calls = Math.max(request.minCalls, Math.ceil(request.rowsPerCell / rows))
+      const calls = Math.min(request.maxCalls, Math.max(request.minCalls, Math.ceil(request.rowsPerCell / rows)))
       const readAll = async (times: number) => {
         for (let i = 0; i < times; i++) {
           const got = await reader.read(rows)
