@@ -151,7 +151,7 @@ const values = (n: number) => ({
   visits: n,
   amount: n + 0.25,
   active: n % 2 === 0,
-  createdAt: DateTime.unsafeMake(at.getTime() + n),
+  createdAt: Model.Override(DateTime.unsafeMake(at.getTime() + n)),
   data: { plan: "pro" as const, score: n, tags: ["a", "b"] },
   note: n % 3 === 0 ? null : `note ${n}`
 })
@@ -166,7 +166,7 @@ const reads = Effect.gen(function*() {
   const streamed = Chunk.toReadonlyArray(yield* Stream.runCollect(wides.stream(byId, { batchSize: 2 })))
   const inTransaction = yield* Database.transaction(Stream.runCollect(wides.stream(byId, { batchSize: 2 })))
   const one = yield* wides.findById(3)
-  const expectedRows = [1, 2, 3, 4, 5].map((n) => Schema.decodeUnknownSync(Wide)({ ...values(n), createdAt: new Date(at.getTime() + n) }))
+  const expectedRows = [1, 2, 3, 4, 5].map((n) => Schema.decodeUnknownSync(Wide)({ ...values(n), createdAt: new Date(at.getTime() + n) } as unknown))
   expect(found).toEqual(expectedRows)
   expect(streamed).toEqual(expectedRows)
   expect(Chunk.toReadonlyArray(inTransaction)).toEqual(expectedRows)
@@ -201,7 +201,7 @@ layer(TestDatabase.layer({ maxConnections: 2 }), { excludeTestServices: true })(
       ) {
         yield* sql`delete from wide_decoded where id > 5`
         yield* stray
-        const attempts: ReadonlyArray<Effect.Effect<unknown, unknown>> = [
+        const attempts: ReadonlyArray<Effect.Effect<unknown, unknown, Database.Database>> = [
           wides.findMany(byId),
           Stream.runCollect(wides.stream(byId, { batchSize: 2 })),
           Database.transaction(Stream.runCollect(wides.stream(byId, { batchSize: 2 })))
