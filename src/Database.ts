@@ -26,13 +26,13 @@ import * as os from "node:os"
 import type { ConnectionOptions } from "node:tls"
 import pg from "pg"
 import * as DatabaseError from "./DatabaseError.js"
-import { makeLiveRepository } from "./internal/liveRepository.js"
-import type * as Repository from "./Repository.js"
 import type * as Table from "./Table.js"
 import type { Target } from "./internal/classify.js"
+import type { Engine } from "./internal/engine.js"
 import { CompatConnection, type ConfigExtras, makePgClient, pgClientConfig } from "./internal/compat.js"
 import { acquireClient, Driver, type DriverOptions, runOnClient, type Statement } from "./internal/driver.js"
 import { Listener } from "./internal/listener.js"
+import { makeEngine } from "./internal/postgres/engine.js"
 import { currentOrNew, deferInvalidations, invalidatingWrites } from "./internal/reactive.js"
 import * as Session from "./internal/session.js"
 import { stream as cursorStream } from "./internal/stream.js"
@@ -578,18 +578,6 @@ export const TypeId: unique symbol = Symbol.for("effect-dal/Database")
 export type TypeId = typeof TypeId
 
 /**
- * What repositories run on: PostgreSQL, or the in-memory database. Each
- * backend makes the repositories of its kind.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Backend {
-  readonly _tag: "Postgres" | "Memory"
-  readonly repository: <T extends Table.Table<any, any>>(table: T, options: Repository.Options) => Repository.Repository<T>
-}
-
-/**
  * The database: transactions, pinned connections, health and pool figures,
  * LISTEN/NOTIFY.
  *
@@ -598,8 +586,8 @@ export interface Backend {
  */
 export interface Service {
   readonly [TypeId]: TypeId
-  /** What repositories run on. */
-  readonly backend: Backend
+  /** What repositories run on: PostgreSQL, or the in-memory database. */
+  readonly engine: Engine
   /** See {@link transaction}. */
   readonly transaction: <A, E, R>(
     effect: Effect.Effect<A, E, R>,
@@ -788,21 +776,15 @@ const start = (
     const execute = (statement: Statement) => Session.execute(driver, statement)
     const database: Service = {
       [TypeId]: TypeId,
-      backend: {
-        _tag: "Postgres",
-        repository: (table, repositoryOptions) =>
-          // A write invalidates the table's name: sql.reactive([table], ...)
-          // runs again once the write has committed.
-          invalidatingWrites(
-            makeLiveRepository(table, repositoryOptions, {
-              execute,
-              stream: (statement, batchSize) => cursorStream(driver, statement, batchSize),
-              transaction: (effect) => Session.transaction(driver, serverDefaults, provide, effect)
-            }),
-            reactivity,
-            [table.name]
-          )
-      },
+      engine: makeEngine({
+        execute,
+        stream: (statement, batchSize) => cursorStream(driver, statement, batchSize),
+        transaction: (effect, transactionOptions) =>
+          Session.transaction(driver, serverDefaults, provide, effect, transactionOptions),
+        // A write invalidates the table's name: sql.reactive([table], ...)
+        // runs again once the write has committed.
+        decorate: (repository, table) => invalidatingWrites(repository, reactivity, [table.name])
+      }),
       transaction: (effect, transactionOptions) =>
         deferInvalidations(
           effect,

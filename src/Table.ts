@@ -9,7 +9,7 @@
 import type * as Model from "@effect/sql/Model"
 import type * as Schema from "effect/Schema"
 import type { Simplify } from "effect/Types"
-import type { Increment } from "./Repository.js"
+import type { Increment } from "./internal/increment.js"
 
 /**
  * The field names of a model.

@@ -11,8 +11,9 @@ import type * as Database from "../../Database.js"
 import type * as DatabaseError from "../../DatabaseError.js"
 import type * as Table from "../../Table.js"
 import { withSpan } from "../tracing.js"
-import { makeMemoryRepository } from "./repository.js"
-import { command, currentSession, MemoryStore, type Notification, transaction } from "./store.js"
+import { makeRepository } from "../repository.js"
+import { makeEngine } from "./engine.js"
+import { command, currentSession, MemoryStore, type Notification } from "./store.js"
 import { queryError, StatementFailure, Unsupported } from "./values.js"
 
 /** @internal Rows to insert when the database is built. */
@@ -56,12 +57,10 @@ export const makeMemory = (
           )
       )
 
+    const engine = makeEngine(store)
     const service: Omit<Database.Service, Database.TypeId> = {
-      backend: {
-        _tag: "Memory",
-        repository: (table, options) => makeMemoryRepository(table, options, store)
-      },
-      transaction: (effect, options) => transaction(store, effect, options),
+      engine,
+      transaction: engine.transaction,
       withConnection: (effect) => effect,
       ping: Effect.succeed(Duration.zero).pipe(withSpan("Database.ping")),
       stats: Effect.succeed({ total: 0, idle: 0, active: 0, waiting: 0, max: 1 }),
@@ -107,7 +106,7 @@ export const makeMemory = (
     }
 
     for (const seed of seeds) {
-      yield* service.backend.repository(seed.table, {}).insertManyDiscard(seed.rows as ReadonlyArray<never>).pipe(
+      yield* makeRepository(seed.table, {}, engine).insertManyDiscard(seed.rows as ReadonlyArray<never>).pipe(
         Effect.catchAll((error) =>
           Effect.dieMessage(`Database.layerMemory: the seed rows of table "${seed.table.name}" were refused: ${error.message}`)
         )
