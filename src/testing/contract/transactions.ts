@@ -126,7 +126,8 @@ export const transactions = (test: Test): void => {
 }
 
 /**
- * Registers the read-only transactions of the contract, outside the sandbox, on their own `database` layer.
+ * Registers the contract's read-only transactions on a `database` layer of
+ * their own, outside the sandbox.
  *
  * @since 0.1.0
  * @category suites
