@@ -11,6 +11,14 @@
 export * as Database from "./Database.js"
 
 /**
+ * How to reach PostgreSQL and size the pool: `Database.layer`'s options,
+ * and the same read from the environment.
+ *
+ * @since 0.1.0
+ */
+export * as DatabaseConfig from "./DatabaseConfig.js"
+
+/**
  * @since 0.1.0
  */
 export * as DatabaseError from "./DatabaseError.js"

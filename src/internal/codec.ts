@@ -5,13 +5,12 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
 import type * as Table from "../Table.js"
-import { InvalidInput } from "./plan.js"
+import { quote } from "./identifier.js"
+import { InvalidInput } from "./failure.js"
 
 type Fields = Schema.Struct.Fields
 type Encoder = (value: unknown) => Either.Either<unknown, ParseResult.ParseError>
 
-/** @internal Quotes an SQL identifier. */
-export const quote = (identifier: string): string => `"${identifier.replace(/"/g, "\"\"")}"`
 
 const fieldsOf = (schema: unknown): Fields => (schema as Schema.Struct<Fields>).fields
 

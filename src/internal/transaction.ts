@@ -8,19 +8,12 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schedule from "effect/Schedule"
+import type { Isolation, TransactionOptions } from "../Database.js"
 import * as DatabaseError from "../DatabaseError.js"
 import { withSpan } from "./tracing.js"
 
 /** @internal */
-export type Isolation = "read committed" | "repeatable read" | "serializable"
-
-/** @internal */
-export interface TransactionOptions {
-  readonly isolation?: Isolation | undefined
-  readonly readOnly?: boolean | undefined
-  readonly deferrable?: boolean | undefined
-  readonly retry?: boolean | Schedule.Schedule<unknown, unknown> | undefined
-}
+export type { Isolation, TransactionOptions } from "../Database.js"
 
 /** @internal A transaction's modes: the server's defaults (read once at start-up), or what it asked for. */
 export interface ServerDefaults {

@@ -9,18 +9,11 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Database from "../../Database.js"
 import type * as DatabaseError from "../../DatabaseError.js"
-import type * as Table from "../../Table.js"
 import { withSpan } from "../tracing.js"
 import { makeRepository } from "../repository.js"
 import { makeEngine } from "./engine.js"
 import { command, currentSession, MemoryStore, type Notification } from "./store.js"
 import { queryError, StatementFailure, Unsupported } from "./values.js"
-
-/** @internal Rows to insert when the database is built. */
-export interface Seed {
-  readonly table: Table.Table<any, any>
-  readonly rows: ReadonlyArray<unknown>
-}
 
 const byteLength = (s: string) => Buffer.byteLength(s, "utf8")
 
@@ -42,7 +35,7 @@ const checkNotification = (channel: string, payload: string) => {
  * adds) and inserts the seed rows through the repositories' insert path.
  */
 export const makeMemory = (
-  seeds: ReadonlyArray<Seed>
+  seeds: ReadonlyArray<Database.Seed>
 ): Effect.Effect<Omit<Database.Service, Database.TypeId>> =>
   Effect.gen(function*() {
     const store = new MemoryStore(yield* PubSub.unbounded<Notification>())

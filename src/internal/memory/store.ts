@@ -27,8 +27,7 @@ import {
   topLevelSpan,
   type TransactionOptions
 } from "../transaction.js"
-import type { StoredRow } from "./evaluate.js"
-import { canonical, type Kind, StatementFailure, Unsupported } from "./values.js"
+import { canonical, type Kind, StatementFailure, type StoredRow, Unsupported } from "./values.js"
 
 // ---------------------------------------------------------------------------
 // tables

@@ -3,7 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
 import type pg from "pg"
-import * as DatabaseError from "../DatabaseError.js"
+import * as DatabaseError from "../../DatabaseError.js"
 import {
   acquireClient,
   cancellable,
@@ -27,10 +27,10 @@ import {
   settingsOf,
   topLevelSpan,
   type TransactionOptions
-} from "./transaction.js"
+} from "../transaction.js"
 
-export type { Isolation, ServerDefaults, TransactionOptions } from "./transaction.js"
-export { defaultRetry } from "./transaction.js"
+export type { Isolation, ServerDefaults, TransactionOptions } from "../transaction.js"
+export { defaultRetry } from "../transaction.js"
 
 /**
  * @internal

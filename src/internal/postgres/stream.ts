@@ -3,7 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type Cursor from "pg-cursor"
-import type * as DatabaseError from "../DatabaseError.js"
+import type * as DatabaseError from "../../DatabaseError.js"
 import { acquireClient, type DalClient, destroySocket, type Driver, type Statement } from "./driver.js"
 import { currentSession, type Session } from "./session.js"
 
