@@ -143,11 +143,15 @@ export const withLock = <A, E, R>(
 ) => {
   const params = [lockNamespace, settings.table]
   const tryLock = query<{ locked: boolean }>(sql, "SELECT pg_try_advisory_lock($1::int4, hashtext($2::text)) AS locked", params)
+  // acquireUseRelease runs its acquire uninterruptibly, and the timeout
+  // works by interrupting the polling: it is made interruptible again. A
+  // lock granted just as the timeout fires goes with the connection's reset.
   const acquire = tryLock.pipe(
     Effect.repeat({
       schedule: Schedule.spaced("100 millis").pipe(Schedule.jittered),
       until: (rows) => rows[0]?.locked === true
     }),
+    Effect.interruptible,
     Effect.timeoutFail({
       duration: settings.lockTimeout,
       onTimeout: () =>
