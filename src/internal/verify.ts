@@ -67,7 +67,8 @@ const hasText = (ast: SchemaAST.AST): boolean => {
 export const probe = (table: Table.Table<any, any>, field: string): Probe => {
   const fields = (table.model as unknown as Schema.Struct<Fields>).fields
   const single = Schema.Struct({ [field]: fields[field]! }) as unknown as Schema.Schema<any, any>
-  const encoded = Schema.encodedSchema(single)
+  // Refinements of the encoded side stay: Schema.UUID accepts only UUIDs.
+  const encoded = Schema.encodedBoundSchema(single)
   const is = Schema.is(encoded)
   const ok = (value: unknown) => {
     try {
@@ -162,7 +163,7 @@ export const compatible = (p: Probe, column: CatalogColumn): boolean | undefined
     case "timestamptz":
       return p.timestamp
     case "bytea":
-      return p.bytes
+      return p.bytes && !p.object
   }
   if (column.category === "S" || column.category === "T" || column.category === "I" || column.category === "D") {
     return p.text
@@ -172,16 +173,18 @@ export const compatible = (p: Probe, column: CatalogColumn): boolean | undefined
 
 /** @internal A readable name for what a field needs, as the DDL effect-dal would write. */
 export const columnType = (p: Probe): string => {
-  if (p.timeType && p.timestamp) return "timestamp with time zone"
+  if (p.timeType && p.timestamp && !p.object) return "timestamp with time zone"
   if (p.boolean) return "boolean"
   if (p.bigint && !p.integer) return "bigint"
   if (p.fraction) return "double precision"
   if (p.integer) return "integer"
   if (p.uuid && !p.anyText) return "uuid"
+  // An object schema (a Struct) accepts a Uint8Array and an array too.
+  if (p.object) return "jsonb"
   if (p.bytes) return "bytea"
   if (p.array && !p.object) return p.textArray ? "text[]" : p.integerArray ? "integer[]" : "jsonb"
   if (p.text) return "text"
-  if (p.timestamp) return "timestamp with time zone"
+  if (p.timestamp && !p.object) return "timestamp with time zone"
   return "jsonb"
 }
 

@@ -30,6 +30,9 @@ export const createTable = (table: Table.Table<any, any>): string => {
   const lines = (table.fields as ReadonlyArray<string>).map((field) => {
     const p = probe(table, field)
     let type = columnType(p)
+    // A key the database generates, or a primary key, is an integer even
+    // when its schema is a plain number.
+    if (type === "double precision" && (p.generated || field === table.primaryKey)) type = "integer"
     if (field === table.softDelete || field === table.timestamps.created || field === table.timestamps.updated) {
       type = "timestamp with time zone"
     }
