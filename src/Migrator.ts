@@ -144,6 +144,8 @@ export interface Options {
   readonly allowOutOfOrder?: boolean | undefined
   /** Return what would run, with its SQL, without running it or taking the lock. */
   readonly dryRun?: boolean | undefined
+  /** Runs after each migration is done, before the next starts: for progress output. */
+  readonly onMigration?: ((ran: Ran) => Effect.Effect<void>) | undefined
 }
 
 /**
@@ -209,7 +211,8 @@ export type MigratorError = DatabaseError.MigrationError | DatabaseError.Databas
 const settingsOf = (options: Options): Runner.Settings => ({
   table: options.table ?? "effect_sql_migrations",
   lockTimeout: Duration.decode(options.lockTimeout ?? "1 minute"),
-  allowOutOfOrder: options.allowOutOfOrder ?? false
+  allowOutOfOrder: options.allowOutOfOrder ?? false,
+  onMigration: options.onMigration ?? (() => Effect.void)
 })
 
 const services = Effect.all([Database.Database, SqlClientTag.SqlClient])

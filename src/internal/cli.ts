@@ -65,7 +65,11 @@ const settings = (o: { dir: string; table: string; lockTimeout: number; dryRun: 
   source: Migrator.fromDirectory(o.dir),
   table: o.table,
   lockTimeout: Duration.seconds(o.lockTimeout),
-  dryRun: o.dryRun
+  dryRun: o.dryRun,
+  // Each migration is printed as it is done, so a failure later on still
+  // shows what was applied before it.
+  onMigration: (m: Migrator.Ran) =>
+    Console.log(`${m.direction === "up" ? "applied" : "reverted"} ${pad(m.id)}_${m.name} (${millis(m.duration)})`)
 })
 
 // The database only for the commands that use it: create and --help need none.
@@ -88,8 +92,6 @@ const report = (ran: ReadonlyArray<Migrator.Ran>, dry: boolean, none: string) =>
         yield* Console.log(
           Option.getOrElse(m.sql, () => "-- a module: its statements are known only when it runs").trimEnd()
         )
-      } else {
-        yield* Console.log(`${m.direction === "up" ? "applied" : "reverted"} ${pad(m.id)}_${m.name} (${millis(m.duration)})`)
       }
     }
   })

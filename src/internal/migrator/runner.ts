@@ -25,6 +25,8 @@ export interface Settings {
   readonly table: string
   readonly lockTimeout: Duration.Duration
   readonly allowOutOfOrder: boolean
+  /** Called after each migration has run (committed, when in a transaction). */
+  readonly onMigration: (ran: Ran) => Effect.Effect<void>
 }
 
 /** @internal A row of the history table. */
@@ -367,6 +369,7 @@ export const run = (
       sql: sqlOf(step),
       duration: Option.some(Duration.millis(elapsed))
     })),
+    Effect.tap(settings.onMigration),
     Effect.withSpan("Migrator.run", {
       captureStackTrace: false,
       attributes: { "db.migration.id": migration.id, "db.migration.name": migration.name, "db.migration.direction": direction }
