@@ -68,7 +68,9 @@ describe("Migrator", () => {
     Effect.gen(function*() {
       const url = yield* TestDatabase.TestUrl
       const source = Migrator.fromDirectory(yield* directory(simple))
-      const applied = yield* Migrator.up({ source })
+      const reported: Array<number> = []
+      const applied = yield* Migrator.up({ source, onMigration: (m) => Effect.sync(() => void reported.push(m.id)) })
+      expect(reported).toEqual([1, 2, 3])
       expect(applied.map((m) => [m.id, m.name, m.direction, m.transaction])).toEqual([
         [1, "create_users", "up", true],
         [2, "add_name", "up", true],
