@@ -11,6 +11,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import pg from "pg"
 import * as DatabaseError from "../src/DatabaseError.js"
+import { splitStatements } from "../src/internal/migrator/source.js"
 import * as Migrator from "../src/Migrator.js"
 import * as Admin from "./support/admin.js"
 import * as TestDatabase from "./support/TestDatabase.js"
@@ -430,4 +431,24 @@ describe("Migrator sources refuse bad input before anything runs", () => {
       expect([error.reason, error.migrationId]).toEqual(["invalid-source", 2])
       expect(yield* tableExists(url, "a")).toBe(false)
     }).pipe(Effect.provide(TestDatabase.layer())))
+})
+
+describe("the statements of a no-transaction file", () => {
+  it("are split at top-level semicolons only: not in strings, identifiers, dollar quotes or comments", () => {
+    const text = [
+      "-- effect-dal: no-transaction",
+      "CREATE INDEX CONCURRENTLY \"a;b\" ON t (x);",
+      "INSERT INTO t (s) VALUES ('it''s; fine'), (E'back\\'slash; too');",
+      "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;",
+      "/* a; /* nested; */ comment; */ SELECT a$b FROM t;",
+      "-- only a comment; here",
+      ""
+    ].join("\n")
+    expect(splitStatements(text).map((s) => s.trim())).toEqual([
+      "-- effect-dal: no-transaction\nCREATE INDEX CONCURRENTLY \"a;b\" ON t (x)",
+      "INSERT INTO t (s) VALUES ('it''s; fine'), (E'back\\'slash; too')",
+      "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql",
+      "/* a; /* nested; */ comment; */ SELECT a$b FROM t"
+    ])
+  })
 })

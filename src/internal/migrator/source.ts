@@ -281,16 +281,21 @@ export const splitStatements = (text: string): Array<string> => {
         else i++
       }
     } else if (c === "'" || c === "\"") {
+      // In an E'...' string a backslash escapes the next character.
+      const escapes = c === "'" && i > 0 && /[eE]/.test(text[i - 1]!) && (i < 2 || !/[A-Za-z0-9_]/.test(text[i - 2]!))
       i++
       while (i < n) {
-        if (text[i] === c) {
+        if (escapes && text[i] === "\\") {
+          i += 2
+        } else if (text[i] === c) {
           if (text[i + 1] === c) i += 2
           else break
         } else i++
       }
       i++
     } else if (c === "$") {
-      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(text.slice(i))
+      // A dollar inside an identifier (a$b) does not open a quote.
+      const tag = i > 0 && /[A-Za-z0-9_]/.test(text[i - 1]!) ? null : /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(text.slice(i))
       if (tag === null) {
         i++
       } else {
