@@ -25,6 +25,7 @@ const modules: ReadonlyArray<{ readonly title: string; readonly file: string; re
   { title: "Table", file: "src/Table.ts", importPath: "effect-dal" },
   { title: "Query", file: "src/Query.ts", importPath: "effect-dal" },
   { title: "Repository", file: "src/Repository.ts", importPath: "effect-dal" },
+  { title: "Migrator", file: "src/Migrator.ts", importPath: "effect-dal" },
   { title: "PostgresServer", file: "src/testing/PostgresServer.ts", importPath: "effect-dal/testing" },
   { title: "Fixtures", file: "src/testing/Fixtures.ts", importPath: "effect-dal/testing" },
   { title: "ContractSuite", file: "src/testing/ContractSuite.ts", importPath: "effect-dal/vitest" }

@@ -557,3 +557,25 @@ export const makeMemory = (options: MemoryOptions = {}): Effect.Effect<Service> 
  */
 export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<Database> =>
   Layer.effect(Database, makeMemory(options))
+
+// ---------------------------------------------------------------------------
+// schema check
+// ---------------------------------------------------------------------------
+
+import * as Verify from "./internal/verify.js"
+
+/**
+ * Checks table definitions against the live database: missing tables and
+ * columns, column types that would not decode into the model's fields,
+ * nullable columns for fields that cannot hold null, the primary key and
+ * unique keys (by columns and constraint name), the soft-delete column
+ * (nullable timestamp) and the version column (integer, NOT NULL). Fails
+ * with one `SchemaMismatch` that lists every difference.
+ *
+ * @since 0.1.0
+ * @category health
+ */
+export const verify = (
+  tables: ReadonlyArray<Table.Table<any, any>>
+): Effect.Effect<void, DatabaseError.SchemaMismatch | DatabaseError.DatabaseError, SqlClient.SqlClient> =>
+  Verify.verify(tables)

@@ -26,6 +26,11 @@ export * as DatabaseError from "./DatabaseError.js"
 /**
  * @since 0.1.0
  */
+export * as Migrator from "./Migrator.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Query from "./Query.js"
 
 /**
