@@ -39,8 +39,8 @@ describe("README.md", () => {
     expect(render(readme)).toBe(readme)
   })
 
-  it("documents every configuration variable that Database.config reads", () => {
-    const source = fs.readFileSync(new URL("../src/Database.ts", import.meta.url), "utf8")
+  it("documents every configuration variable that DatabaseConfig.config reads", () => {
+    const source = fs.readFileSync(new URL("../src/DatabaseConfig.ts", import.meta.url), "utf8")
     const variables = [...new Set([...source.matchAll(/"((?:DATABASE|PG)[A-Z_]*)"/g)].map((m) => m[1]!))]
     expect(variables.length).toBeGreaterThan(15)
     const table = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("## Transactions"))

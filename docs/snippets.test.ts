@@ -14,6 +14,7 @@ import * as QuickStart from "../test/support/quickStart.js"
 import { start, tsx } from "../examples/support/testing.js"
 import * as Compatibility from "./snippets/compatibility.js"
 import * as Errors from "./snippets/errors.js"
+import * as Migrations from "./snippets/migrations.js"
 import * as Repositories from "./snippets/repositories.js"
 import * as Transactions from "./snippets/transactions.js"
 import * as Untrusted from "./snippets/untrusted.js"
@@ -59,6 +60,12 @@ describe("README snippets", () => {
       expect(result.second).toBe("accounts_email_key: that email is taken")
       expect(result.rawTag).toBe("UniqueViolation")
       expect(result.retryable).toBe(false)
+    }))
+
+  it.live("migrations", () =>
+    Effect.gen(function*() {
+      const result = yield* run(Effect.void, Migrations.program)
+      expect(result).toEqual({ applied: ["1_create_books", "2_add_title"], pending: 0, again: 0, undone: [2, 1] })
     }))
 
   it.live("name transforms and a pool you already have", () =>

@@ -79,7 +79,7 @@ export const program = (options: { readonly wait?: boolean } = {}) =>
     yield* Console.log(
       applied.length === 0
         ? "migrations: up to date"
-        : `migrations: applied ${applied.map(([id, name]) => `${id}_${name}`).join(", ")}`
+        : `migrations: applied ${applied.map(({ id, name }) => `${id}_${name}`).join(", ")}`
     )
 
     const chat = yield* ChatHistory

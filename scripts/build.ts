@@ -54,3 +54,7 @@ await esbuild.build({
 for (const format of ["cjs", "dts"]) {
   fs.writeFileSync(path.join(dist, format, "package.json"), `${JSON.stringify({ type: "commonjs" }, null, 2)}\n`)
 }
+
+// The command's file is executable in the build too (npm sets the bit
+// again when it installs the package's `bin`).
+fs.chmodSync(path.join(dist, "esm", "bin", "effect-dal.js"), 0o755)

@@ -20,10 +20,12 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 /** The public modules, in the order the reference lists them. */
 const modules: ReadonlyArray<{ readonly title: string; readonly file: string; readonly importPath: string }> = [
   { title: "Database", file: "src/Database.ts", importPath: "effect-dal" },
+  { title: "DatabaseConfig", file: "src/DatabaseConfig.ts", importPath: "effect-dal" },
   { title: "DatabaseError", file: "src/DatabaseError.ts", importPath: "effect-dal" },
   { title: "Table", file: "src/Table.ts", importPath: "effect-dal" },
   { title: "Query", file: "src/Query.ts", importPath: "effect-dal" },
   { title: "Repository", file: "src/Repository.ts", importPath: "effect-dal" },
+  { title: "Migrator", file: "src/Migrator.ts", importPath: "effect-dal" },
   { title: "PostgresServer", file: "src/testing/PostgresServer.ts", importPath: "effect-dal/testing" },
   { title: "Fixtures", file: "src/testing/Fixtures.ts", importPath: "effect-dal/testing" },
   { title: "ContractSuite", file: "src/testing/ContractSuite.ts", importPath: "effect-dal/vitest" }

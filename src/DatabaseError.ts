@@ -671,3 +671,118 @@ export class InvalidQuery extends Schema.TaggedError<InvalidQuery>()("InvalidQue
     return `invalid query of "${this.table}" (${this.part}):${field} ${this.reason}`
   }
 }
+
+/**
+ * Why a migration command stopped: an applied migration was edited
+ * (`checksum-mismatch`), a pending one is older than the last applied one
+ * (`out-of-order`), another runner held the lock too long (`lock-timeout`),
+ * a migration failed (`failed`, with its SQLSTATE), one to undo has no down
+ * step (`no-down`), a target is not a known migration (`unknown-target`), or
+ * the migrations themselves are invalid (`invalid-source`: a bad file name,
+ * a duplicate id, a module without `up`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type MigrationFailure =
+  | "checksum-mismatch"
+  | "out-of-order"
+  | "lock-timeout"
+  | "failed"
+  | "no-down"
+  | "unknown-target"
+  | "invalid-source"
+
+const migrationLabel = (id: number | undefined, name: string | undefined) =>
+  id === undefined ? "" : name === undefined ? `${id}` : `${id}_${name}`
+
+/**
+ * A migration command failed before, or while, changing the database. It
+ * names the migration (`migrationId`, `migrationName`) and, for a failed
+ * statement, keeps the SQLSTATE; `detail` says what to do about it. A
+ * migration that failed inside its transaction was rolled back and is still
+ * pending.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MigrationError extends Schema.TaggedError<MigrationError>()("MigrationError", {
+  reason: Schema.Literal(
+    "checksum-mismatch",
+    "out-of-order",
+    "lock-timeout",
+    "failed",
+    "no-down",
+    "unknown-target",
+    "invalid-source"
+  ),
+  migrationId: Schema.optional(Schema.Number),
+  migrationName: Schema.optional(Schema.String),
+  /** The SQLSTATE of the statement that failed, for `failed`. */
+  sqlState: Schema.optional(Schema.String),
+  /** What happened and what to do, in words; never holds parameter values. */
+  detail: Schema.String,
+  /** The underlying error, for `failed`. */
+  cause: Schema.optional(Schema.Defect)
+}) {
+  override get message() {
+    const label = migrationLabel(this.migrationId, this.migrationName)
+    const subject = label === "" ? "" : `migration ${label}: `
+    const code = this.sqlState === undefined ? "" : ` (SQLSTATE ${this.sqlState})`
+    return `${subject}${this.reason}${code}: ${this.detail}`
+  }
+}
+
+/**
+ * One difference between a table definition and the live database, found by
+ * `Database.verify`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const SchemaMismatchItem = Schema.Struct({
+  /** The table, schema-qualified when not in `public`. */
+  table: Schema.String,
+  /** The column, when the difference is about one. */
+  column: Schema.optional(Schema.String),
+  kind: Schema.Literal(
+    "missing-table",
+    "missing-column",
+    "type",
+    "nullability",
+    "primary-key",
+    "unique-key",
+    "soft-delete",
+    "version"
+  ),
+  /** What the definition needs. */
+  expected: Schema.String,
+  /** What the database has. */
+  actual: Schema.String
+})
+
+/**
+ * The type of {@link SchemaMismatchItem}.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type SchemaMismatchItem = typeof SchemaMismatchItem.Type
+
+/**
+ * Table definitions do not match the database: every difference found, for
+ * all the tables checked, in one error.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SchemaMismatch extends Schema.TaggedError<SchemaMismatch>()("SchemaMismatch", {
+  mismatches: Schema.Array(SchemaMismatchItem)
+}) {
+  override get message() {
+    const lines = this.mismatches.map((m) =>
+      `  ${m.table}${m.column === undefined ? "" : `.${m.column}`}: ${m.kind}: expected ${m.expected}, found ${m.actual}`
+    )
+    return `${this.mismatches.length} difference(s) between the table definitions and the database:\n${lines.join("\n")}`
+  }
+}

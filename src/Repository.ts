@@ -14,6 +14,8 @@ import type * as Stream from "effect/Stream"
 import { Database } from "./Database.js"
 import type * as DatabaseError from "./DatabaseError.js"
 import type * as Query from "./Query.js"
+import * as internalIncrement from "./internal/increment.js"
+import { makeRepository } from "./internal/repository.js"
 import type * as Table from "./Table.js"
 
 /**
@@ -59,11 +61,7 @@ export interface UpsertOptions<F extends string> {
  * @since 0.1.0
  * @category models
  */
-export interface Increment {
-  readonly [IncrementTypeId]: IncrementTypeId
-  readonly _tag: "Increment"
-  readonly by: number
-}
+export interface Increment extends internalIncrement.Increment {}
 
 /**
  * The brand of {@link Increment}: a patch value from JSON that looks like
@@ -73,7 +71,7 @@ export interface Increment {
  * @since 0.1.0
  * @category type ids
  */
-export const IncrementTypeId: unique symbol = Symbol.for("effect-dal/Repository/Increment")
+export const IncrementTypeId: internalIncrement.IncrementTypeId = internalIncrement.IncrementTypeId
 
 /**
  * The type of {@link IncrementTypeId}.
@@ -90,7 +88,7 @@ export type IncrementTypeId = typeof IncrementTypeId
  * @since 0.1.0
  * @category constructors
  */
-export const increment = (by: number): Increment => ({ [IncrementTypeId]: IncrementTypeId, _tag: "Increment", by })
+export const increment: (by: number) => Increment = internalIncrement.increment
 
 /**
  * Whether a patch value is an {@link Increment} made by {@link increment}.
@@ -98,8 +96,7 @@ export const increment = (by: number): Increment => ({ [IncrementTypeId]: Increm
  * @since 0.1.0
  * @category refinements
  */
-export const isIncrement = (u: unknown): u is Increment =>
-  typeof u === "object" && u !== null && (u as { [IncrementTypeId]?: unknown })[IncrementTypeId] === IncrementTypeId
+export const isIncrement: (u: unknown) => u is Increment = internalIncrement.isIncrement
 
 /**
  * Errors of reads that take a query: a filter value that fails the model's
@@ -282,4 +279,4 @@ export const make = <T extends Table.Table<any, any>>(
   table: T,
   options: Options = {}
 ): Effect.Effect<Repository<T>, never, Database> =>
-  Effect.map(Database, (database) => database.backend.repository(table, options))
+  Effect.map(Database, (database) => makeRepository(table, options, database.engine))

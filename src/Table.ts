@@ -9,7 +9,8 @@
 import type * as Model from "@effect/sql/Model"
 import type * as Schema from "effect/Schema"
 import type { Simplify } from "effect/Types"
-import type { Increment } from "./Repository.js"
+import { quote } from "./internal/identifier.js"
+import type { Increment } from "./internal/increment.js"
 
 /**
  * The field names of a model.
@@ -245,7 +246,6 @@ type ManagedOf<O> = O extends {
   : never
 
 /** Quotes an SQL identifier. */
-const quote = (identifier: string) => `"${identifier.replace(/"/g, "\"\"")}"`
 
 /**
  * Defines a table for a model.

@@ -6,13 +6,12 @@ import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
 import type * as Table from "../Table.js"
 import { compileDecoder, compileValidator, type FieldReader, type Fixup, fixup, isIdentity, makeRowDecoders, MISS } from "./decoder.js"
-import { InvalidInput } from "./plan.js"
+import { InvalidInput } from "./failure.js"
+import { quote } from "./identifier.js"
 
 type Fields = Schema.Struct.Fields
 type Encoder = (value: unknown) => Either.Either<unknown, ParseResult.ParseError>
 
-/** @internal Quotes an SQL identifier. */
-export const quote = (identifier: string): string => `"${identifier.replace(/"/g, "\"\"")}"`
 
 const fieldsOf = (schema: unknown): Fields => (schema as Schema.Struct<Fields>).fields
 

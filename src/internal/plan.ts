@@ -13,19 +13,10 @@ import * as DatabaseError from "../DatabaseError.js"
 import * as Query from "../Query.js"
 import type { Codec, StoredKind } from "./codec.js"
 import * as Expression from "./expr.js"
+import { EncodeFailure, InvalidInput } from "./failure.js"
 
-/**
- * @internal
- * Thrown while checking or compiling caller input that does not make a
- * query of the table; `compileThen` turns it into an `InvalidQuery`.
- */
-export class InvalidInput {
-  constructor(
-    readonly part: DatabaseError.QueryPart,
-    readonly reason: string,
-    readonly field?: unknown
-  ) {}
-}
+export { EncodeFailure, InvalidInput } from "./failure.js"
+
 
 /**
  * @internal
@@ -36,10 +27,6 @@ export class InvalidInput {
  */
 export const MAX_PARAMETERS = 65_535
 
-/** @internal Thrown while compiling when a value fails the model's schema; becomes that ParseError. */
-export class EncodeFailure {
-  constructor(readonly error: ParseResult.ParseError) {}
-}
 
 /** @internal The InvalidQuery for a table; a field name is cut to 100 characters. */
 export const invalidQuery = (codec: Codec, input: InvalidInput): DatabaseError.InvalidQuery =>

@@ -203,6 +203,34 @@ describe("the package, installed from its tarball into a new project", () => {
       expect(output).toBe(QuickStart.output)
     }))
 
+  it.live("installs the effect-dal command: `npx effect-dal --help` lists the commands and exits with 0", () =>
+    Effect.gen(function*() {
+      const bin = fs.realpathSync(path.join(project, "node_modules/.bin/effect-dal"))
+      expect(fs.readFileSync(bin, "utf8").startsWith("#!/usr/bin/env node\n")).toBe(true)
+      const { code, output } = yield* Effect.promise(() => run("npx", ["effect-dal", "--help"], { cwd: project }))
+      expect(code, output).toBe(0)
+      for (const command of ["migrate up", "migrate down", "migrate status", "migrate create", "check --tables"]) {
+        expect(output).toContain(command)
+      }
+    }))
+
+  it.scopedLive("`npx effect-dal migrate up` applies a migrations directory, and `migrate status` lists it as applied", () =>
+    Effect.gen(function*() {
+      const dir = path.join(project, "migrations")
+      fs.mkdirSync(dir, { recursive: true })
+      fs.writeFileSync(path.join(dir, "0001_create_things.up.sql"), "CREATE TABLE things (id serial PRIMARY KEY);")
+      const url = yield* TestDatabase.url
+      const env = { DATABASE_URL: url }
+      const up = yield* Effect.promise(() => run("npx", ["effect-dal", "migrate", "up"], { cwd: project, env }))
+      expect(up.code, up.output).toBe(0)
+      expect(up.stdout).toMatch(/^applied 0001_create_things \(\d+ ms\)\n$/)
+      const status = yield* Effect.promise(() => run("npx", ["effect-dal", "migrate", "status"], { cwd: project, env }))
+      expect(status.code, status.output).toBe(0)
+      expect(status.stdout).toMatch(/\n0001\s+create_things\s+applied\s/)
+      // A usage error is exit code 2.
+      expect((yield* Effect.promise(() => run("npx", ["effect-dal", "migrate", "sideways"], { cwd: project }))).code).toBe(2)
+    }))
+
   it.live("typechecks it, and a test using effect-dal/vitest and effect-dal/testing, with strict settings, unused checks, NodeNext and skipLibCheck off", () =>
     Effect.gen(function*() {
       const tsc = path.join(project, "node_modules/typescript/bin/tsc")

@@ -9,17 +9,11 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Database from "../../Database.js"
 import type * as DatabaseError from "../../DatabaseError.js"
-import type * as Table from "../../Table.js"
 import { withSpan } from "../tracing.js"
-import { makeMemoryRepository } from "./repository.js"
-import { command, currentSession, MemoryStore, type Notification, transaction } from "./store.js"
+import { makeRepository } from "../repository.js"
+import { makeEngine } from "./engine.js"
+import { command, currentSession, MemoryStore, type Notification } from "./store.js"
 import { queryError, StatementFailure, Unsupported } from "./values.js"
-
-/** @internal Rows to insert when the database is built. */
-export interface Seed {
-  readonly table: Table.Table<any, any>
-  readonly rows: ReadonlyArray<unknown>
-}
 
 const byteLength = (s: string) => Buffer.byteLength(s, "utf8")
 
@@ -41,7 +35,7 @@ const checkNotification = (channel: string, payload: string) => {
  * adds) and inserts the seed rows through the repositories' insert path.
  */
 export const makeMemory = (
-  seeds: ReadonlyArray<Seed>
+  seeds: ReadonlyArray<Database.Seed>
 ): Effect.Effect<Omit<Database.Service, Database.TypeId>> =>
   Effect.gen(function*() {
     const store = new MemoryStore(yield* PubSub.unbounded<Notification>())
@@ -56,12 +50,10 @@ export const makeMemory = (
           )
       )
 
+    const engine = makeEngine(store)
     const service: Omit<Database.Service, Database.TypeId> = {
-      backend: {
-        _tag: "Memory",
-        repository: (table, options) => makeMemoryRepository(table, options, store)
-      },
-      transaction: (effect, options) => transaction(store, effect, options),
+      engine,
+      transaction: engine.transaction,
       withConnection: (effect) => effect,
       ping: Effect.succeed(Duration.zero).pipe(withSpan("Database.ping")),
       stats: Effect.succeed({ total: 0, idle: 0, active: 0, waiting: 0, max: 1 }),
@@ -107,7 +99,7 @@ export const makeMemory = (
     }
 
     for (const seed of seeds) {
-      yield* service.backend.repository(seed.table, {}).insertManyDiscard(seed.rows as ReadonlyArray<never>).pipe(
+      yield* makeRepository(seed.table, {}, engine).insertManyDiscard(seed.rows as ReadonlyArray<never>).pipe(
         Effect.catchAll((error) =>
           Effect.dieMessage(`Database.layerMemory: the seed rows of table "${seed.table.name}" were refused: ${error.message}`)
         )

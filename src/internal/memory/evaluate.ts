@@ -24,8 +24,9 @@ import {
   Unsupported
 } from "./values.js"
 
-/** @internal A stored row: bound values keyed by field name. */
-export type StoredRow = Readonly<Record<string, unknown>>
+import type { StoredRow } from "./values.js"
+
+export type { StoredRow } from "./values.js"
 
 /** @internal SQL truth: TRUE, FALSE or NULL (unknown). */
 export type Truth = boolean | null

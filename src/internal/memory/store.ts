@@ -15,14 +15,19 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
-import type * as Schedule from "effect/Schedule"
 import * as DatabaseError from "../../DatabaseError.js"
 import type * as Table from "../../Table.js"
 import type { Codec } from "../codec.js"
-import { defaultRetry, type ServerDefaults, type TransactionOptions } from "../session.js"
-import { withSpan } from "../tracing.js"
-import type { StoredRow } from "./evaluate.js"
-import { canonical, type Kind, StatementFailure, Unsupported } from "./values.js"
+import {
+  conflict,
+  nestedSpan,
+  retryWhole,
+  type ServerDefaults,
+  settingsOf,
+  topLevelSpan,
+  type TransactionOptions
+} from "../transaction.js"
+import { canonical, type Kind, StatementFailure, type StoredRow, Unsupported } from "./values.js"
 
 // ---------------------------------------------------------------------------
 // tables
@@ -440,13 +445,11 @@ const topLevel = <A, E, R>(
   effect: Effect.Effect<A, E, R>,
   options: TransactionOptions
 ): Effect.Effect<A, E | DatabaseError.DatabaseError, R> => {
-  const settings: ServerDefaults = {
-    isolation: options.isolation ?? store.defaults.isolation,
-    readOnly: options.readOnly ?? store.defaults.readOnly,
-    deferrable: options.deferrable ?? store.defaults.deferrable
-  }
+  const settings = settingsOf(options, store.defaults)
+  let attempts = 0
   const once: Effect.Effect<A, E | DatabaseError.DatabaseError, R> = Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(restore(store.lock.take(1)), () => {
+      attempts++
       const root = new Root(settings, store.committed)
       const finish = (exit: Exit.Exit<A, E>): Effect.Effect<A, E | DatabaseError.DatabaseError> => {
         if (Exit.isFailure(exit)) return exit
@@ -471,51 +474,8 @@ const topLevel = <A, E, R>(
       )
     })
   )
-  const retry = options.retry
-  const retried = retry === undefined || retry === false
-    ? once
-    : Effect.retry(once, {
-      schedule: (retry === true ? defaultRetry : retry) as Schedule.Schedule<unknown, E | DatabaseError.DatabaseError>,
-      while: (error) => DatabaseError.isRetryable(error)
-    })
-  return retried.pipe(
-    withSpan("Database.transaction", {
-      kind: "client",
-      attributes: {
-        "db.system.name": "memory",
-        "db.transaction.isolation": settings.isolation,
-        "db.transaction.read_only": settings.readOnly,
-        "db.transaction.depth": 0
-      }
-    })
-  )
-}
-
-const conflict = (
-  outer: ServerDefaults,
-  options: TransactionOptions
-): DatabaseError.NestedTransactionConflict | undefined => {
-  if (options.retry !== undefined && options.retry !== false) {
-    return new DatabaseError.NestedTransactionConflict({ option: "retry", outer: "no retry", nested: "retry" })
-  }
-  if (options.isolation !== undefined && options.isolation !== outer.isolation) {
-    return new DatabaseError.NestedTransactionConflict({ option: "isolation", outer: outer.isolation, nested: options.isolation })
-  }
-  if (options.readOnly !== undefined && options.readOnly !== outer.readOnly) {
-    return new DatabaseError.NestedTransactionConflict({
-      option: "readOnly",
-      outer: String(outer.readOnly),
-      nested: String(options.readOnly)
-    })
-  }
-  if (options.deferrable !== undefined && options.deferrable !== outer.deferrable) {
-    return new DatabaseError.NestedTransactionConflict({
-      option: "deferrable",
-      outer: String(outer.deferrable),
-      nested: String(options.deferrable)
-    })
-  }
-  return undefined
+  // Outside the region of `once`: the backoff sleeps are interruptible as they are.
+  return retryWhole(once, options, (effect) => effect).pipe(topLevelSpan("memory", settings, () => attempts))
 }
 
 const nested = <A, E, R>(
@@ -555,12 +515,7 @@ const nested = <A, E, R>(
     }
     return Effect.flatMap(Effect.exit(restore(provide(store, child)(effect))), finish)
   })
-  return parent.lock.withPermits(1)(body).pipe(
-    withSpan("Database.transaction", {
-      kind: "client",
-      attributes: { "db.system.name": "memory", "db.transaction.depth": parent.depth + 1 }
-    })
-  )
+  return parent.lock.withPermits(1)(body).pipe(nestedSpan("memory", parent.depth + 1))
 }
 
 /** @internal A statement failure for a constraint or data error. */

@@ -482,3 +482,6 @@ const containers = (value: unknown, contained: unknown): boolean => {
   }
   return false
 }
+
+/** @internal A stored row: bound values keyed by field name. */
+export type StoredRow = Readonly<Record<string, unknown>>

@@ -9,13 +9,11 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Stream from "effect/Stream"
-import type * as Database from "../../Database.js"
 import * as Query from "../../Query.js"
 import * as Repository from "../../Repository.js"
 import type * as Table from "../../Table.js"
 import { Members } from "../Fixtures.js"
-
-type Test = <A, E>(title: string, body: () => Effect.Effect<A, E, Database.Database>) => void
+import type { Test } from "./shared.js"
 
 const seed = Effect.gen(function*() {
   const repo = yield* Repository.make(Members)
@@ -35,7 +33,13 @@ const all = Query.make(Members)
 const fromRequest = (body: string): any => JSON.parse(body)
 const names = (rows: ReadonlyArray<Table.Row<typeof Members>>) => rows.map((r) => r.name).sort()
 
-/** @internal Registers the untrusted-input contract with the suite's `test`. */
+/**
+ * Registers the untrusted-input part of the contract with the suite's `test`.
+ *
+ * @since 0.1.0
+ * @category suites
+ * @internal
+ */
 export const untrustedInput = (test: Test): void => {
   describe("untrusted input", () => {
     test("a plain object imitating a condition is a filter on its keys: InvalidQuery, nothing read, nothing deleted", () =>

@@ -2,9 +2,8 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
-import * as Schedule from "effect/Schedule"
 import type pg from "pg"
-import * as DatabaseError from "../DatabaseError.js"
+import * as DatabaseError from "../../DatabaseError.js"
 import {
   acquireClient,
   cancellable,
@@ -19,25 +18,19 @@ import {
   type Statement,
   wasSent
 } from "./driver.js"
-import { withSpan } from "./tracing.js"
+import {
+  conflict,
+  type Isolation,
+  nestedSpan,
+  retryWhole,
+  type ServerDefaults,
+  settingsOf,
+  topLevelSpan,
+  type TransactionOptions
+} from "../transaction.js"
 
-/** @internal */
-export type Isolation = "read committed" | "repeatable read" | "serializable"
-
-/** @internal */
-export interface TransactionOptions {
-  readonly isolation?: Isolation | undefined
-  readonly readOnly?: boolean | undefined
-  readonly deferrable?: boolean | undefined
-  readonly retry?: boolean | Schedule.Schedule<unknown, unknown> | undefined
-}
-
-/** @internal Server defaults, read once at start-up, that nested options are checked against. */
-export interface ServerDefaults {
-  readonly isolation: Isolation
-  readonly readOnly: boolean
-  readonly deferrable: boolean
-}
+export type { Isolation, ServerDefaults, TransactionOptions } from "../transaction.js"
+export { defaultRetry } from "../transaction.js"
 
 /**
  * @internal
@@ -189,23 +182,6 @@ export const execute = (driver: Driver, statement: Statement): Effect.Effect<pg.
     return session === undefined ? runPooled(driver, statement) : session.run(statement)
   })
 
-/**
- * @internal
- * The default retry policy: exponential backoff from 10 ms with jitter,
- * each delay capped at 1 s, at most 10 retries.
- */
-export const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("10 millis", 2).pipe(
-  Schedule.jittered,
-  Schedule.either(Schedule.spaced("1 second")),
-  Schedule.intersect(Schedule.recurs(10)),
-  Schedule.map(() => undefined as unknown)
-)
-
-// A transaction's span outcome: how it ended ("commit" at the top level,
-// "release" for a savepoint), or that it was rolled back or interrupted.
-const outcome = (exit: Exit.Exit<unknown, unknown>, success: "commit" | "release") =>
-  exit._tag === "Success" ? success : Exit.isInterrupted(exit) ? "interrupted" : "rollback"
-
 const isolationSql: Record<Isolation, string> = {
   "read committed": "READ COMMITTED",
   "repeatable read": "REPEATABLE READ",
@@ -256,11 +232,7 @@ const topLevel = <A, E, R, E2>(
   options: TransactionOptions,
   mapOwnError: ((error: DatabaseError.DatabaseError) => E2) | undefined
 ): Effect.Effect<A, E | E2 | DatabaseError.DatabaseError, R> => {
-  const settings: ServerDefaults = {
-    isolation: options.isolation ?? defaults.isolation,
-    readOnly: options.readOnly ?? defaults.readOnly,
-    deferrable: options.deferrable ?? defaults.deferrable
-  }
+  const settings = settingsOf(options, defaults)
   const begin = beginSql(options)
   // One uninterruptible region from start to return, so that once COMMIT or
   // ROLLBACK is sent it runs to its answer and the connection goes back in a
@@ -317,47 +289,9 @@ const topLevel = <A, E, R, E2>(
         )
       })
     })
-    const retried = options.retry === undefined || options.retry === false
-      ? once
-      : retryWhole(once, options.retry === true ? defaultRetry : options.retry, restore)
-    return retried.pipe(
-      withSpan(
-        "Database.transaction",
-        () => ({
-          kind: "client",
-          attributes: {
-            "db.system.name": "postgresql",
-            "db.transaction.isolation": settings.isolation,
-            "db.transaction.read_only": settings.readOnly,
-            "db.transaction.depth": 0
-          }
-        }),
-        (exit) => ({
-          "db.transaction.attempts": attempts,
-          "db.transaction.outcome": outcome(exit, "commit")
-        })
-      )
-    )
+    return retryWhole(once, options, restore).pipe(topLevelSpan("postgresql", settings, () => attempts))
   })
 }
-
-// Effect.retry, except that the backoff sleeps stay interruptible inside the
-// transaction's uninterruptible region.
-const retryWhole = <A, E, R>(
-  once: Effect.Effect<A, E, R>,
-  schedule: Schedule.Schedule<unknown, unknown>,
-  restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
-): Effect.Effect<A, E, R> =>
-  Effect.flatMap(Schedule.driver(schedule), (driver) => {
-    const attempt: Effect.Effect<A, E, R> = Effect.catchAll(once, (error) =>
-      DatabaseError.isRetryable(error) || DatabaseError.isRetryable(ownCause(error))
-        ? Effect.flatMap(
-          Effect.either(restore(driver.next(error))),
-          (next) => next._tag === "Left" ? Effect.fail(error) : attempt
-        )
-        : Effect.fail(error))
-    return attempt
-  })
 
 // Errors raised by the transaction machinery carry a marker so that the
 // body's own DatabaseErrors are never passed through mapOwnError. It is a
@@ -378,9 +312,6 @@ const mapOwn = <A, E, R, E2>(
     ? effect
     : Effect.catchAll(effect, (error) =>
       Effect.fail(DatabaseError.isDatabaseError(error) && isOwn(error) ? mapOwnError(error) : error))
-
-const ownCause = (error: unknown): unknown =>
-  typeof error === "object" && error !== null && "cause" in error ? (error as { cause: unknown }).cause : undefined
 
 const finishTop = <A, E>(
   session: Session,
@@ -452,38 +383,6 @@ const rollbackOrDestroy = (session: Session, root: Root): Effect.Effect<void> =>
     )
   })
 
-const conflict = (
-  root: Root,
-  options: TransactionOptions
-): DatabaseError.NestedTransactionConflict | undefined => {
-  const outer = root.settings
-  if (options.retry !== undefined && options.retry !== false) {
-    return new DatabaseError.NestedTransactionConflict({ option: "retry", outer: "no retry", nested: "retry" })
-  }
-  if (options.isolation !== undefined && options.isolation !== outer.isolation) {
-    return new DatabaseError.NestedTransactionConflict({
-      option: "isolation",
-      outer: outer.isolation,
-      nested: options.isolation
-    })
-  }
-  if (options.readOnly !== undefined && options.readOnly !== outer.readOnly) {
-    return new DatabaseError.NestedTransactionConflict({
-      option: "readOnly",
-      outer: String(outer.readOnly),
-      nested: String(options.readOnly)
-    })
-  }
-  if (options.deferrable !== undefined && options.deferrable !== outer.deferrable) {
-    return new DatabaseError.NestedTransactionConflict({
-      option: "deferrable",
-      outer: String(outer.deferrable),
-      nested: String(options.deferrable)
-    })
-  }
-  return undefined
-}
-
 const nested = <A, E, R, E2>(
   parentSession: Session,
   parent: Level,
@@ -493,7 +392,7 @@ const nested = <A, E, R, E2>(
   mapOwnError: ((error: DatabaseError.DatabaseError) => E2) | undefined
 ): Effect.Effect<A, E | E2 | DatabaseError.DatabaseError, R> => {
   const root = parent.root
-  const problem = conflict(root, options)
+  const problem = conflict(root.settings, options)
   if (problem !== undefined) return Effect.fail(mapOwnError === undefined ? problem : mapOwnError(problem))
   const body = Effect.uninterruptibleMask((restore) => {
     if (parent.closed) {
@@ -537,16 +436,7 @@ const nested = <A, E, R, E2>(
     )
   })
   return mapOwn(parent.children.withPermits(1)(Effect.ensuring(body, Effect.sync(() => parent.closeChild()))), mapOwnError).pipe(
-    withSpan(
-      "Database.transaction",
-      () => ({
-        kind: "client",
-        attributes: { "db.system.name": "postgresql", "db.transaction.depth": parent.depth + 1 }
-      }),
-      (exit) => ({
-        "db.transaction.outcome": outcome(exit, "release")
-      })
-    )
+    nestedSpan("postgresql", parent.depth + 1)
   )
 }
 

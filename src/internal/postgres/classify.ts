@@ -1,5 +1,5 @@
 import pg from "pg"
-import * as DatabaseError from "../DatabaseError.js"
+import * as DatabaseError from "../../DatabaseError.js"
 
 /** @internal Where a connection points; used to name the server in errors. */
 export interface Target {

@@ -1,8 +1,8 @@
 import * as Either from "effect/Either"
-import type * as Query from "../Query.js"
-import type { Codec } from "./codec.js"
-import * as Expression from "./expr.js"
-import { EncodeFailure, effectiveFilter, effectiveOrder, InvalidInput } from "./plan.js"
+import type * as Query from "../../Query.js"
+import type { Codec } from "../codec.js"
+import * as Expression from "../expr.js"
+import { EncodeFailure, effectiveFilter, effectiveOrder, InvalidInput } from "../plan.js"
 
 /** @internal Parameters of a statement being built: each value becomes `$n`. */
 export class Params {

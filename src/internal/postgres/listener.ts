@@ -4,7 +4,7 @@ import * as Mailbox from "effect/Mailbox"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import pg from "pg"
-import type * as DatabaseError from "../DatabaseError.js"
+import type * as DatabaseError from "../../DatabaseError.js"
 
 interface Handler {
   readonly push: (payload: string) => void

@@ -6,9 +6,9 @@ import Cursor from "pg-cursor"
 // node-postgres's own text form of parameter values (no types published).
 // @ts-expect-error: pg ships no declarations for pg/lib/utils.js
 import pgUtils from "pg/lib/utils.js"
-import * as DatabaseError from "../DatabaseError.js"
+import * as DatabaseError from "../../DatabaseError.js"
 import { classify, type Phase, type Target } from "./classify.js"
-import { MAX_PARAMETERS } from "./plan.js"
+import { MAX_PARAMETERS } from "../plan.js"
 
 /** @internal Options after defaults and parsing. */
 export interface DriverOptions {

@@ -1,0 +1,401 @@
+/**
+ * The repository of a table, written once over an engine (engine.ts):
+ * checking and encoding the caller's input, `Clock` timestamps, soft
+ * delete, versions, `NotFound` and `StaleVersion`, pagination and spans.
+ * The engine runs the statements: PostgreSQL or the in-memory database.
+ */
+import type { Statement as SqlStatement } from "@effect/sql/Statement"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type * as ParseResult from "effect/ParseResult"
+import * as Stream from "effect/Stream"
+import * as DatabaseError from "../DatabaseError.js"
+import * as Query from "../Query.js"
+import type * as Repository from "../Repository.js"
+import type * as Table from "../Table.js"
+import { type Codec, makeCodec } from "./codec.js"
+import type { Assignment, Encoded, Engine, Failure, SetClause, Target } from "./engine.js"
+import { increment, isIncrement } from "./increment.js"
+import { finishPage, planPage } from "./keyset.js"
+import {
+  batchSizeOf,
+  checkConflictTarget,
+  checkConflictUpdate,
+  checkNumericField,
+  checkPatch,
+  checkQuery,
+  checkRows,
+  compile as compileFor,
+  compileThen as compileThenFor,
+  EncodeFailure,
+  expectedVersionOf,
+  incrementBy,
+  softDeletable
+} from "./plan.js"
+import { withSpan } from "./tracing.js"
+
+// A codec depends only on the table definition, and building one runs
+// schema machinery for every field: programs and unit tests make
+// repositories of the same table often.
+const codecs = new WeakMap<Table.Table<any, any>, Codec>()
+/** @internal The codec of a table, made once. */
+export const codecFor = (table: Table.Table<any, any>): Codec => {
+  let codec = codecs.get(table)
+  if (codec === undefined) codecs.set(table, codec = makeCodec(table))
+  return codec
+}
+
+/** @internal A value that failed its schema stops compiling (see `compile` in plan.ts). */
+export const orThrow = <A>(either: Either.Either<A, ParseResult.ParseError>): A => {
+  if (either._tag === "Left") throw new EncodeFailure(either.left)
+  return either.right
+}
+
+const fromEither = <A>(either: Either.Either<A, ParseResult.ParseError>): Effect.Effect<A, ParseResult.ParseError> =>
+  either._tag === "Right" ? Effect.succeed(either.right) : Effect.fail(either.left)
+
+const toNumber = (value: unknown): Option.Option<number> =>
+  value === null || value === undefined ? Option.none() : Option.some(typeof value === "number" ? value : Number(value))
+
+/** @internal The repository of a table on an engine. */
+export const makeRepository = <T extends Table.Table<any, any>>(
+  table: T,
+  options: Repository.Options,
+  engine: Engine
+): Repository.Repository<T> => {
+  type Row = Table.Row<T>
+  const codec = codecFor(table)
+  const statements = engine.table(table, codec)
+  // Caller input that does not make a query of this table is an
+  // InvalidQuery, a value that fails its schema a ParseError: both before
+  // anything is sent.
+  const compile = <A>(build: () => A) => compileFor(codec, build)
+  const compileThen = <A, B, E, R>(build: () => A, then: (built: A) => Effect.Effect<B, E, R>) =>
+    compileThenFor(codec, build, then)
+  const cursorKey = options.cursorKey
+  const fields = table.fields as ReadonlyArray<string>
+  const pkField = table.primaryKey as string
+  const softField = table.softDelete as string | undefined
+  const versionField = table.version as string | undefined
+  const updatedField = table.timestamps.updated as string | undefined
+  const createdField = table.timestamps.created as string | undefined
+
+  // Reading the clock is skipped for tables that keep no timestamps.
+  const needsClock = !(updatedField === undefined && softField === undefined && createdField === undefined)
+  const clockMillis: Effect.Effect<number> = needsClock ? Clock.currentTimeMillis : Effect.succeed(0)
+  // `f` with the time, read only for tables that keep timestamps; `f` must
+  // return a lazy effect, since without a clock it is called at once.
+  const withClock = <A, E, R>(f: (millis: number) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    needsClock ? Effect.flatMap(clockMillis, f) : f(0)
+
+  // One wrapper per operation, made on first use: operations call `span`
+  // on every invocation.
+  const spans = new Map<string, <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>>()
+  const spanAttributes = (operation: string) => ({
+    "db.system.name": engine.system,
+    "db.collection.name": table.name,
+    "db.operation.name": operation
+  })
+  const span = (operation: string) => {
+    let wrap = spans.get(operation)
+    if (wrap === undefined) {
+      wrap = withSpan(`${table.name}.${operation}`, { kind: "client", attributes: spanAttributes(operation) })
+      spans.set(operation, wrap)
+    }
+    return wrap
+  }
+
+  // A unique violation names its columns even when Postgres's detail
+  // could not be parsed, if the table definition knows the constraint.
+  const knownKeys = new Map<string, ReadonlyArray<string>>([
+    [table.primaryKeyConstraint, [codec.column(pkField)]],
+    ...table.uniqueKeys.map((k) => [k.constraint, k.fields.map((f: string) => codec.column(f))] as const)
+  ])
+  const enrich = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.mapError(effect, (error) =>
+      error instanceof DatabaseError.UniqueViolation && error.columns.length === 0 && knownKeys.has(error.constraint)
+        ? new DatabaseError.UniqueViolation({ ...error, columns: knownKeys.get(error.constraint)! }) as E
+        : error)
+
+  const encodeId = (id: unknown) => fromEither(codec.encodeField(pkField, id))
+  const notFound = (id: unknown) => new DatabaseError.NotFound({ table: table.name, key: id })
+
+  // -- reads ------------------------------------------------------------------
+
+  // Reads by key are the hottest path: no span inside another, and the
+  // engine's statement is made once.
+  const byKey = (id: Table.Id<T>, operation: string) =>
+    Effect.suspend((): Effect.Effect<Option.Option<Row>, DatabaseError.DatabaseError | ParseResult.ParseError> => {
+      const key = codec.encodeField(pkField, id)
+      return key._tag === "Left"
+        ? Effect.fail(key.left)
+        : statements.findByKey(key.right, operation) as Effect.Effect<Option.Option<Row>, DatabaseError.DatabaseError>
+    })
+  const spanFindById = span("findById")
+  const spanGetById = span("getById")
+  const findById = (id: Table.Id<T>) => spanFindById(byKey(id, "findById"))
+  const getById = (id: Table.Id<T>) =>
+    spanGetById(Effect.flatMap(byKey(id, "getById"), (row) => row._tag === "None" ? Effect.fail(notFound(id)) : Effect.succeed(row.value)))
+
+  const everything = Query.make<Row>()
+  const orAll = (query: Query.Query<Row> | undefined): Query.Query<Row> => query ?? everything
+  const checked = <B, E, R>(query: Query.Query<Row> | undefined, then: (query: Query.Query<Row>) => Effect.Effect<B, E, R>) =>
+    compileThen(() => checkQuery<Row>(codec, orAll(query)), then)
+
+  const findMany = (query?: Query.Query<Row>) =>
+    checked(query, (q) => statements.select(q, {}, "findMany") as Effect.Effect<ReadonlyArray<Row>, Failure>)
+      .pipe(span("findMany"))
+
+  const findOne = (query?: Query.Query<Row>) =>
+    checked(query, (q) =>
+      Effect.map(
+        statements.select(q, { first: true }, "findOne"),
+        (rows) => rows.length === 0 ? Option.none<Row>() : Option.some(rows[0] as Row)
+      )).pipe(span("findOne"))
+
+  const count = (query?: Query.Query<Row>) =>
+    checked(query, (q) => Effect.map(statements.aggregate("count", undefined, q), Number)).pipe(span("count"))
+
+  const exists = (query?: Query.Query<Row>) => checked(query, statements.exists).pipe(span("exists"))
+
+  const aggregate = (fn: "sum" | "avg" | "min" | "max") =>
+  (field: Repository.NumericField<Row>, query?: Query.Query<Row>) =>
+    compileThen(() => {
+      const q = checkQuery<Row>(codec, orAll(query))
+      return { q, field: checkNumericField(codec, field) }
+    }, ({ field, q }) => Effect.map(statements.aggregate(fn, field, q), toNumber)).pipe(span(fn))
+
+  const paginate = (
+    query: Query.Query<Row>,
+    pageOptions: { readonly limit: number; readonly after?: string | undefined }
+  ) =>
+    planPage(codec, query, pageOptions, cursorKey).pipe(
+      Effect.flatMap((page) =>
+        Effect.map(
+          statements.select(page.query, { extra: page.after, limit: page.limit }, "paginate"),
+          (rows) => finishPage(codec, page, rows as ReadonlyArray<Row>, cursorKey)
+        )
+      ),
+      span("paginate")
+    )
+
+  const stream = (query?: Query.Query<Row>, streamOptions?: { readonly batchSize?: number | undefined }) =>
+    Stream.unwrap(
+      compile(() => {
+        const batchSize = batchSizeOf(options.streamBatchSize, streamOptions)
+        return { batchSize, q: checkQuery<Row>(codec, orAll(query)) }
+      }).pipe(Effect.map(({ batchSize, q }) => statements.stream(q, batchSize) as Stream.Stream<Row, Failure>))
+    ).pipe(Stream.withSpan(`${table.name}.stream`, {
+      kind: "client",
+      attributes: spanAttributes("stream"),
+      captureStackTrace: false
+    }))
+
+  // -- writes -----------------------------------------------------------------
+
+  const insert = (row: Table.Insert<T>) =>
+    Effect.flatMap(clockMillis, (now): Effect.Effect<Row, DatabaseError.DatabaseError | ParseResult.ParseError> => {
+      const encoded = codec.encodeInsert(row, now)
+      if (encoded._tag === "Left") return Effect.fail(encoded.left)
+      return statements.insert(encoded.right) as Effect.Effect<Row, DatabaseError.DatabaseError>
+    }).pipe(enrich, span("insert"))
+
+  // Every row is encoded (and may fail) before anything is sent.
+  const insertRows = (input: ReadonlyArray<Table.Insert<T>>, returning: boolean, operation: string) =>
+    Effect.gen(function*() {
+      const rows = yield* compile(() => checkRows(input))
+      if (rows.length === 0) return [] as ReadonlyArray<Row>
+      const now = yield* clockMillis
+      const encoded = yield* compile(() => rows.map((row): Encoded => orThrow(codec.encodeInsert(row, now))))
+      return (yield* statements.insertMany(encoded, returning, operation)) as ReadonlyArray<Row>
+    }).pipe(enrich)
+
+  const insertMany = (rows: ReadonlyArray<Table.Insert<T>>) => insertRows(rows, true, "insertMany").pipe(span("insertMany"))
+  const insertManyDiscard = (rows: ReadonlyArray<Table.Insert<T>>) =>
+    Effect.asVoid(insertRows(rows, false, "insertManyDiscard")).pipe(span("insertManyDiscard"))
+
+  const upsert = (row: Table.Insert<T>, upsertOptions: Repository.UpsertOptions<Table.FieldName<T["model"]>>) =>
+    Effect.gen(function*() {
+      // The target is a list of the table's fields or a key it declares:
+      // nothing else is written into ON CONFLICT.
+      const { mode, target } = yield* compile(() => ({
+        target: checkConflictTarget(codec, upsertOptions?.onConflict),
+        mode: checkConflictUpdate(codec, upsertOptions?.update)
+      }))
+      const now = yield* clockMillis
+      const encoded = yield* fromEither(codec.encodeInsert(row, now))
+      const columns = codec.insertFields.filter((f) => encoded[f] !== undefined)
+      // The key, the created timestamp and the version keep their values;
+      // the version is bumped.
+      const keep = new Set([...target.fields, pkField, createdField, versionField])
+      const set = mode === "nothing"
+        ? []
+        : mode === "all"
+        ? columns.filter((f) => !keep.has(f))
+        : mode.filter((f) => columns.includes(f) && f !== versionField)
+      const assigned = [...set]
+      if (assigned.length > 0 && updatedField !== undefined && columns.includes(updatedField) && !set.includes(updatedField)) {
+        assigned.push(updatedField)
+      }
+      const bump = assigned.length > 0 && versionField !== undefined
+      return (yield* statements.upsert(encoded, target, assigned, bump)) as Row
+    }).pipe(enrich, span("upsert"))
+
+  // The SET of an update: the patched fields in table order, the updated
+  // timestamp, and the version bump. Synchronous, inside `compile`: a bad
+  // value throws an EncodeFailure (a ParseError), bad input an InvalidInput.
+  const setClause = (unchecked: unknown, now: number): SetClause => {
+    const patch = checkPatch(unchecked)
+    const assignments: Array<Assignment> = []
+    for (const field of fields) {
+      if (!Object.hasOwn(patch, field)) continue
+      const value = patch[field]
+      if (value === undefined) continue
+      const forbidden = codec.patchForbids(field, value)
+      if (forbidden !== undefined) throw new EncodeFailure(forbidden)
+      assignments.push([
+        field,
+        isIncrement(value) ? increment(incrementBy(field, value.by)) : orThrow(codec.encodePatchField(field, value))
+      ])
+    }
+    // A key that is not a field fails as a ParseError, like any bad input.
+    for (const field of Object.keys(patch)) {
+      if (!codec.isField(field)) orThrow(codec.encodePatchField(field, patch[field]))
+    }
+    if (updatedField !== undefined && patch[updatedField] === undefined) {
+      assignments.push([updatedField, orThrow(codec.encodePatchField(updatedField, codec.nowFor(updatedField, now)))])
+    }
+    return { assignments, bump: versionField !== undefined }
+  }
+  const isEmpty = (set: SetClause) => set.assignments.length === 0 && !set.bump
+
+  const update = (
+    id: Table.Id<T>,
+    patch: Table.Patch<T>,
+    updateOptions?: { readonly expectedVersion?: number | undefined }
+  ) =>
+    Effect.gen(function*() {
+      const expected = yield* compile(() => expectedVersionOf(codec, updateOptions))
+      const set = yield* withClock((millis) => compile(() => setClause(patch, millis)))
+      const key = yield* encodeId(id)
+      if (isEmpty(set)) {
+        const current = yield* findById(id)
+        return yield* Option.match(current, { onNone: () => Effect.fail(notFound(id)), onSome: Effect.succeed })
+      }
+      const target: Target = { _tag: "Key", key, state: "alive", version: expected }
+      const { rows } = yield* statements.update(target, set, true, "update")
+      if (rows.length > 0) return rows[0] as Row
+      if (expected === undefined) return yield* Effect.fail(notFound(id))
+      // No row matched: tell a missing row from a stale version.
+      const current = yield* statements.versionOf(key)
+      if (current === undefined) return yield* Effect.fail(notFound(id))
+      return yield* Effect.fail(
+        new DatabaseError.StaleVersion({ table: table.name, key: id, expectedVersion: expected, actualVersion: Number(current) })
+      )
+    }).pipe(enrich, span("update"))
+
+  const updateMany = (query: Query.Query<Row>, patch: Table.Patch<T>) =>
+    withClock((millis) =>
+      compileThen(() => {
+        const set = setClause(patch, millis)
+        return isEmpty(set) ? undefined : { set, q: checkQuery<Row>(codec, query) }
+      }, (built) =>
+        built === undefined
+          ? Effect.succeed(0)
+          : Effect.map(statements.update({ _tag: "Query", query: built.q, alive: false }, built.set, false, "updateMany"), (r) =>
+            r.count))
+    ).pipe(enrich, span("updateMany"))
+
+  // A soft delete's SET: the mark, and the updated timestamp.
+  const softDeleteSet = (now: number): SetClause => {
+    const assignments: Array<Assignment> = [[softField!, orThrow(codec.encodePatchField(softField!, codec.nowFor(softField!, now)))]]
+    if (updatedField !== undefined) {
+      assignments.push([updatedField, orThrow(codec.encodePatchField(updatedField, codec.nowFor(updatedField, now)))])
+    }
+    return { assignments, bump: false }
+  }
+
+  const hardDelete = (id: Table.Id<T>) =>
+    encodeId(id).pipe(
+      Effect.flatMap((key) => statements.delete({ _tag: "Key", key, state: "any" }, "hardDelete")),
+      Effect.flatMap((deleted) => deleted === 0 ? Effect.fail(notFound(id)) : Effect.void),
+      span("hardDelete")
+    )
+
+  const remove = (id: Table.Id<T>) =>
+    softField === undefined
+      ? hardDelete(id).pipe(span("delete"))
+      : Effect.gen(function*() {
+        const now = yield* clockMillis
+        const set = yield* compile(() => softDeleteSet(now))
+        const key = yield* encodeId(id)
+        const { count } = yield* statements.update({ _tag: "Key", key, state: "alive" }, set, false, "delete")
+        if (count === 0) return yield* Effect.fail(notFound(id))
+      }).pipe(span("delete"))
+
+  const deleteMany = (query: Query.Query<Row>) =>
+    Effect.gen(function*() {
+      if (softField === undefined) {
+        const q = yield* compile(() => checkQuery<Row>(codec, query))
+        return yield* statements.delete({ _tag: "Query", query: q, alive: false }, "deleteMany")
+      }
+      const now = yield* clockMillis
+      const set = yield* compile(() => softDeleteSet(now))
+      // Rows already deleted stay as they were.
+      const q = yield* compile(() => checkQuery<Row>(codec, softDeletable(query)))
+      return (yield* statements.update({ _tag: "Query", query: q, alive: true }, set, false, "deleteMany")).count
+    }).pipe(span("deleteMany"))
+
+  const restore = (id: Table.Id<T>) =>
+    softField === undefined
+      ? Effect.dieMessage(`${table.name}.restore: the table has no soft-delete field`)
+      : Effect.gen(function*() {
+        const now = yield* clockMillis
+        const set = yield* compile((): SetClause => {
+          const assignments: Array<Assignment> = [[softField, orThrow(codec.encodePatchField(softField, codec.notDeleted))]]
+          if (updatedField !== undefined) {
+            assignments.push([updatedField, orThrow(codec.encodePatchField(updatedField, codec.nowFor(updatedField, now)))])
+          }
+          return { assignments, bump: false }
+        })
+        const key = yield* encodeId(id)
+        const { rows } = yield* statements.update({ _tag: "Key", key, state: "deleted" }, set, true, "restore")
+        if (rows.length === 0) return yield* Effect.fail(notFound(id))
+        return rows[0] as Row
+      }).pipe(enrich, span("restore"))
+
+  const raw = (statement: SqlStatement<unknown>) =>
+    Effect.suspend(() => statements.raw(statement) as Effect.Effect<ReadonlyArray<Row>, DatabaseError.DatabaseError>).pipe(
+      span("raw")
+    )
+
+  const repository: Repository.Repository<T> = {
+    table,
+    findById,
+    getById,
+    findOne,
+    findMany,
+    count,
+    exists,
+    sum: aggregate("sum"),
+    avg: aggregate("avg"),
+    min: aggregate("min"),
+    max: aggregate("max"),
+    paginate,
+    stream,
+    insert,
+    insertMany,
+    insertManyDiscard,
+    upsert,
+    update,
+    updateMany,
+    delete: remove,
+    deleteMany,
+    restore,
+    hardDelete,
+    raw
+  }
+  return engine.decorate === undefined ? repository : engine.decorate(repository, table)
+}
