@@ -147,3 +147,42 @@ export const nestedSpan = (system: "postgresql" | "memory", depth: number) =>
       "db.transaction.outcome": outcome(exit, "release")
     })
   )
+
+/**
+ * @internal
+ * The rules around a top-level transaction, for either engine: its modes,
+ * the whole attempt run again while it fails with an error that
+ * {@link retries} (the backoff through `restore`), and its span. `attempt`
+ * calls `counted` once per try, for the span's attempt count.
+ */
+export const topLevel = <A, E, R>(
+  system: "postgresql" | "memory",
+  options: TransactionOptions,
+  defaults: ServerDefaults,
+  restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>,
+  attempt: (settings: ServerDefaults, counted: () => void) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> => {
+  const settings = settingsOf(options, defaults)
+  let attempts = 0
+  const once = attempt(settings, () => {
+    attempts++
+  })
+  return retryWhole(once, options, restore).pipe(topLevelSpan(system, settings, () => attempts))
+}
+
+/**
+ * @internal
+ * The rules around a nested transaction: options its transaction cannot
+ * give fail at once (through `onConflict`), else `body` runs under its span.
+ */
+export const nested = <A, E, R, E2>(
+  system: "postgresql" | "memory",
+  outer: ServerDefaults,
+  depth: number,
+  options: TransactionOptions,
+  onConflict: (problem: DatabaseError.NestedTransactionConflict) => E2,
+  body: () => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | E2, R> => {
+  const problem = conflict(outer, options)
+  return problem !== undefined ? Effect.fail(onConflict(problem)) : body().pipe(nestedSpan(system, depth))
+}

@@ -18,15 +18,8 @@ import * as PubSub from "effect/PubSub"
 import * as DatabaseError from "../../DatabaseError.js"
 import type * as Table from "../../Table.js"
 import type { Codec } from "../codec.js"
-import {
-  conflict,
-  nestedSpan,
-  retryWhole,
-  type ServerDefaults,
-  settingsOf,
-  topLevelSpan,
-  type TransactionOptions
-} from "../transaction.js"
+import * as Rules from "../transaction.js"
+import type { ServerDefaults, TransactionOptions } from "../transaction.js"
 import { canonical, type Kind, StatementFailure, type StoredRow, Unsupported } from "./values.js"
 
 // ---------------------------------------------------------------------------
@@ -445,11 +438,11 @@ const topLevel = <A, E, R>(
   effect: Effect.Effect<A, E, R>,
   options: TransactionOptions
 ): Effect.Effect<A, E | DatabaseError.DatabaseError, R> => {
-  const settings = settingsOf(options, store.defaults)
-  let attempts = 0
-  const once: Effect.Effect<A, E | DatabaseError.DatabaseError, R> = Effect.uninterruptibleMask((restore) =>
+  // The backoff sleeps are outside the region of each attempt: interruptible as they are.
+  return Rules.topLevel("memory", options, store.defaults, (effect) => effect, (settings, counted) =>
+  Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(restore(store.lock.take(1)), () => {
-      attempts++
+      counted()
       const root = new Root(settings, store.committed)
       const finish = (exit: Exit.Exit<A, E>): Effect.Effect<A, E | DatabaseError.DatabaseError> => {
         if (Exit.isFailure(exit)) return exit
@@ -473,9 +466,7 @@ const topLevel = <A, E, R>(
         Effect.ensuring(Effect.zipRight(Effect.sync(() => (root.top.closed = true)), store.lock.release(1)))
       )
     })
-  )
-  // Outside the region of `once`: the backoff sleeps are interruptible as they are.
-  return retryWhole(once, options, (effect) => effect).pipe(topLevelSpan("memory", settings, () => attempts))
+  ))
 }
 
 const nested = <A, E, R>(
@@ -485,8 +476,6 @@ const nested = <A, E, R>(
   options: TransactionOptions
 ): Effect.Effect<A, E | DatabaseError.DatabaseError, R> => {
   const root = parent.root
-  const problem = conflict(root.settings, options)
-  if (problem !== undefined) return Effect.fail(problem)
   const body = Effect.uninterruptibleMask((restore) => {
     if (parent.closed) return Effect.dieMessage("a nested transaction started after its transaction ended")
     // SAVEPOINT in an aborted transaction fails like any statement (25P02).
@@ -515,7 +504,7 @@ const nested = <A, E, R>(
     }
     return Effect.flatMap(Effect.exit(restore(provide(store, child)(effect))), finish)
   })
-  return parent.lock.withPermits(1)(body).pipe(nestedSpan("memory", parent.depth + 1))
+  return Rules.nested("memory", root.settings, parent.depth + 1, options, (problem) => problem, () => parent.lock.withPermits(1)(body))
 }
 
 /** @internal A statement failure for a constraint or data error. */

@@ -18,16 +18,8 @@ import {
   type Statement,
   wasSent
 } from "./driver.js"
-import {
-  conflict,
-  type Isolation,
-  nestedSpan,
-  retryWhole,
-  type ServerDefaults,
-  settingsOf,
-  topLevelSpan,
-  type TransactionOptions
-} from "../transaction.js"
+import * as Rules from "../transaction.js"
+import type { Isolation, ServerDefaults, TransactionOptions } from "../transaction.js"
 
 export type { Isolation, ServerDefaults, TransactionOptions } from "../transaction.js"
 export { defaultRetry } from "../transaction.js"
@@ -232,7 +224,6 @@ const topLevel = <A, E, R, E2>(
   options: TransactionOptions,
   mapOwnError: ((error: DatabaseError.DatabaseError) => E2) | undefined
 ): Effect.Effect<A, E | E2 | DatabaseError.DatabaseError, R> => {
-  const settings = settingsOf(options, defaults)
   const begin = beginSql(options)
   // One uninterruptible region from start to return, so that once COMMIT or
   // ROLLBACK is sent it runs to its answer and the connection goes back in a
@@ -243,10 +234,10 @@ const topLevel = <A, E, R, E2>(
   // be reported as interrupted (its span records outcome "commit"; see
   // finishTop). Every transaction runs this code, so it is written with few
   // Effect steps: each costs allocations that add up under load.
-  return Effect.uninterruptibleMask((restore) => {
-    let attempts = 0
-    const once = Effect.withFiberRuntime<A, E | E2 | DatabaseError.DatabaseError, R>((fiber) => {
-      attempts++
+  return Effect.uninterruptibleMask((restore) =>
+    Rules.topLevel("postgresql", options, defaults, restore, (settings, counted) =>
+    Effect.withFiberRuntime<A, E | E2 | DatabaseError.DatabaseError, R>((fiber) => {
+      counted()
       const outer = fiber.currentContext
       const start: Effect.Effect<DalClient, DatabaseError.DatabaseError> = pinned === undefined
         ? cancellableIn(restore, startAcquire(driver))
@@ -288,9 +279,8 @@ const topLevel = <A, E, R, E2>(
           })
         )
       })
-    })
-    return retryWhole(once, options, restore).pipe(topLevelSpan("postgresql", settings, () => attempts))
-  })
+    }))
+  )
 }
 
 // Errors raised by the transaction machinery carry a marker so that the
@@ -392,8 +382,6 @@ const nested = <A, E, R, E2>(
   mapOwnError: ((error: DatabaseError.DatabaseError) => E2) | undefined
 ): Effect.Effect<A, E | E2 | DatabaseError.DatabaseError, R> => {
   const root = parent.root
-  const problem = conflict(root.settings, options)
-  if (problem !== undefined) return Effect.fail(mapOwnError === undefined ? problem : mapOwnError(problem))
   const body = Effect.uninterruptibleMask((restore) => {
     if (parent.closed) {
       return Effect.dieMessage("a nested transaction started after its transaction ended")
@@ -435,8 +423,13 @@ const nested = <A, E, R, E2>(
       () => Effect.flatMap(Effect.exit(restore(withSession(provide, session, effect))), finish)
     )
   })
-  return mapOwn(parent.children.withPermits(1)(Effect.ensuring(body, Effect.sync(() => parent.closeChild()))), mapOwnError).pipe(
-    nestedSpan("postgresql", parent.depth + 1)
+  return Rules.nested(
+    "postgresql",
+    root.settings,
+    parent.depth + 1,
+    options,
+    (problem): E2 | DatabaseError.DatabaseError => mapOwnError === undefined ? problem : mapOwnError(problem),
+    () => mapOwn(parent.children.withPermits(1)(Effect.ensuring(body, Effect.sync(() => parent.closeChild()))), mapOwnError)
   )
 }
 
