@@ -33,8 +33,8 @@ export interface Config {
   readonly bulkRepetitions: number
   /** Rows in the table that the stream measurement reads. */
   readonly streamRows: number
-  /** `BENCH_GROUP=read`: only the "read N rows" group (read/measure.ts). */
-  readonly group: "all" | "read"
+  /** `BENCH_GROUP=read`: only the "read N rows" group (read/measure.ts); `cells`: only the operation cells. */
+  readonly group: "all" | "read" | "cells"
   /** Runs of the read group (`BENCH_READ_RUNS`, 3 by default), for the run-to-run spread. */
   readonly readRuns: number
   /** Rows per timed read cell. */
@@ -85,11 +85,11 @@ const profile = (): ProfileConfig | undefined => {
   return { implementation, op: op.name, concurrency, heapSnapshot: process.env["BENCH_HEAP_SNAPSHOT"] === "1" }
 }
 
-const group = (): "all" | "read" => {
+const group = (): "all" | "read" | "cells" => {
   const raw = process.env["BENCH_GROUP"] ?? ""
   if (raw === "" || raw === "all") return "all"
-  if (raw === "read") return "read"
-  throw new Error(`BENCH_GROUP must be read or all, got ${JSON.stringify(raw)}`)
+  if (raw === "read" || raw === "cells") return raw
+  throw new Error(`BENCH_GROUP must be read, cells or all, got ${JSON.stringify(raw)}`)
 }
 
 export const fromEnv = (): Config => {

@@ -174,7 +174,7 @@ const modeSection = (results: ModeResults): Array<string> => {
 export const renderMarkdown = (results: Results): string => {
   const { bulk, machine, modes, sameInBothModes, stream } = results
   const names = [...new Set(modes.flatMap((mode) => mode.implementations))]
-  const copy = bulk[0]!
+  const copy = bulk[0]
   const separate = names.filter((name) => !sameInBothModes.includes(name))
   return [
     `# Benchmark: ${names.join(", ")}`,
@@ -192,27 +192,35 @@ export const renderMarkdown = (results: Results): string => {
     ...targetsSection(results),
     ...(modes.length > 1 ? summarySection(results) : []),
     ...modes.flatMap(modeSection),
-    `## Bulk load (${number(copy.rows)} messages into an empty messages table without its foreign key)`,
-    ``,
-    table(
-      ["loader", "ms", "rows/s", `ratio to ${copy.name}`],
-      ["l", "r", "r", "r"],
-      bulk.map((b) => [b.name, number(b.ms), number(b.rows / (b.ms / 1000)), ratio(b.ms / copy.ms)])
-    ),
-    ``,
-    `## Streaming (${number(stream[0]!.rows)} messages through a server-side cursor, 1,000 rows per fetch)`,
-    ``,
-    `Heap growth is the heap still in use after a full GC, sampled twenty times during the stream, over the heap before the stream.`,
-    ``,
-    table(
-      ["reader", "ms", "rows/s", "heap growth, MB"],
-      ["l", "r", "r", "r"],
-      stream.map((s) => [s.name, number(s.ms), number(s.rows / (s.ms / 1000)), number(s.heapGrowthMb)])
-    ),
-    ``,
+    ...(copy === undefined ? [] : bulkSection(bulk, copy)),
+    ...(stream.length === 0 ? [] : streamSection(stream)),
     ...(results.read === undefined ? [] : [renderRead(results.read)])
   ].join("\n")
 }
+
+const bulkSection = (bulk: Results["bulk"], copy: Results["bulk"][number]): Array<string> => [
+  `## Bulk load (${number(copy.rows)} messages into an empty messages table without its foreign key)`,
+  ``,
+  table(
+    ["loader", "ms", "rows/s", `ratio to ${copy.name}`],
+    ["l", "r", "r", "r"],
+    bulk.map((b) => [b.name, number(b.ms), number(b.rows / (b.ms / 1000)), ratio(b.ms / copy.ms)])
+  ),
+  ``
+]
+
+const streamSection = (stream: Results["stream"]): Array<string> => [
+  `## Streaming (${number(stream[0]!.rows)} messages through a server-side cursor, 1,000 rows per fetch)`,
+  ``,
+  `Heap growth is the heap still in use after a full GC, sampled twenty times during the stream, over the heap before the stream.`,
+  ``,
+  table(
+    ["reader", "ms", "rows/s", "heap growth, MB"],
+    ["l", "r", "r", "r"],
+    stream.map((s) => [s.name, number(s.ms), number(s.rows / (s.ms / 1000)), number(s.heapGrowthMb)])
+  ),
+  ``
+]
 
 /** One bar per implementation, or one per mode for those that run differently in each. */
 const bars = (results: Results) =>
@@ -241,6 +249,11 @@ export const report = async (results: Results): Promise<void> => {
   console.log(markdown)
   const reference = results.modes[0]!.implementations[0]!
   await fs.mkdir(RESULTS, { recursive: true })
+  // The operation cells alone (BENCH_GROUP=cells) do not replace the full report.
+  if (results.bulk.length === 0) {
+    await writeAtomically("cells.md", markdown)
+    return
+  }
   await writeAtomically("latest.md", markdown)
   await writeAtomically(
     "geomean.svg",

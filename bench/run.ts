@@ -16,7 +16,7 @@ import { measureBulk } from "./bulk/measure.js"
 import { Child } from "./child.js"
 import { CONCURRENCIES, type Config, fromEnv, OPERATIONS } from "./config.js"
 import { withClient } from "./db.js"
-import { controls, implementations as contenders } from "./impl/index.js"
+import { baselines, controls, implementations as contenders } from "./impl/index.js"
 import { type CallingMode, POOL_SIZE } from "./impl/types.js"
 import { seedOf } from "./inputs.js"
 import { profile } from "./profile.js"
@@ -31,8 +31,19 @@ import { measureStream } from "./stream.js"
 
 const config = fromEnv()
 
-// With BENCH_CONTROLS=1 the controls run too, after the contenders.
-const implementations = process.env["BENCH_CONTROLS"] === "1" ? [...contenders, ...controls] : contenders
+// With BENCH_CONTROLS=1 the controls run too, after the contenders; with
+// BENCH_BASELINE another checkout's effect-dal, first after raw pg (the
+// reference stays first). BENCH_ONLY="postgres.js,effect-dal" keeps the
+// named ones besides the reference and the baseline.
+const only = (process.env["BENCH_ONLY"] ?? "").split(",").map((name) => name.trim()).filter((name) => name !== "")
+const implementations = [
+  contenders[0]!,
+  ...baselines,
+  ...contenders.slice(1),
+  ...(process.env["BENCH_CONTROLS"] === "1" ? controls : [])
+].filter((implementation, i) =>
+  i === 0 || only.length === 0 || only.includes(implementation.name) || baselines.includes(implementation)
+)
 
 const rate = (result: CellResult) => result.ops / (result.elapsedMs / 1000)
 
@@ -197,6 +208,11 @@ const main = async () => {
         return
       }
       const { modes, sameInBothModes } = await measureCells(database.url)
+      // BENCH_GROUP=cells: the operation cells only, into results/cells.md.
+      if (config.group === "cells") {
+        await report({ modes, sameInBothModes, bulk: [], stream: [], machine: await describe(database.url, server.embedded, config) })
+        return
+      }
       const bulk = await measureBulk(server.url, { rows: config.bulkRows, repetitions: config.bulkRepetitions })
       const stream = await measureStream(server.url, { rows: config.streamRows })
       const read = await measureRead(server.url, { runs: config.readRuns, rowsPerCell: config.readRowsPerCell })

@@ -5,6 +5,8 @@
  * here. Modules are imported only when used, so each worker process loads
  * its own implementation's libraries and no other's.
  */
+import * as path from "node:path"
+import { pathToFileURL } from "node:url"
 import type { Registration } from "./types.js"
 
 export const implementations: ReadonlyArray<Registration> = [
@@ -26,8 +28,25 @@ export const controls: ReadonlyArray<Registration> = [
   { name: "raw pg, Effect loaded", load: () => import("./raw-pg-effect-loaded.js") }
 ]
 
+/**
+ * `BENCH_BASELINE=<checkout>`: effect-dal as built in another checkout of
+ * this repository (its `npm run build` and `tsc -p tsconfig.bench.json`
+ * done), measured as one more column in the same run, for a before/after
+ * comparison of a change side by side on one machine. The checkout's own
+ * compiled `impl/effect-dal.js` runs, importing its own `dist`.
+ */
+export const baselines: ReadonlyArray<Registration> = process.env["BENCH_BASELINE"]
+  ? [{
+    name: "effect-dal (baseline)",
+    load: () =>
+      import(
+        pathToFileURL(path.resolve(process.env["BENCH_BASELINE"]!, "dist/bench-build/bench/impl/effect-dal.js")).href
+      )
+  }]
+  : []
+
 export const findImplementation = (name: string): Registration => {
-  const found = [...implementations, ...controls].find((implementation) => implementation.name === name)
+  const found = [...implementations, ...controls, ...baselines].find((implementation) => implementation.name === name)
   if (found === undefined) throw new Error(`unknown implementation ${JSON.stringify(name)}`)
   return found
 }
