@@ -35,6 +35,7 @@ import {
   softDeletable
 } from "./plan.js"
 import { withSpan } from "./tracing.js"
+import { unwrapStream } from "./unwrap.js"
 
 // A codec depends only on the table definition, and building one runs
 // schema machinery for every field: programs and unit tests make
@@ -182,7 +183,7 @@ export const makeRepository = <T extends Table.Table<any, any>>(
     )
 
   const stream = (query?: Query.Query<Row>, streamOptions?: { readonly batchSize?: number | undefined }) =>
-    Stream.unwrap(
+    unwrapStream(
       compile(() => {
         const batchSize = batchSizeOf(options.streamBatchSize, streamOptions)
         return { batchSize, q: checkQuery<Row>(codec, orAll(query)) }
