@@ -34,7 +34,7 @@ import {
   incrementBy,
   softDeletable
 } from "./plan.js"
-import { withSpan } from "./tracing.js"
+import { streamWithSpan, withSpan } from "./tracing.js"
 
 // A codec depends only on the table definition, and building one runs
 // schema machinery for every field: programs and unit tests make
@@ -182,16 +182,14 @@ export const makeRepository = <T extends Table.Table<any, any>>(
     )
 
   const stream = (query?: Query.Query<Row>, streamOptions?: { readonly batchSize?: number | undefined }) =>
-    Stream.unwrap(
+    streamWithSpan(
+      `${table.name}.stream`,
+      { kind: "client", attributes: spanAttributes("stream") },
       compile(() => {
         const batchSize = batchSizeOf(options.streamBatchSize, streamOptions)
         return { batchSize, q: checkQuery<Row>(codec, orAll(query)) }
       }).pipe(Effect.map(({ batchSize, q }) => statements.stream(q, batchSize) as Stream.Stream<Row, Failure>))
-    ).pipe(Stream.withSpan(`${table.name}.stream`, {
-      kind: "client",
-      attributes: spanAttributes("stream"),
-      captureStackTrace: false
-    }))
+    )
 
   // -- writes -----------------------------------------------------------------
 

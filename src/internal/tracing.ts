@@ -1,6 +1,8 @@
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
+import * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
+import { unwrapStream } from "./unwrap.js"
 
 // Effect's built-in tracer records nothing anywhere, yet a span costs about
 // as much client CPU as the rest of a findById. Spans are made when a
@@ -30,4 +32,23 @@ export const withSpan = (
       spanOptions ??= { ...(options as () => Tracer.SpanOptions)(), captureStackTrace: false }
       return Effect.withSpan(annotated, name, spanOptions)
     })
+}
+
+/**
+ * @internal
+ * The stream that `make` builds, in a span as `Stream.withSpan` makes one
+ * (around building it too), skipped under the built-in tracer as
+ * {@link withSpan} is; never captures a stack trace.
+ */
+export const streamWithSpan = <A, E, R, E2, R2>(
+  name: string,
+  options: Omit<Tracer.SpanOptions, "captureStackTrace">,
+  make: Effect.Effect<Stream.Stream<A, E, R>, E2, R2>
+): Stream.Stream<A, E | E2, R | R2> => {
+  const spanOptions: Tracer.SpanOptions = { ...options, captureStackTrace: false }
+  return unwrapStream(Effect.tracerWith((tracer): Effect.Effect<Stream.Stream<A, E | E2, R | R2>, E2, R2> =>
+    tracer === builtInTracer
+      ? make
+      : Effect.succeed(Stream.withSpan(unwrapStream(make), name, spanOptions))
+  ))
 }

@@ -33,6 +33,7 @@ import {
   unsupported
 } from "./store.js"
 import { compare, copy, Unsupported } from "./values.js"
+import { unwrapStream } from "../unwrap.js"
 
 /** @internal The in-memory engine over a store. */
 export const makeEngine = (store: MemoryStore): Engine => ({
@@ -172,7 +173,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
     })
 
   const stream: TableEngine["stream"] = (query) =>
-    Stream.unwrap(Effect.map(select(query, {}, "stream"), Stream.fromIterable))
+    unwrapStream(Effect.map(select(query, {}, "stream"), Stream.fromIterable))
 
   // -- inserts ----------------------------------------------------------------
 

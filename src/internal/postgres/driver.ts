@@ -2,12 +2,12 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as net from "node:net"
 import pg from "pg"
-import Cursor from "pg-cursor"
 // node-postgres's own text form of parameter values (no types published).
 // @ts-expect-error: pg ships no declarations for pg/lib/utils.js
 import pgUtils from "pg/lib/utils.js"
 import * as DatabaseError from "../../DatabaseError.js"
 import { classify, type Phase, type Target } from "./classify.js"
+import { type Cursor, PortalCursor } from "./cursor.js"
 import { MAX_PARAMETERS } from "../plan.js"
 
 /** @internal Options after defaults and parsing. */
@@ -55,22 +55,6 @@ export interface DecodedResult extends pg.QueryResult {
 export interface CopyIn {
   readonly columns: ReadonlyArray<ReadonlyArray<unknown>>
   readonly rows: number
-}
-
-/**
- * @internal
- * Runs `f` with the session's socket corked: pg-cursor writes each protocol
- * message (Parse, Bind, Describe, Flush; Execute, Flush; Close, Sync) on its
- * own, a write each; corked, they leave in one.
- */
-export const corked = <A>(on: { readonly connection?: unknown }, f: () => A): A => {
-  const socket = (on.connection as { stream?: { cork?: () => void; uncork?: () => void } } | undefined)?.stream
-  socket?.cork?.()
-  try {
-    return f()
-  } finally {
-    socket?.uncork?.()
-  }
 }
 
 /** @internal A pg client with the bookkeeping effect-dal needs. */
@@ -537,27 +521,44 @@ export class Driver {
     return running.done
   }
 
-  /** A server-side cursor over a query, read in batches. */
-  openCursor(client: DalClient, statement: Statement): Cursor {
+  /**
+   * A server-side cursor over a query, read `batchSize` rows at a time; its
+   * first batch is asked for at once (see PortalCursor).
+   */
+  openCursor(client: DalClient, statement: Statement, batchSize: number): Cursor {
     const refused = unsendable(statement)
     if (refused !== undefined) return refusedCursor(refused)
-    return corked(client, () =>
-      client.query(new Cursor(statement.text, statement.values as Array<unknown>, {
-        ...(statement.rowMode === undefined ? {} : { rowMode: statement.rowMode })
-      })))
+    const cursor = new PortalCursor(
+      statement.text,
+      statement.values,
+      Math.max(1, Math.floor(batchSize || ROW_CURSOR_BATCH)),
+      statement.rowMode,
+      statement.decode
+    )
+    client.query(cursor as never)
+    return cursor
   }
 
+  /**
+   * The next batch of a cursor (none at its end), with what the statement's
+   * `decode` threw for a row of it, if it threw.
+   */
   readCursor(
+    client: DalClient,
     cursor: Cursor,
-    size: number,
     sql: string,
-    callback: (error: DatabaseError.DatabaseError | undefined, rows: Array<any>) => void
+    callback: (error: DatabaseError.DatabaseError | undefined, rows: Array<any>, decodeFailure?: unknown) => void
   ): void {
-    corked(cursor as unknown as { readonly connection?: unknown }, () =>
-      cursor.read(size || ROW_CURSOR_BATCH, (error, rows) => {
-        if (error) callback(this.classify(error, sql, "statement"), [])
-        else callback(undefined, rows)
-      }))
+    cursor.read((error, rows, decodeFailure) => {
+      if (error === undefined) return callback(undefined, rows, decodeFailure)
+      const classified = this.classify(error, sql, "statement")
+      // As for a statement: a session that a FATAL error (or a broken
+      // connection) ended is not given back to the pool.
+      if ((error as pg.DatabaseError).severity === "FATAL" || classified._tag === "ConnectionError") {
+        client.dalError ??= error
+      }
+      callback(classified, [])
+    })
   }
 
   stats() {
@@ -660,11 +661,10 @@ const makeQuery = (
 }
 
 // A cursor that was never opened on the server: its first read reports why.
-const refusedCursor = (error: DatabaseError.QueryError): Cursor =>
-  ({
-    read: (_rows: number, callback: (error: Error | undefined, rows: Array<unknown>) => void) => callback(error, []),
-    close: (callback: (error?: Error) => void) => callback()
-  }) as unknown as Cursor
+const refusedCursor = (error: DatabaseError.QueryError): Cursor => ({
+  read: (callback) => callback(error, []),
+  close: (callback) => callback()
+})
 
 /** The deferred BEGIN a statement carries, and the session it runs on. */
 class Begin {

@@ -20,6 +20,7 @@ import { isIncrement } from "../increment.js"
 import { compile as compileFor, compileThen as compileThenFor, effectiveFilter, effectiveOrder, MAX_PARAMETERS, needsSubquery } from "../plan.js"
 import { keysSubquery, limitClause, orderClause, Params, selectSql, whereClause } from "./sql.js"
 import type { TransactionOptions } from "../transaction.js"
+import { unwrapStream } from "../unwrap.js"
 
 /** @internal What the PostgreSQL engine runs on. */
 export interface Connection {
@@ -170,7 +171,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
 
   // A query that does not compile fails the stream before anything is sent.
   const stream: TableEngine["stream"] = (query, batchSize) =>
-    Stream.unwrap(
+    unwrapStream(
       Effect.map(
         compile(() => selectStatement(query, {})),
         // Rows come as values and are decoded a batch at a time.

@@ -1,11 +1,11 @@
+import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import type * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
-import type Cursor from "pg-cursor"
-import type * as Scope from "effect/Scope"
 import type * as DatabaseError from "../../DatabaseError.js"
-import { acquireClient, corked, type DalClient, type DecodedResult, destroySocket, type Driver, type Statement } from "./driver.js"
+import type { Cursor } from "./cursor.js"
+import { acquireClient, type DalClient, type DecodedResult, destroySocket, type Driver, type Statement } from "./driver.js"
 import { currentSession, type Session } from "./session.js"
 
 /**
@@ -26,83 +26,106 @@ export const stream = <A = any>(
   batchSize: number,
   pinned?: Session
 ): Stream.Stream<A, DatabaseError.DatabaseError> =>
-  // One scope and one pull for the whole stream: each layer of Stream
-  // combinators (unwrapScoped, map) costs a channel of its own per call,
-  // which for short streams was most of the cost. Rows are decoded a batch
-  // at a time, by the statement's `decode` when it has one.
-  Stream.unwrapScoped(Effect.withFiberRuntime<Stream.Stream<A, DatabaseError.DatabaseError>, DatabaseError.DatabaseError, Scope.Scope>((fiber) => {
+  // One channel: the resource (connection and cursor) is acquired and
+  // released by the channel itself, and each batch is written as it comes.
+  // Stream.unwrapScoped would add a scope, a stream of streams and its
+  // flatMap, which cost more than a short read itself.
+  Stream.fromChannel(Channel.unwrap(Effect.withFiberRuntime<BatchChannel<A>>((fiber) => {
     const session = pinned ?? currentSession(driver, fiber.currentContext)
-    if (session?.level !== undefined) return fetchStream<A>(session, statement, batchSize)
-    if (session !== undefined) return cursorStream<A>(driver, session.client, statement, batchSize)
-    return Effect.flatMap(
-      Effect.acquireRelease(acquireClient(driver), (client) => Effect.sync(() => driver.release(client))),
-      (client) => cursorStream<A>(driver, client, statement, batchSize)
-    )
-  }))
+    if (session?.level !== undefined) return Effect.succeed(fetchChannel<A>(session, statement, batchSize))
+    return Effect.succeed(cursorChannel<A>(driver, session?.client, statement, batchSize))
+  })))
 
-// A batch as a chunk, decoded; a row that does not fit the model is a defect.
-const batchOf = <A>(rows: Array<any>, decode: Statement["decode"]): Chunk.Chunk<A> => {
-  if (decode === undefined) return Chunk.unsafeFromArray(rows)
-  const out = new Array<A>(rows.length)
-  for (let i = 0; i < rows.length; i++) out[i] = decode(rows[i]) as A
-  return Chunk.unsafeFromArray(out)
+type BatchChannel<A> = Channel.Channel<Chunk.Chunk<A>, unknown, DatabaseError.DatabaseError, unknown, void, unknown>
+
+/**
+ * Opens a resource, writes the batches `pull` gives (until it gives none)
+ * and closes the resource however the channel ends: done, failed or
+ * interrupted. Opening is uninterruptible, as in Effect.acquireRelease.
+ */
+const batches = <R, A>(
+  open: Effect.Effect<R, DatabaseError.DatabaseError>,
+  pull: (resource: R) => Effect.Effect<Chunk.Chunk<A> | undefined, DatabaseError.DatabaseError>,
+  close: (resource: R, exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
+): BatchChannel<A> =>
+  Channel.acquireUseRelease(open, (resource) => {
+    const next = pull(resource)
+    const loop: BatchChannel<A> = Channel.flatMap(
+      Channel.fromEffect(next),
+      (batch) => batch === undefined ? Channel.void : Channel.zipRight(Channel.write(batch), loop)
+    )
+    return loop
+  }, close)
+
+interface Opened {
+  readonly client: DalClient
+  readonly cursor: Cursor
 }
 
-const cursorStream = <A>(
+// Outside a transaction: a connection of its own (unless the session's), and
+// a cursor on it. Rows are decoded by the statement's `decode` as they come;
+// a row that does not fit the model is a defect.
+const cursorChannel = <A>(
   driver: Driver,
-  client: DalClient,
+  sessionClient: DalClient | undefined,
   statement: Statement,
   batchSize: number
-): Effect.Effect<Stream.Stream<A, DatabaseError.DatabaseError>, never, Scope.Scope> =>
-  Effect.map(
-    Effect.acquireRelease(
-      Effect.sync(() => driver.openCursor(client, statement)),
-      (cursor) => closeCursor(client, cursor)
-    ),
-    (cursor) => {
-      const decode = statement.decode
-      const read = Effect.async<Chunk.Chunk<A>, Option.Option<DatabaseError.DatabaseError>>((resume) => {
-        driver.readCursor(cursor, batchSize, statement.text, (error, rows) => {
-          if (error) resume(Effect.fail(Option.some(error)))
-          else if (rows.length === 0) resume(Effect.fail(Option.none()))
-          else {
-            let batch: Chunk.Chunk<A>
-            try {
-              batch = batchOf<A>(rows, decode)
-            } catch (defect) {
-              return resume(Effect.die(defect))
-            }
-            resume(Effect.succeed(batch))
-          }
+): BatchChannel<A> => {
+  const openOn = (client: DalClient): Opened => ({ client, cursor: driver.openCursor(client, statement, batchSize) })
+  const open: Effect.Effect<Opened, DatabaseError.DatabaseError> = sessionClient !== undefined
+    ? Effect.sync(() => openOn(sessionClient))
+    : Effect.flatMap(acquireClient(driver), (client) =>
+      Effect.sync(() => {
+        try {
+          return openOn(client)
+        } catch (defect) {
+          driver.release(client)
+          throw defect
+        }
+      }))
+  return batches<Opened, A>(
+    open,
+    ({ client, cursor }) =>
+      Effect.async<Chunk.Chunk<A> | undefined, DatabaseError.DatabaseError>((resume) => {
+        driver.readCursor(client, cursor, statement.text, (error, rows, decodeFailure) => {
+          if (error !== undefined) resume(Effect.fail(error))
+          else if (decodeFailure !== undefined) resume(Effect.die(decodeFailure))
+          else resume(Effect.succeed(rows.length === 0 ? undefined : Chunk.unsafeFromArray(rows as Array<A>)))
         })
-      })
-      return Stream.repeatEffectChunkOption(read)
+      }),
+    ({ client, cursor }) => {
+      const closed = closeCursor(client, cursor)
+      return sessionClient !== undefined ? closed : Effect.zipRight(closed, Effect.sync(() => driver.release(client)))
     }
   )
+}
 
 // Closing the portal ends the statement on the server. A cursor that cannot
 // be closed in time leaves the session unusable, so it is destroyed.
 const closeCursor = (client: DalClient, cursor: Cursor): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
-    const timer = setTimeout(() => {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let done = false
+    cursor.close(() => {
+      done = true
+      if (timer !== undefined) clearTimeout(timer)
+      resume(Effect.void)
+    })
+    if (done) return
+    timer = setTimeout(() => {
       client.dalError ??= new Error("cursor did not close")
       destroySocket(client)
       resume(Effect.void)
     }, 5_000)
-    corked(cursor as unknown as { connection?: unknown }, () =>
-      cursor.close(() => {
-        clearTimeout(timer)
-        resume(Effect.void)
-      }))
   })
 
 let cursors = 0
 
-const fetchStream = <A>(
+const fetchChannel = <A>(
   session: Session,
   statement: Statement,
   batchSize: number
-): Effect.Effect<Stream.Stream<A, DatabaseError.DatabaseError>, DatabaseError.DatabaseError, Scope.Scope> => {
+): BatchChannel<A> => {
   const name = `effect_dal_cursor_${++cursors}`
   const declare: Statement = {
     text: `DECLARE ${name} NO SCROLL CURSOR FOR ${statement.text}`,
@@ -116,28 +139,19 @@ const fetchStream = <A>(
     ...(statement.rowMode === undefined ? {} : { rowMode: statement.rowMode }),
     ...(statement.decode === undefined ? {} : { decode: statement.decode })
   }
-  return Effect.map(
-    Effect.acquireRelease(
-      session.run(declare),
-      () =>
-        // A cursor dies with its transaction; close it only while the
-        // transaction is still usable.
-        session.level!.closed || session.level!.failedSqlState !== undefined
-          ? Effect.void
-          : Effect.ignore(session.run({ text: `CLOSE ${name}`, values: [] }))
-    ),
+  const next = Effect.flatMap(session.run(fetch), (result) => {
+    const failure = (result as DecodedResult).decodeFailure
+    if (failure !== undefined) return Effect.die(failure)
+    return Effect.succeed(result.rows.length === 0 ? undefined : Chunk.unsafeFromArray(result.rows as Array<A>))
+  })
+  return batches<unknown, A>(
+    session.run(declare),
+    () => next,
     () =>
-      Stream.repeatEffectChunkOption(
-        session.run(fetch).pipe(
-          Effect.mapError(Option.some),
-          Effect.flatMap((result) => {
-            const failure = (result as DecodedResult).decodeFailure
-            if (failure !== undefined) return Effect.die(failure)
-            return result.rows.length === 0
-              ? Effect.fail(Option.none())
-              : Effect.succeed(Chunk.unsafeFromArray(result.rows as Array<A>))
-          })
-        )
-      )
+      // A cursor dies with its transaction; close it only while the
+      // transaction is still usable.
+      session.level!.closed || session.level!.failedSqlState !== undefined
+        ? Effect.void
+        : Effect.ignore(session.run({ text: `CLOSE ${name}`, values: [] }))
   )
 }
