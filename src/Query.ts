@@ -126,11 +126,33 @@ export type Expr = Branded<
   | { readonly _tag: "Or"; readonly exprs: ReadonlyArray<Expr> }
   | { readonly _tag: "Not"; readonly expr: Expr }
   | { readonly _tag: "Const"; readonly value: boolean }
+  /**
+   * Rows with some, no, or only related rows (of a relation the table
+   * declares) that the query's filter matches (its soft-delete visibility
+   * too; ordering and limits are ignored).
+   */
+  | {
+    readonly _tag: "Related"
+    readonly relation: string
+    readonly mode: RelatedMode
+    readonly query: Query<any, any, any> | undefined
+  }
   /** Input that is not a filter (`Query.where(null)`, say): running the query fails with `InvalidQuery`. */
   | { readonly _tag: "Invalid"; readonly reason: string }
 >
 
 type Branded<U> = U extends unknown ? U & { readonly [ExprTypeId]: ExprTypeId } : never
+
+/**
+ * How a relation filter ({@link whereRelated}) counts related rows: `some`
+ * (at least one matches), `none` (none matches), `every` (each related row
+ * matches; true for a row with no related rows, as in SQL's `NOT EXISTS`
+ * form and Prisma's `every`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RelatedMode = "some" | "none" | "every"
 
 /**
  * One ordering term. `nulls` defaults to Postgres's rule: last when
@@ -736,6 +758,37 @@ export const include: <A, R, I, const K extends keyof R & string, I2 = {}>(
     })
 
 /**
+ * Keeps the rows that have `some`, `none`, or only (`every`) related rows
+ * matching the related query's filter (all related rows without one). The
+ * related query may itself filter by its own relations, and may ask for
+ * soft-deleted related rows (`Query.withDeleted`). PostgreSQL runs it as an
+ * `EXISTS` subquery of the same statement.
+ *
+ * @example
+ * // Users with at least one message from 2024.
+ * Query.make(Users).pipe(
+ *   Query.whereRelated("messages", "some", (m) => m.pipe(Query.where({ createdAt: Query.gte(new Date("2024-01-01")) })))
+ * )
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const whereRelated: <A, R, const K extends keyof R & string>(
+  relation: K,
+  mode: RelatedMode,
+  related?: (query: RelatedQuery<R[K]>) => Query<RelatedRow<R[K]>, any, any>
+) => <I>(self: Query<A, R, I>) => Query<A, R, I> = (relation, mode, related) => (self) =>
+  where(
+    self,
+    condition(Expression.node({
+      _tag: "Related",
+      relation,
+      mode,
+      query: related === undefined ? undefined : related(empty as never)
+    })) as Condition<any>
+  ) as any
+
+/**
  * A filter from an expression tree (from {@link toExpr}), for filters built
  * programmatically. Only nodes made by this module are expressions: a query
  * holding anything else fails with `InvalidQuery`.
@@ -762,6 +815,7 @@ export const fieldsOf = (query: Query<any, any, any>): ReadonlySet<string> => {
         return visit(e.expr)
       case "Const":
       case "Invalid":
+      case "Related":
         return
       default:
         fields.add(e.field)

@@ -254,6 +254,7 @@ export const encodeValues = (codec: Codec, expr: Query.Expr): void => {
 }
 
 const filterPart = "filter"
+const relatedModes: ReadonlySet<unknown> = new Set(["some", "none", "every"])
 
 // An operator that only one kind of column has (PostgreSQL: 42883, no such
 // operator for the column's type).
@@ -309,6 +310,21 @@ const checkExpr = (codec: Codec, expr: unknown): void => {
         throw new InvalidInput(filterPart, "Query.contains and Query.overlaps take a list of values", expr.field)
       }
       return
+    case "Related": {
+      const relation = resolveRelation(codec, expr.relation, filterPart)
+      if (!relatedModes.has(expr.mode)) throw new InvalidInput(filterPart, "a relation filter is \"some\", \"none\" or \"every\"", expr.relation)
+      if (expr.query !== undefined) {
+        try {
+          checkQuery(relation.codec, expr.query)
+        } catch (error) {
+          if (error instanceof InvalidInput && error.table === undefined) {
+            throw new InvalidInput(error.part, error.reason, error.field, relation.target.name)
+          }
+          throw error
+        }
+      }
+      return
+    }
     case "Like":
       checkKind(codec, checkField(codec, expr.field, filterPart), "text", "LIKE needs a text field")
       if (typeof expr.pattern !== "string") throw new InvalidInput(filterPart, "a LIKE pattern is a string", expr.field)

@@ -115,7 +115,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
 
   const findByKey: TableEngine["findByKey"] = (key, operation) =>
     Effect.suspend(() => {
-      const binder = new Binder(codec, info, sqlOf(operation))
+      const binder = new Binder(codec, info, sqlOf(operation), store)
       const pk = info.pkValue(binder.encoded(pkField, key))
       return run({ write: false, bindError: binder.error }, (s) => {
         const row = s.read(info).rows.get(pk)
@@ -127,7 +127,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
   // LIMIT and OFFSET, compiled in the order the SQL compiler works in.
   const plan = (query: Query.Query<any>, operation: string, options: SelectOptions & { readonly ordered?: boolean }) =>
     compile(() => {
-      const binder = new Binder(codec, info, sqlOf(operation))
+      const binder = new Binder(codec, info, sqlOf(operation), store)
       const filter = effectiveFilter(codec, query, options.extra)
       const result: Plan = {
         filter: filter === undefined ? undefined : compileFilter(binder, filter),
@@ -153,7 +153,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
   const selectRelated: TableEngine["selectRelated"] = (query, link, keys, operation) =>
     Effect.flatMap(
       compile(() => {
-        const binder = new Binder(codec, info, sqlOf(operation))
+        const binder = new Binder(codec, info, sqlOf(operation), store)
         const filter = effectiveFilter(codec, query)
         const related: Plan = {
           filter: filter === undefined ? undefined : compileFilter(binder, filter),
@@ -313,7 +313,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
 
   const insertMany: TableEngine["insertMany"] = (rows, returning, operation) =>
     Effect.suspend(() => {
-      const binder = new Binder(codec, info, sqlOf(operation))
+      const binder = new Binder(codec, info, sqlOf(operation), store)
       // Rows are grouped by the columns they set, as the PostgreSQL engine
       // sends one statement per group; serial values are taken group by group.
       const groups = new Map<string, { columns: ReadonlyArray<string>; at: Array<number>; rows: Array<Prepared> }>()
@@ -450,7 +450,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
   const update: TableEngine["update"] = (target, set, returning, operation) =>
     Effect.flatMap(
       compile(() => {
-        const binder = new Binder(codec, info, sqlOf(operation))
+        const binder = new Binder(codec, info, sqlOf(operation), store)
         const bound = bindSet(set, binder)
         return { bound, chosen: selection(target, binder), bindError: binder.error }
       }),
@@ -471,7 +471,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
   const remove: TableEngine["delete"] = (target, operation) =>
     Effect.flatMap(
       compile(() => {
-        const binder = new Binder(codec, info, sqlOf(operation))
+        const binder = new Binder(codec, info, sqlOf(operation), store)
         return { chosen: selection(target, binder), bindError: binder.error }
       }),
       ({ bindError, chosen }) =>

@@ -165,6 +165,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
           quote(join.column(link.targetField))
         } = t.${col(link.key)} WHERE ${joinParent} = ANY(${keysParam})) AS ${quote("effect_dal_related")}`
         parent = parentColumn
+        params.scope = quote("effect_dal_related")
       }
       const filter = effectiveFilter(codec, query)
       if (filter !== undefined) where.push(compileExpr(codec, filter, params))

@@ -334,4 +334,52 @@ export const relations = (test: Test): void => {
         expect(ParseResult.isParseError(error)).toBe(true)
       }))
   })
+
+  describe("relations: filtering by related rows", () => {
+    const names = (rows: ReadonlyArray<{ readonly name: string }>) => rows.map((r) => r.name)
+    test("some, none and every over hasMany, soft-deleted related rows left out unless asked for", () =>
+      Effect.gen(function*() {
+        const { authors } = yield* seed
+        const rankAbove = (n: number) => (p: Query.Query<Post, any>) => p.pipe(Query.where({ rank: Query.gt(n) }))
+        expect(names(yield* authors.findMany(byName.pipe(Query.whereRelated("posts", "some", rankAbove(2)))))).toEqual(["Ann"])
+        expect(names(yield* authors.findMany(byName.pipe(Query.whereRelated("posts", "some"))))).toEqual(["Ann", "Bob"])
+        expect(names(yield* authors.findMany(byName.pipe(Query.whereRelated("posts", "none", rankAbove(2)))))).toEqual(["Bob", "Cid"])
+        expect(names(yield* authors.findMany(byName.pipe(Query.whereRelated("posts", "every", rankAbove(0)))))).toEqual(["Ann", "Bob", "Cid"])
+        expect(names(yield* authors.findMany(byName.pipe(Query.whereRelated("posts", "every", rankAbove(1)))))).toEqual(["Cid"])
+        expect(names(yield* authors.findMany(byName.pipe(
+          Query.whereRelated("posts", "some", (p) => p.pipe(Query.withDeleted, Query.where({ rank: 4 })))
+        )))).toEqual(["Ann"])
+        expect(names(yield* authors.findMany(byName.pipe(Query.whereRelated("posts", "some", (p) => p.pipe(Query.where({ rank: 4 }))))))).toEqual([])
+        expect(yield* authors.count(Query.make(Authors).pipe(Query.whereRelated("profile", "none")))).toBe(2)
+      }))
+
+    test("nested relation filters, manyToMany and belongsTo", () =>
+      Effect.gen(function*() {
+        const { authors, comments, posts } = yield* seed
+        // Authors with a post labelled x.
+        const labelled = yield* authors.findMany(byName.pipe(
+          Query.whereRelated("posts", "some", (p) => p.pipe(Query.whereRelated("labels", "some", (l) => l.pipe(Query.where({ id: "x" })))))
+        ))
+        expect(names(labelled)).toEqual(["Ann"])
+        const onlyY = yield* posts.findMany(Query.make(Posts).pipe(
+          Query.orderBy("title"),
+          Query.whereRelated("labels", "every", (l) => l.pipe(Query.where({ id: "y" })))
+        ))
+        expect(titles(onlyY)).toEqual(["a2", "a3", "b1"])
+        const bobs = yield* comments.findMany(Query.make(CommentsWithPost).pipe(
+          Query.whereRelated("post", "some", (p) => p.pipe(Query.where({ title: "b1" })))
+        ))
+        expect(bodies(bobs)).toEqual(["b1-c1"])
+      }))
+
+    test("a relation filter on an undeclared relation is InvalidQuery", () =>
+      Effect.gen(function*() {
+        const { authors } = yield* seed
+        const error = yield* Effect.flip(authors.findMany(byName.pipe((Query.whereRelated as any)("friends", "some"))))
+        assert(error._tag === "InvalidQuery")
+        expect([error.part, error.field]).toEqual(["filter", "friends"])
+        const mode = yield* Effect.flip(authors.findMany(byName.pipe((Query.whereRelated as any)("posts", "all"))))
+        expect(mode._tag).toBe("InvalidQuery")
+      }))
+  })
 }
