@@ -15,6 +15,7 @@ import { start, tsx } from "../examples/support/testing.js"
 import * as Compatibility from "./snippets/compatibility.js"
 import * as Errors from "./snippets/errors.js"
 import * as Migrations from "./snippets/migrations.js"
+import * as Relations from "./snippets/relations.js"
 import * as Repositories from "./snippets/repositories.js"
 import * as Transactions from "./snippets/transactions.js"
 import * as Untrusted from "./snippets/untrusted.js"
@@ -120,5 +121,18 @@ describe("README snippets", () => {
       })
       expect(result.totalViews).toEqual(Option.some(10 + 50 + 30 + 4950))
       expect(result.most).toEqual(Option.some(99))
+    }))
+
+  it.live("relations", () =>
+    Effect.gen(function*() {
+      const result = yield* run(Relations.createTables, Relations.program)
+      expect(result).toEqual({
+        counts: [["Ann", 2], ["Bob", 0]],
+        newest: [["hi 3", ["+1"]], ["hi 2", []]],
+        author: "Ann",
+        reacted: ["Ann"],
+        silent: ["Bob"],
+        bob: "Bob"
+      })
     }))
 })

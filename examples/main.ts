@@ -113,7 +113,10 @@ export const program = (options: { readonly wait?: boolean } = {}) =>
     yield* say(alice, "Alice", "And where should I eat near Alfama?")
 
     const aliceSettings = yield* chat.settingsOf(alice)
-    const aliceRecent = yield* chat.recent(alice, aliceSettings.maxHistoryMessages)
+    // Alice with her recent messages, loaded through the users -> messages
+    // relation (Query.include): one statement for her, one for the messages.
+    const aliceWithRecent = yield* chat.withRecent(alice, aliceSettings.maxHistoryMessages)
+    const aliceRecent = Option.match(aliceWithRecent, { onNone: () => [], onSome: (found) => found.recent })
     const aliceTotal = yield* chat.countMessages(alice)
     yield* section(
       `Alice's ${aliceSettings.maxHistoryMessages} most recent messages (of ${aliceTotal}), oldest first`

@@ -632,6 +632,7 @@ export type QueryPart =
   | "batchSize"
   | "expectedVersion"
   | "patch"
+  | "include"
 
 /**
  * Input that does not make a query of this table: a field name that is not
@@ -660,7 +661,8 @@ export class InvalidQuery extends Schema.TaggedError<InvalidQuery>()("InvalidQue
     "pageSize",
     "batchSize",
     "expectedVersion",
-    "patch"
+    "patch",
+    "include"
   ),
   /** The field name as given (cut to 100 characters), when the input named one. */
   field: Schema.optional(Schema.String),

@@ -126,11 +126,33 @@ export type Expr = Branded<
   | { readonly _tag: "Or"; readonly exprs: ReadonlyArray<Expr> }
   | { readonly _tag: "Not"; readonly expr: Expr }
   | { readonly _tag: "Const"; readonly value: boolean }
+  /**
+   * Rows with some, no, or only related rows (of a relation the table
+   * declares) that the query's filter matches (its soft-delete visibility
+   * too; ordering and limits are ignored).
+   */
+  | {
+    readonly _tag: "Related"
+    readonly relation: string
+    readonly mode: RelatedMode
+    readonly query: Query<any, any, any> | undefined
+  }
   /** Input that is not a filter (`Query.where(null)`, say): running the query fails with `InvalidQuery`. */
   | { readonly _tag: "Invalid"; readonly reason: string }
 >
 
 type Branded<U> = U extends unknown ? U & { readonly [ExprTypeId]: ExprTypeId } : never
+
+/**
+ * How a relation filter ({@link whereRelated}) counts related rows: `some`
+ * (at least one matches), `none` (none matches), `every` (each related row
+ * matches; true for a row with no related rows, as in SQL's `NOT EXISTS`
+ * form and Prisma's `every`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RelatedMode = "some" | "none" | "every"
 
 /**
  * One ordering term. `nulls` defaults to Postgres's rule: last when
@@ -154,13 +176,27 @@ export interface Order {
 export type Deleted = "exclude" | "include" | "only"
 
 /**
- * A query over rows of type `A`.
+ * A relation a query loads with its rows (from {@link include}): its name,
+ * and the query of the related rows (filter, ordering, per-parent limit,
+ * nested includes).
  *
  * @since 0.1.0
  * @category models
  */
-export interface Query<in out A> extends Pipeable {
-  readonly [TypeId]: { readonly _A: (a: A) => A }
+export interface Include {
+  readonly relation: string
+  readonly query: Query<any, any, any> | undefined
+}
+
+/**
+ * A query over rows of type `A`, of a table with relations `R`, whose rows
+ * come back with the loaded relations `I` (see {@link include}).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Query<in out A, out R = {}, out I = {}> extends Pipeable {
+  readonly [TypeId]: { readonly _A: (a: A) => A; readonly _R: () => R; readonly _I: () => I }
   /** The filter: all `where` clauses joined with AND. */
   readonly filter: Expr | undefined
   readonly order: ReadonlyArray<Order>
@@ -170,7 +206,25 @@ export interface Query<in out A> extends Pipeable {
   readonly distinctOn: ReadonlyArray<string> | undefined
   /** Soft-deleted rows: left out (the default), included, or the only ones. */
   readonly deleted: Deleted
+  /** The relations loaded with the rows, in the order they were asked for. */
+  readonly includes: ReadonlyArray<Include>
 }
+
+/**
+ * A row with the relations a query loads: `A` itself when it loads none.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Loaded<A, I> = keyof I extends never ? A : A & I
+
+/**
+ * The row type of a query's table.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RowOf<Q> = Q extends Query<infer A, any, any> ? A : never
 
 const QueryProto = {
   pipe() {
@@ -178,8 +232,10 @@ const QueryProto = {
   }
 }
 
-const build = <A>(fields: Omit<Query<A>, TypeId | "pipe">): Query<A> =>
-  Object.assign(Object.create(QueryProto), { [TypeId]: { _A: (a: A) => a } }, fields)
+const phantom = { _A: (a: unknown) => a, _R: () => undefined, _I: () => undefined }
+
+const build = <A, R = {}, I = {}>(fields: Omit<Query<A, R, I>, TypeId | "pipe">): Query<A, R, I> =>
+  Object.assign(Object.create(QueryProto), { [TypeId]: phantom }, fields)
 
 const empty = build<never>({
   filter: undefined,
@@ -187,7 +243,8 @@ const empty = build<never>({
   limit: undefined,
   offset: undefined,
   distinctOn: undefined,
-  deleted: "exclude"
+  deleted: "exclude",
+  includes: []
 })
 
 /**
@@ -197,7 +254,7 @@ const empty = build<never>({
  * @category constructors
  */
 export const make: {
-  <T extends Table.Table<any, any>>(table: T): Query<Table.Row<T>>
+  <T extends Table.Table<any, any>>(table: T): Query<Table.Row<T>, Table.RelationsOf<T>>
   <A>(): Query<A>
 } = () => empty as never
 
@@ -215,7 +272,7 @@ export const forModel = <S extends Model.Any>(_model: S): Query<Schema.Schema.Ty
  * @since 0.1.0
  * @category refinements
  */
-export const isQuery = (u: unknown): u is Query<unknown> => typeof u === "object" && u !== null && TypeId in u
+export const isQuery = (u: unknown): u is Query<unknown, unknown, unknown> => typeof u === "object" && u !== null && TypeId in u
 
 // ---------------------------------------------------------------------------
 // filters: objects keyed by field, checked against the model
@@ -551,11 +608,11 @@ export const not = <A>(filter: Filter<NoInfer<A>>): Condition<A> =>
  * @category combinators
  */
 export const where: {
-  <A>(filter: Filter<NoInfer<A>>): (self: Query<A>) => Query<A>
-  <A>(self: Query<A>, filter: Filter<NoInfer<A>>): Query<A>
-} = dual(2, <A>(self: Query<A>, filter: Filter<A>): Query<A> => {
+  <A>(filter: Filter<NoInfer<A>>): <R, I>(self: Query<A, R, I>) => Query<A, R, I>
+  <A, R, I>(self: Query<A, R, I>, filter: Filter<NoInfer<A>>): Query<A, R, I>
+} = dual(2, <A, R, I>(self: Query<A, R, I>, filter: Filter<A>): Query<A, R, I> => {
   const expr = toExpr(filter)
-  return build<A>({ ...self, filter: self.filter === undefined ? expr : Expression.and([self.filter, expr]) })
+  return build<A, R, I>({ ...self, filter: self.filter === undefined ? expr : Expression.and([self.filter, expr]) })
 })
 
 /**
@@ -569,22 +626,22 @@ export const orderBy: {
     field: Extract<keyof NoInfer<A>, string>,
     direction?: "asc" | "desc",
     options?: { readonly nulls?: "first" | "last" }
-  ): (self: Query<A>) => Query<A>
-  <A>(
-    self: Query<A>,
+  ): <R, I>(self: Query<A, R, I>) => Query<A, R, I>
+  <A, R, I>(
+    self: Query<A, R, I>,
     field: Extract<keyof NoInfer<A>, string>,
     direction?: "asc" | "desc",
     options?: { readonly nulls?: "first" | "last" }
-  ): Query<A>
+  ): Query<A, R, I>
 } = dual(
   (args) => isQuery(args[0]),
-  <A>(
-    self: Query<A>,
+  <A, R, I>(
+    self: Query<A, R, I>,
     field: string,
     direction: "asc" | "desc" = "asc",
     options?: { readonly nulls?: "first" | "last" }
-  ): Query<A> =>
-    build<A>({
+  ): Query<A, R, I> =>
+    build<A, R, I>({
       ...self,
       order: [...self.order, { field, direction, nulls: options?.nulls ?? (direction === "asc" ? "last" : "first") }]
     })
@@ -600,9 +657,9 @@ export const orderBy: {
  * @category combinators
  */
 export const limit: {
-  (n: number): <A>(self: Query<A>) => Query<A>
-  <A>(self: Query<A>, n: number): Query<A>
-} = dual(2, <A>(self: Query<A>, n: number): Query<A> => build<A>({ ...self, limit: n }))
+  (n: number): <A, R, I>(self: Query<A, R, I>) => Query<A, R, I>
+  <A, R, I>(self: Query<A, R, I>, n: number): Query<A, R, I>
+} = dual(2, <A, R, I>(self: Query<A, R, I>, n: number): Query<A, R, I> => build<A, R, I>({ ...self, limit: n }))
 
 /**
  * Skips this many rows (prefer keyset pagination, `paginate`, for deep
@@ -612,9 +669,9 @@ export const limit: {
  * @category combinators
  */
 export const offset: {
-  (n: number): <A>(self: Query<A>) => Query<A>
-  <A>(self: Query<A>, n: number): Query<A>
-} = dual(2, <A>(self: Query<A>, n: number): Query<A> => build<A>({ ...self, offset: n }))
+  (n: number): <A, R, I>(self: Query<A, R, I>) => Query<A, R, I>
+  <A, R, I>(self: Query<A, R, I>, n: number): Query<A, R, I>
+} = dual(2, <A, R, I>(self: Query<A, R, I>, n: number): Query<A, R, I> => build<A, R, I>({ ...self, offset: n }))
 
 /**
  * One row per distinct value of these fields (Postgres DISTINCT ON): the
@@ -624,9 +681,9 @@ export const offset: {
  * @category combinators
  */
 export const distinct: {
-  <A>(...fields: ReadonlyArray<Extract<keyof NoInfer<A>, string>>): (self: Query<A>) => Query<A>
-} = (...fields: ReadonlyArray<string>) => <A>(self: Query<A>): Query<A> =>
-  build<A>({ ...self, distinctOn: fields.length === 0 ? undefined : fields })
+  <A>(...fields: ReadonlyArray<Extract<keyof NoInfer<A>, string>>): <R, I>(self: Query<A, R, I>) => Query<A, R, I>
+} = (...fields: ReadonlyArray<string>) => <A, R, I>(self: Query<A, R, I>): Query<A, R, I> =>
+  build<A, R, I>({ ...self, distinctOn: fields.length === 0 ? undefined : fields })
 
 /**
  * Includes soft-deleted rows.
@@ -634,7 +691,7 @@ export const distinct: {
  * @since 0.1.0
  * @category combinators
  */
-export const withDeleted = <A>(self: Query<A>): Query<A> => build<A>({ ...self, deleted: "include" })
+export const withDeleted = <A, R, I>(self: Query<A, R, I>): Query<A, R, I> => build<A, R, I>({ ...self, deleted: "include" })
 
 /**
  * Only soft-deleted rows.
@@ -642,7 +699,94 @@ export const withDeleted = <A>(self: Query<A>): Query<A> => build<A>({ ...self, 
  * @since 0.1.0
  * @category combinators
  */
-export const onlyDeleted = <A>(self: Query<A>): Query<A> => build<A>({ ...self, deleted: "only" })
+export const onlyDeleted = <A, R, I>(self: Query<A, R, I>): Query<A, R, I> => build<A, R, I>({ ...self, deleted: "only" })
+
+/**
+ * The value a relation is loaded as: a list for `hasMany` and
+ * `manyToMany`, the row or `null` for `belongsTo` and `hasOne`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LoadedRelation<Rel, I> = Rel extends Table.Relation<infer K, infer T>
+  ? K extends "hasMany" | "manyToMany" ? ReadonlyArray<Loaded<Table.Row<T>, I>> : Loaded<Table.Row<T>, I> | null
+  : never
+
+/**
+ * The query of a relation's rows, as {@link include}'s function gets it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RelatedQuery<Rel> = Rel extends Table.Relation<any, infer T>
+  ? Query<Table.Row<T>, Table.RelationsOf<T>>
+  : never
+
+/**
+ * The row type of a relation's target.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RelatedRow<Rel> = Rel extends Table.Relation<any, infer T> ? Table.Row<T> : never
+
+/**
+ * Loads a relation with each row, as a field of the relation's name. The
+ * optional function shapes the related rows' query: a filter, an ordering,
+ * a limit and offset that apply to each parent row separately (the 20
+ * newest messages of each user), soft-deleted rows (`withDeleted`) and
+ * nested includes. Related rows come in one statement per included
+ * relation, whatever the number of parent rows. A `belongsTo` or `hasOne`
+ * relation is loaded as the row or `null`.
+ *
+ * @example
+ * const users = Query.make(Users).pipe(
+ *   Query.include("messages", (m) => m.pipe(Query.orderBy("createdAt", "desc"), Query.limit(20)))
+ * )
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const include: <A, R, I, const K extends keyof R & string, I2 = {}>(
+  relation: K,
+  related?: (query: RelatedQuery<R[K]>) => Query<RelatedRow<R[K]>, any, I2>
+) => (self: Query<A, R, I>) => Query<A, R, I & { readonly [P in K]: LoadedRelation<R[K], I2> }> =
+  (relation, related) => (self) =>
+    build({
+      ...self,
+      includes: [...self.includes, { relation, query: related === undefined ? undefined : related(empty as never) }]
+    })
+
+/**
+ * Keeps the rows that have `some`, `none`, or only (`every`) related rows
+ * matching the related query's filter (all related rows without one). The
+ * related query may itself filter by its own relations, and may ask for
+ * soft-deleted related rows (`Query.withDeleted`). PostgreSQL runs it as an
+ * `EXISTS` subquery of the same statement.
+ *
+ * @example
+ * // Users with at least one message from 2024.
+ * Query.make(Users).pipe(
+ *   Query.whereRelated("messages", "some", (m) => m.pipe(Query.where({ createdAt: Query.gte(new Date("2024-01-01")) })))
+ * )
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const whereRelated: <A, R, const K extends keyof R & string>(
+  relation: K,
+  mode: RelatedMode,
+  related?: (query: RelatedQuery<R[K]>) => Query<RelatedRow<R[K]>, any, any>
+) => <I>(self: Query<A, R, I>) => Query<A, R, I> = (relation, mode, related) => (self) =>
+  where(
+    self,
+    condition(Expression.node({
+      _tag: "Related",
+      relation,
+      mode,
+      query: related === undefined ? undefined : related(empty as never)
+    })) as Condition<any>
+  ) as any
 
 /**
  * A filter from an expression tree (from {@link toExpr}), for filters built
@@ -660,7 +804,7 @@ export const expr = <A>(expression: Expr): Condition<A> => condition(expression)
  * @since 0.1.0
  * @category getters
  */
-export const fieldsOf = (query: Query<any>): ReadonlySet<string> => {
+export const fieldsOf = (query: Query<any, any, any>): ReadonlySet<string> => {
   const fields = new Set<string>()
   const visit = (e: Expr): void => {
     switch (e._tag) {
@@ -671,6 +815,7 @@ export const fieldsOf = (query: Query<any>): ReadonlySet<string> => {
         return visit(e.expr)
       case "Const":
       case "Invalid":
+      case "Related":
         return
       default:
         fields.add(e.field)

@@ -138,10 +138,14 @@ export interface Repository<T extends Table.Table<any, any>> {
   readonly getById: (
     id: Table.Id<T>
   ) => Effect.Effect<Table.Row<T>, WriteError | DatabaseError.NotFound>
-  /** The first row the query returns. */
-  readonly findOne: (query?: Query.Query<Table.Row<T>>) => Effect.Effect<Option.Option<Table.Row<T>>, ReadError>
-  /** Every row the query returns. */
-  readonly findMany: (query?: Query.Query<Table.Row<T>>) => Effect.Effect<ReadonlyArray<Table.Row<T>>, ReadError>
+  /** The first row the query returns, with the relations it includes. */
+  readonly findOne: <I = {}>(
+    query?: Query.Query<Table.Row<T>, any, I>
+  ) => Effect.Effect<Option.Option<Query.Loaded<Table.Row<T>, I>>, ReadError>
+  /** Every row the query returns, with the relations it includes. */
+  readonly findMany: <I = {}>(
+    query?: Query.Query<Table.Row<T>, any, I>
+  ) => Effect.Effect<ReadonlyArray<Query.Loaded<Table.Row<T>, I>>, ReadError>
   /** How many rows the query returns. */
   readonly count: (query?: Query.Query<Table.Row<T>>) => Effect.Effect<number, ReadError>
   /** Whether the query returns any row. */
@@ -169,21 +173,22 @@ export interface Repository<T extends Table.Table<any, any>> {
   /**
    * Keyset pagination over the query's ordering, with the primary key as
    * the final tie-breaker: stable while rows are inserted, and as fast on
-   * page 1,000 as on page 1. The query's own limit and offset are ignored.
+   * page 1,000 as on page 1. The query's own limit and offset are ignored;
+   * its includes are loaded for each page.
    */
-  readonly paginate: (
-    query: Query.Query<Table.Row<T>>,
+  readonly paginate: <I = {}>(
+    query: Query.Query<Table.Row<T>, any, I>,
     options: { readonly limit: number; readonly after?: string | undefined }
-  ) => Effect.Effect<Page<Table.Row<T>>, ReadError>
+  ) => Effect.Effect<Page<Query.Loaded<Table.Row<T>, I>>, ReadError>
   /**
    * The query's rows as a stream over a server-side cursor: memory stays
    * flat, and the connection is released when the stream ends or the
-   * consumer stops early.
+   * consumer stops early. Included relations are loaded a batch at a time.
    */
-  readonly stream: (
-    query?: Query.Query<Table.Row<T>>,
+  readonly stream: <I = {}>(
+    query?: Query.Query<Table.Row<T>, any, I>,
     options?: { readonly batchSize?: number | undefined }
-  ) => Stream.Stream<Table.Row<T>, ReadError>
+  ) => Stream.Stream<Query.Loaded<Table.Row<T>, I>, ReadError>
 
   /** Inserts a row and returns it as stored (generated columns included). */
   readonly insert: (row: Table.Insert<T>) => Effect.Effect<Table.Row<T>, WriteError>

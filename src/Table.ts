@@ -335,3 +335,201 @@ export const make = <S extends Model.Any, const O extends Options<S, FieldName<S
  */
 export const isTable = (u: unknown): u is Table => typeof u === "object" && u !== null && TypeId in u
 
+
+// ---------------------------------------------------------------------------
+// relations
+// ---------------------------------------------------------------------------
+
+/**
+ * The unique symbol that identifies relations.
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const RelationTypeId: unique symbol = Symbol.for("effect-dal/Table/Relation")
+
+/**
+ * The type of {@link RelationTypeId}.
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export type RelationTypeId = typeof RelationTypeId
+
+/**
+ * The kinds of relation: the row holds the other's key (`belongsTo`), the
+ * other rows hold this row's key (`hasOne`, `hasMany`), or a join table
+ * holds both keys (`manyToMany`).
+ *
+ * @since 0.1.0
+ * @category relations
+ */
+export type RelationKind = "belongsTo" | "hasOne" | "hasMany" | "manyToMany"
+
+/**
+ * A relation from the rows of one table to the rows of `T`, declared with
+ * {@link relations}. The target is given as a function when tables refer
+ * to each other.
+ *
+ * @since 0.1.0
+ * @category relations
+ */
+export interface Relation<K extends RelationKind = RelationKind, T extends Table<any, any> = Table<any, any>> {
+  readonly [RelationTypeId]: RelationTypeId
+  readonly kind: K
+  /** The related table. */
+  readonly target: () => T
+  /**
+   * `belongsTo`: the source's field that holds the target's key; `hasOne`,
+   * `hasMany`: the target's field that holds the source's key; `manyToMany`:
+   * the join table's field that holds the source's key.
+   */
+  readonly foreignKey: string
+  /**
+   * The key the foreign key refers to: the target's (for `belongsTo`) or the
+   * source's (for the others). `undefined` means the primary key.
+   */
+  readonly references: string | undefined
+  /** `manyToMany`: the join table and its field that holds the target's key. */
+  readonly through: {
+    readonly table: () => Table<any, any>
+    readonly targetKey: string
+    readonly targetReferences: string | undefined
+  } | undefined
+}
+
+/**
+ * The relations of a table, by name.
+ *
+ * @since 0.1.0
+ * @category relations
+ */
+export type Relations = { readonly [name: string]: Relation<any, any> }
+
+/**
+ * The relations a table definition carries (none for a plain `make`).
+ *
+ * @since 0.1.0
+ * @category relations
+ */
+export type RelationsOf<T> = T extends { readonly relations: infer R extends Relations } ? R : {}
+
+/**
+ * A table definition with relations.
+ *
+ * @since 0.1.0
+ * @category relations
+ */
+export type WithRelations<T extends Table<any, any>, R extends Relations> = T & { readonly relations: R }
+
+/**
+ * The fields of `A` whose values have type `V` (`null` aside): the fields
+ * a foreign key to a key of type `V` may be.
+ *
+ * @since 0.1.0
+ * @category relations
+ */
+export type FieldsOfType<A, V> = {
+  [K in keyof A]-?: [NonNullable<A[K]>] extends [NonNullable<V>] ? [NonNullable<V>] extends [NonNullable<A[K]>] ? K : never
+    : never
+}[keyof A] & string
+
+type Target<T> = T | (() => T)
+
+/**
+ * The constructors of relations from the rows of `S`, passed to
+ * {@link relations}. Every field name is checked against its model, and
+ * a foreign key must have the type of the key it refers to.
+ *
+ * @since 0.1.0
+ * @category relations
+ */
+export interface RelationBuilder<S extends Table<any, any>> {
+  /** This row holds the target's key in `foreignKey` (a message belongs to its user). */
+  readonly belongsTo: <T extends Table<any, any>, RK extends FieldName<T["model"]> = T["primaryKey"]>(
+    target: Target<T>,
+    options: { readonly foreignKey: FieldsOfType<Row<S>, Row<T>[RK]>; readonly references?: RK | undefined }
+  ) => Relation<"belongsTo", T>
+  /** At most one target row holds this row's key in `foreignKey` (a user has one profile). */
+  readonly hasOne: <T extends Table<any, any>, RK extends FieldName<S["model"]> = S["primaryKey"]>(
+    target: Target<T>,
+    options: { readonly foreignKey: FieldsOfType<Row<T>, Row<S>[RK]>; readonly references?: RK | undefined }
+  ) => Relation<"hasOne", T>
+  /** Target rows hold this row's key in `foreignKey` (a user has many messages). */
+  readonly hasMany: <T extends Table<any, any>, RK extends FieldName<S["model"]> = S["primaryKey"]>(
+    target: Target<T>,
+    options: { readonly foreignKey: FieldsOfType<Row<T>, Row<S>[RK]>; readonly references?: RK | undefined }
+  ) => Relation<"hasMany", T>
+  /**
+   * Rows of a join table hold this row's key (`foreignKey`) and the
+   * target's (`targetKey`): a message has many tags, a tag many messages.
+   */
+  readonly manyToMany: <T extends Table<any, any>, J extends Table<any, any>>(
+    target: Target<T>,
+    options: {
+      readonly through: Target<J>
+      readonly foreignKey: FieldsOfType<Row<J>, Id<S>>
+      readonly targetKey: FieldsOfType<Row<J>, Id<T>>
+    }
+  ) => Relation<"manyToMany", T>
+}
+
+const thunk = <T>(target: Target<T>): () => T =>
+  typeof target === "function" ? (target as () => T) : () => target
+
+const relation = <K extends RelationKind, T extends Table<any, any>>(
+  kind: K,
+  target: Target<T>,
+  foreignKey: string,
+  references: string | undefined,
+  through?: Relation["through"]
+): Relation<K, T> => ({ [RelationTypeId]: RelationTypeId, kind, target: thunk(target), foreignKey, references, through })
+
+const builder: RelationBuilder<any> = {
+  belongsTo: (target, options) => relation("belongsTo", target, options.foreignKey, options.references),
+  hasOne: (target, options) => relation("hasOne", target, options.foreignKey, options.references),
+  hasMany: (target, options) => relation("hasMany", target, options.foreignKey, options.references),
+  manyToMany: (target, options) =>
+    relation("manyToMany", target, options.foreignKey, undefined, {
+      table: thunk(options.through),
+      targetKey: options.targetKey,
+      targetReferences: undefined
+    })
+}
+
+/**
+ * The table definition with relations to other tables, which queries can
+ * load with `Query.include` and filter on with `Query.whereRelated`. Give a
+ * target as a function (`() => Messages`) when it is defined further down.
+ *
+ * @example
+ * const Users = Table.relations(UsersTable, (r) => ({
+ *   messages: r.hasMany(Messages, { foreignKey: "userId" })
+ * }))
+ *
+ * @since 0.1.0
+ * @category relations
+ */
+export const relations = <T extends Table<any, any>, const R extends Relations>(
+  table: T,
+  build: (r: RelationBuilder<T>) => R
+): WithRelations<T, R> => {
+  const declared = build(builder as RelationBuilder<T>)
+  const known = new Set<string>(table.fields)
+  for (const [name, rel] of Object.entries(declared)) {
+    const source = rel.kind === "belongsTo" ? rel.foreignKey : rel.references
+    if (source !== undefined && !known.has(source)) {
+      throw new Error(`Table "${table.name}": relation "${name}" names "${source}", which is not a field of the model`)
+    }
+  }
+  return { ...table, relations: declared }
+}
+
+/**
+ * Whether a value is a relation made by {@link relations}.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isRelation = (u: unknown): u is Relation =>
+  typeof u === "object" && u !== null && (u as { [RelationTypeId]?: unknown })[RelationTypeId] === RelationTypeId

@@ -8,7 +8,7 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Schema from "effect/Schema"
 import { Database, Query, Repository, Table } from "effect-dal"
 import { fromEffects } from "./from-effects.js"
-import { attachMessages, balanceChanges } from "./shared.js"
+import { balanceChanges } from "./shared.js"
 import type { ImplementationModule } from "./types.js"
 import { POOL_SIZE } from "./types.js"
 
@@ -37,6 +37,8 @@ class Account extends Model.Class<Account>("Account")({
 const Users = Table.make(User, { name: "users", primaryKey: "id" })
 export const Accounts = Table.make(Account, { name: "accounts", primaryKey: "id" })
 export const Messages = Table.make(Message, { name: "messages", primaryKey: "id", softDelete: "deletedAt" })
+// Users with their messages: eagerLoad goes through the relation (Query.include).
+const UsersWithMessages = Table.relations(Users, (r) => ({ messages: r.hasMany(Messages, { foreignKey: "userId" }) }))
 
 const recent = (userId: number) =>
   Query.make(Messages).pipe(Query.where({ userId }), Query.orderBy("createdAt", "desc"), Query.limit(20))
@@ -44,8 +46,9 @@ const recent = (userId: number) =>
 export const make: ImplementationModule["make"] = async (url) => {
   const runtime = ManagedRuntime.make(Database.layer({ url, maxConnections: POOL_SIZE, idleTimeout: 0 }))
   // Built once, as a repository service would be in a layer.
-  const { accounts, messages, users } = await runtime.runPromise(Effect.all({
+  const { accounts, messages, users, usersWithMessages } = await runtime.runPromise(Effect.all({
     users: Repository.make(Users),
+    usersWithMessages: Repository.make(UsersWithMessages),
     messages: Repository.make(Messages),
     accounts: Repository.make(Accounts)
   }))
@@ -61,17 +64,14 @@ export const make: ImplementationModule["make"] = async (url) => {
         { discard: true }
       )),
     insertBatch: (rows) => messages.insertManyDiscard(rows),
+    // Two statements: the users, then `user_id = ANY($1)` for all their messages.
     eagerLoad: (userIds) =>
-      Effect.zipWith(
-        users.findMany(Query.make(Users).pipe(Query.where({ id: Query.in(userIds) }), Query.orderBy("id"))),
-        messages.findMany(
-          Query.make(Messages).pipe(
-            Query.where({ userId: Query.in(userIds) }),
-            Query.orderBy("userId"),
-            Query.orderBy("createdAt", "desc")
-          )
-        ),
-        attachMessages
+      usersWithMessages.findMany(
+        Query.make(UsersWithMessages).pipe(
+          Query.where({ id: Query.in(userIds) }),
+          Query.orderBy("id"),
+          Query.include("messages", (m) => m.pipe(Query.orderBy("createdAt", "desc")))
+        )
       )
   })
 }

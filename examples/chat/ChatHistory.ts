@@ -5,15 +5,17 @@
  * backend the repositories run on).
  */
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { Database, Query, Repository, type Table } from "effect-dal"
 import { Assistant } from "./Assistant.js"
-import { Messages, type Role, type UserId, Users, UserSettingsTable } from "./model.js"
+import { Messages, type Role, type UserId, Users, UsersWithMessages, UserSettingsTable } from "./model.js"
 
 export class ChatHistory extends Effect.Service<ChatHistory>()("examples/chat/ChatHistory", {
   effect: Effect.gen(function*() {
     const users = yield* Repository.make(Users)
     const settings = yield* Repository.make(UserSettingsTable)
     const messages = yield* Repository.make(Messages)
+    const profiles = yield* Repository.make(UsersWithMessages)
 
     /** A new user and their settings: both are written, or neither. */
     const register = (user: Table.Insert<typeof Users>, userSettings: Table.Insert<typeof UserSettingsTable>) =>
@@ -34,6 +36,20 @@ export class ChatHistory extends Effect.Service<ChatHistory>()("examples/chat/Ch
           Query.limit(limit)
         )
       ).pipe(Effect.map((newestFirst) => [...newestFirst].reverse()))
+
+    /**
+     * The user with their `limit` most recent messages (oldest first), read
+     * through the relation: two statements, the second `= ANY($1)` with a
+     * per-user limit, however many users a query like this one returns.
+     */
+    const withRecent = (userId: UserId, limit: number) =>
+      profiles.findOne(
+        Query.make(UsersWithMessages).pipe(
+          Query.where({ id: userId }),
+          Query.include("messages", (m) =>
+            m.pipe(Query.orderBy("createdAt", "desc"), Query.orderBy("arrival", "desc"), Query.limit(limit)))
+        )
+      ).pipe(Effect.map(Option.map((user) => ({ user, recent: [...user.messages].reverse() }))))
 
     /** Soft-deletes the user's whole history; succeeds with how many messages. */
     const clear = (userId: UserId) => messages.deleteMany(Query.make(Messages).pipe(Query.where({ userId })))
@@ -64,6 +80,7 @@ export class ChatHistory extends Effect.Service<ChatHistory>()("examples/chat/Ch
       register,
       append,
       recent,
+      withRecent,
       clear,
       countMessages,
       converse,

@@ -67,3 +67,12 @@ export const Messages = Table.make(Message, {
   softDelete: "deletedAt",
   timestamps: { created: "createdAt" }
 })
+
+/**
+ * Users with their messages, for reads that load a user's history with the
+ * user (`Query.include("messages", ...)`): one statement for the users, one
+ * for the messages of all of them.
+ */
+export const UsersWithMessages = Table.relations(Users, (r) => ({
+  messages: r.hasMany(Messages, { foreignKey: "userId" })
+}))

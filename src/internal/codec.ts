@@ -515,3 +515,14 @@ const expected = (ast: SchemaAST.AST): string => {
   const text = String(ast)
   return text.length > 80 ? `${text.slice(0, 77)}...` : text
 }
+
+// A codec depends only on the table definition, and building one runs
+// schema machinery for every field: programs and unit tests make
+// repositories of the same table often.
+const codecs = new WeakMap<Table.Table<any, any>, Codec>()
+/** @internal The codec of a table, made once. */
+export const codecFor = (table: Table.Table<any, any>): Codec => {
+  let codec = codecs.get(table)
+  if (codec === undefined) codecs.set(table, codec = makeCodec(table))
+  return codec
+}

@@ -59,6 +59,22 @@ export interface SelectOptions {
   readonly first?: boolean | undefined
 }
 
+/**
+ * @internal
+ * How related rows hold the parent rows' key values: in a field of their
+ * own, or through a join table (its field holding the parent's key, its
+ * field holding the related row's `key` field).
+ */
+export type RelatedLink =
+  | { readonly _tag: "Field"; readonly field: string }
+  | {
+    readonly _tag: "Through"
+    readonly codec: Codec
+    readonly parentField: string
+    readonly targetField: string
+    readonly key: string
+  }
+
 /** @internal The aggregate functions; `count` counts rows, the others skip NULLs. */
 export type Aggregate = "count" | "sum" | "avg" | "min" | "max"
 
@@ -86,6 +102,18 @@ export interface TableEngine {
     options: SelectOptions,
     operation: string
   ) => Effect.Effect<ReadonlyArray<unknown>, Failure>
+  /**
+   * The rows of a checked query that relate to any of the parent key values
+   * (encoded), each with the parent value it relates to (as the column
+   * holds it); the query's limit and offset apply to each parent value
+   * separately, in the query's order. One statement.
+   */
+  readonly selectRelated: (
+    query: Query.Query<any>,
+    link: RelatedLink,
+    keys: ReadonlyArray<unknown>,
+    operation: string
+  ) => Effect.Effect<ReadonlyArray<readonly [parent: unknown, row: unknown]>, Failure>
   /** Whether a checked query has a row. */
   readonly exists: (query: Query.Query<any>) => Effect.Effect<boolean, Failure>
   /** An aggregate over a checked query (a checked numeric field but for `count`): the raw value, NULL as null. */

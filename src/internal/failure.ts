@@ -14,7 +14,9 @@ export class InvalidInput {
   constructor(
     readonly part: DatabaseError.QueryPart,
     readonly reason: string,
-    readonly field?: unknown
+    readonly field?: unknown,
+    /** The table the input was checked against, when it is not the operation's own (an included relation's). */
+    readonly table?: string
   ) {}
 }
 

@@ -11,7 +11,9 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as DatabaseError from "../DatabaseError.js"
 import * as Query from "../Query.js"
-import type { Codec, StoredKind } from "./codec.js"
+import * as Table from "../Table.js"
+import { type Codec, codecFor, type StoredKind } from "./codec.js"
+import type { RelatedLink } from "./engine.js"
 import * as Expression from "./expr.js"
 import { EncodeFailure, InvalidInput } from "./failure.js"
 
@@ -31,7 +33,7 @@ export const MAX_PARAMETERS = 65_535
 /** @internal The InvalidQuery for a table; a field name is cut to 100 characters. */
 export const invalidQuery = (codec: Codec, input: InvalidInput): DatabaseError.InvalidQuery =>
   new DatabaseError.InvalidQuery({
-    table: codec.table.name,
+    table: input.table ?? codec.table.name,
     part: input.part,
     ...(input.field === undefined ? {} : { field: typeof input.field === "string" ? input.field.slice(0, 100) : `(a ${typeof input.field})` }),
     reason: input.reason
@@ -125,10 +127,134 @@ export const checkQuery = <A>(codec: Codec, query: unknown): Query.Query<A> => {
   if (query.limit !== undefined) checkCount(query.limit, "limit", 0)
   if (query.offset !== undefined) checkCount(query.offset, "offset", 0)
   if (!visibilities.has(query.deleted)) throw new InvalidInput("query", "not a soft-delete visibility")
+  checkIncludes(codec, query.includes)
   return query as Query.Query<A>
 }
 
+/**
+ * @internal
+ * A relation resolved for loading: the related table and its codec, the
+ * parent rows' field whose values are matched, and how the related rows
+ * hold those values (a field of theirs, or a join table's).
+ */
+export interface ResolvedRelation {
+  readonly name: string
+  readonly kind: Table.RelationKind
+  readonly target: Table.Table<any, any>
+  readonly codec: Codec
+  readonly parentField: string
+  readonly link: RelatedLink
+}
+
+/** @internal The relation of this name the table declares, resolved; otherwise throws InvalidInput. */
+export const resolveRelation = (codec: Codec, name: unknown, part: DatabaseError.QueryPart): ResolvedRelation => {
+  const relations = (codec.table as { readonly relations?: Table.Relations }).relations
+  if (typeof name !== "string") throw new InvalidInput(part, "a relation name is a string", name)
+  // Own keys only: "__proto__" or "toString" name no relation.
+  const relation = relations !== undefined && Object.hasOwn(relations, name) ? relations[name] : undefined
+  if (!Table.isRelation(relation)) throw new InvalidInput(part, "not a relation of the table", name)
+  const target = relation.target()
+  const targetCodec = codecFor(target)
+  const source = codec.table
+  switch (relation.kind) {
+    case "belongsTo":
+      return {
+        name,
+        kind: relation.kind,
+        target,
+        codec: targetCodec,
+        parentField: relation.foreignKey,
+        link: { _tag: "Field", field: relation.references ?? (target.primaryKey as string) }
+      }
+    case "hasOne":
+    case "hasMany":
+      return {
+        name,
+        kind: relation.kind,
+        target,
+        codec: targetCodec,
+        parentField: relation.references ?? (source.primaryKey as string),
+        link: { _tag: "Field", field: relation.foreignKey }
+      }
+    case "manyToMany": {
+      const through = relation.through!
+      const join = through.table()
+      return {
+        name,
+        kind: relation.kind,
+        target,
+        codec: targetCodec,
+        parentField: source.primaryKey as string,
+        link: {
+          _tag: "Through",
+          codec: codecFor(join),
+          parentField: relation.foreignKey,
+          targetField: through.targetKey,
+          key: through.targetReferences ?? (target.primaryKey as string)
+        }
+      }
+    }
+  }
+}
+
+/**
+ * @internal
+ * A query's includes, checked: each names a relation of the table, and its
+ * query is checked against the related table, its filter values encoded by
+ * the related model, so that nothing fails after the first statement is
+ * sent. An error names the related table.
+ */
+const checkIncludes = (codec: Codec, includes: unknown): void => {
+  if (includes === undefined) return
+  if (!Array.isArray(includes)) throw new InvalidInput("include", "not a list of included relations")
+  for (const include of includes) {
+    const name = typeof include === "object" && include !== null ? (include as Query.Include).relation : undefined
+    const relation = resolveRelation(codec, name, "include")
+    const query = (include as Query.Include).query
+    if (query === undefined) continue
+    try {
+      checkQuery(relation.codec, query)
+      if (query.distinctOn !== undefined) throw new InvalidInput("include", "an included relation's query cannot use distinct")
+      if (query.filter !== undefined) encodeValues(relation.codec, query.filter)
+    } catch (error) {
+      if (error instanceof InvalidInput && error.table === undefined) {
+        throw new InvalidInput(error.part, error.reason, error.field, relation.target.name)
+      }
+      throw error
+    }
+  }
+}
+
+const encodeValue = (codec: Codec, field: string, value: unknown): void => {
+  const encoded = codec.encodeField(field, value)
+  if (encoded._tag === "Left") throw new EncodeFailure(encoded.left)
+}
+
+/** @internal Encodes every value of a checked filter, throwing EncodeFailure for the first that fails its schema. */
+export const encodeValues = (codec: Codec, expr: Query.Expr): void => {
+  switch (expr._tag) {
+    case "And":
+    case "Or":
+      return expr.exprs.forEach((e) => encodeValues(codec, e))
+    case "Not":
+      return encodeValues(codec, expr.expr)
+    case "Compare":
+      return encodeValue(codec, expr.field, expr.value)
+    case "Between":
+      encodeValue(codec, expr.field, expr.low)
+      return encodeValue(codec, expr.field, expr.high)
+    case "In":
+      return expr.values.forEach((v) => encodeValue(codec, expr.field, v))
+    case "ArrayContains":
+    case "ArrayOverlaps":
+      return encodeValue(codec, expr.field, expr.values)
+    default:
+      return
+  }
+}
+
 const filterPart = "filter"
+const relatedModes: ReadonlySet<unknown> = new Set(["some", "none", "every"])
 
 // An operator that only one kind of column has (PostgreSQL: 42883, no such
 // operator for the column's type).
@@ -184,6 +310,21 @@ const checkExpr = (codec: Codec, expr: unknown): void => {
         throw new InvalidInput(filterPart, "Query.contains and Query.overlaps take a list of values", expr.field)
       }
       return
+    case "Related": {
+      const relation = resolveRelation(codec, expr.relation, filterPart)
+      if (!relatedModes.has(expr.mode)) throw new InvalidInput(filterPart, "a relation filter is \"some\", \"none\" or \"every\"", expr.relation)
+      if (expr.query !== undefined) {
+        try {
+          checkQuery(relation.codec, expr.query)
+        } catch (error) {
+          if (error instanceof InvalidInput && error.table === undefined) {
+            throw new InvalidInput(error.part, error.reason, error.field, relation.target.name)
+          }
+          throw error
+        }
+      }
+      return
+    }
     case "Like":
       checkKind(codec, checkField(codec, expr.field, filterPart), "text", "LIKE needs a text field")
       if (typeof expr.pattern !== "string") throw new InvalidInput(filterPart, "a LIKE pattern is a string", expr.field)

@@ -5,6 +5,7 @@
  * The engine runs the statements: PostgreSQL or the in-memory database.
  */
 import type { Statement as SqlStatement } from "@effect/sql/Statement"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
@@ -15,9 +16,10 @@ import * as DatabaseError from "../DatabaseError.js"
 import * as Query from "../Query.js"
 import type * as Repository from "../Repository.js"
 import type * as Table from "../Table.js"
-import { type Codec, makeCodec } from "./codec.js"
+import { codecFor } from "./codec.js"
 import type { Assignment, Encoded, Engine, Failure, SetClause, Target } from "./engine.js"
 import { increment, isIncrement } from "./increment.js"
+import { loadIncludes } from "./include.js"
 import { finishPage, planPage } from "./keyset.js"
 import {
   batchSizeOf,
@@ -36,16 +38,6 @@ import {
 } from "./plan.js"
 import { streamWithSpan, withSpan } from "./tracing.js"
 
-// A codec depends only on the table definition, and building one runs
-// schema machinery for every field: programs and unit tests make
-// repositories of the same table often.
-const codecs = new WeakMap<Table.Table<any, any>, Codec>()
-/** @internal The codec of a table, made once. */
-export const codecFor = (table: Table.Table<any, any>): Codec => {
-  let codec = codecs.get(table)
-  if (codec === undefined) codecs.set(table, codec = makeCodec(table))
-  return codec
-}
 
 /** @internal A value that failed its schema stops compiling (see `compile` in plan.ts). */
 export const orThrow = <A>(either: Either.Either<A, ParseResult.ParseError>): A => {
@@ -141,18 +133,28 @@ export const makeRepository = <T extends Table.Table<any, any>>(
 
   const everything = Query.make<Row>()
   const orAll = (query: Query.Query<Row> | undefined): Query.Query<Row> => query ?? everything
-  const checked = <B, E, R>(query: Query.Query<Row> | undefined, then: (query: Query.Query<Row>) => Effect.Effect<B, E, R>) =>
+  const checked = <B, E, R>(query: Query.Query<Row, any, any> | undefined, then: (query: Query.Query<Row>) => Effect.Effect<B, E, R>) =>
     compileThen(() => checkQuery<Row>(codec, orAll(query)), then)
 
-  const findMany = (query?: Query.Query<Row>) =>
-    checked(query, (q) => statements.select(q, {}, "findMany") as Effect.Effect<ReadonlyArray<Row>, Failure>)
-      .pipe(span("findMany"))
+  // The relations a query includes, loaded into its rows: one statement
+  // per included relation (include.ts).
+  const withIncludes = <A extends ReadonlyArray<unknown>>(q: Query.Query<Row, any, any>, rows: A) =>
+    q.includes.length === 0 || rows.length === 0
+      ? Effect.succeed(rows)
+      : Effect.as(loadIncludes(engine, codec, q.includes, rows), rows)
 
-  const findOne = (query?: Query.Query<Row>) =>
+  const findMany = (query?: Query.Query<Row, any, any>) =>
     checked(query, (q) =>
-      Effect.map(
+      Effect.flatMap(
+        statements.select(q, {}, "findMany") as Effect.Effect<ReadonlyArray<Row>, Failure>,
+        (rows) => withIncludes(q, rows)
+      )).pipe(span("findMany"))
+
+  const findOne = (query?: Query.Query<Row, any, any>) =>
+    checked(query, (q) =>
+      Effect.flatMap(
         statements.select(q, { first: true }, "findOne"),
-        (rows) => rows.length === 0 ? Option.none<Row>() : Option.some(rows[0] as Row)
+        (rows) => rows.length === 0 ? Effect.succeed(Option.none<Row>()) : Effect.as(withIncludes(q, rows), Option.some(rows[0] as Row))
       )).pipe(span("findOne"))
 
   const count = (query?: Query.Query<Row>) =>
@@ -168,27 +170,36 @@ export const makeRepository = <T extends Table.Table<any, any>>(
     }, ({ field, q }) => Effect.map(statements.aggregate(fn, field, q), toNumber)).pipe(span(fn))
 
   const paginate = (
-    query: Query.Query<Row>,
+    query: Query.Query<Row, any, any>,
     pageOptions: { readonly limit: number; readonly after?: string | undefined }
   ) =>
     planPage(codec, query, pageOptions, cursorKey).pipe(
       Effect.flatMap((page) =>
-        Effect.map(
+        Effect.flatMap(
           statements.select(page.query, { extra: page.after, limit: page.limit }, "paginate"),
-          (rows) => finishPage(codec, page, rows as ReadonlyArray<Row>, cursorKey)
+          (rows) => {
+            const result = finishPage(codec, page, rows as ReadonlyArray<Row>, cursorKey)
+            return Effect.as(withIncludes(page.query, result.items), result)
+          }
         )
       ),
       span("paginate")
     )
 
-  const stream = (query?: Query.Query<Row>, streamOptions?: { readonly batchSize?: number | undefined }) =>
+  const stream = (query?: Query.Query<Row, any, any>, streamOptions?: { readonly batchSize?: number | undefined }) =>
     streamWithSpan(
       `${table.name}.stream`,
       { kind: "client", attributes: spanAttributes("stream") },
       compile(() => {
         const batchSize = batchSizeOf(options.streamBatchSize, streamOptions)
         return { batchSize, q: checkQuery<Row>(codec, orAll(query)) }
-      }).pipe(Effect.map(({ batchSize, q }) => statements.stream(q, batchSize) as Stream.Stream<Row, Failure>))
+      }).pipe(Effect.map(({ batchSize, q }) => {
+        const rows = statements.stream(q, batchSize) as Stream.Stream<Row, Failure>
+        // Relations are loaded a chunk (a fetch of the cursor) at a time.
+        return q.includes.length === 0
+          ? rows
+          : Stream.mapChunksEffect(rows, (chunk) => Effect.as(loadIncludes(engine, codec, q.includes, Chunk.toReadonlyArray(chunk)), chunk))
+      }))
     )
 
   // -- writes -----------------------------------------------------------------
@@ -373,16 +384,17 @@ export const makeRepository = <T extends Table.Table<any, any>>(
     table,
     findById,
     getById,
-    findOne,
-    findMany,
+    // The rows carry the relations the query includes (include.ts).
+    findOne: findOne as Repository.Repository<T>["findOne"],
+    findMany: findMany as Repository.Repository<T>["findMany"],
     count,
     exists,
     sum: aggregate("sum"),
     avg: aggregate("avg"),
     min: aggregate("min"),
     max: aggregate("max"),
-    paginate,
-    stream,
+    paginate: paginate as Repository.Repository<T>["paginate"],
+    stream: stream as Repository.Repository<T>["stream"],
     insert,
     insertMany,
     insertManyDiscard,

@@ -17,6 +17,7 @@ import { pagination } from "./contract/pagination.js"
 import { postgresSemantics } from "./contract/postgresSemantics.js"
 import { queries } from "./contract/queries.js"
 import { readsByKey } from "./contract/readsByKey.js"
+import { relations } from "./contract/relations.js"
 import { softDelete } from "./contract/softDelete.js"
 import { tableContract } from "./contract/table.js"
 import { readOnlyTransactions, transactions } from "./contract/transactions.js"
@@ -66,6 +67,7 @@ export const suite = <E>(name: string, database: Layer.Layer<Database.Database, 
     transactions(test)
     untrustedInput(test)
     postgresSemantics(test)
+    relations(test)
   })
 
   readOnlyTransactions(name, database)

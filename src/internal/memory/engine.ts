@@ -32,7 +32,7 @@ import {
   transaction,
   unsupported
 } from "./store.js"
-import { compare, copy, Unsupported } from "./values.js"
+import { canonical, compare, copy, Unsupported } from "./values.js"
 import { unwrapStream } from "../unwrap.js"
 
 /** @internal The in-memory engine over a store. */
@@ -116,7 +116,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
 
   const findByKey: TableEngine["findByKey"] = (key, operation) =>
     Effect.suspend(() => {
-      const binder = new Binder(codec, info, sqlOf(operation))
+      const binder = new Binder(codec, info, sqlOf(operation), store)
       const pk = info.pkValue(binder.encoded(pkField, key))
       return run({ write: false, bindError: binder.error }, (s) => {
         const row = s.read(info).rows.get(pk)
@@ -128,7 +128,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
   // LIMIT and OFFSET, compiled in the order the SQL compiler works in.
   const plan = (query: Query.Query<any>, operation: string, options: SelectOptions & { readonly ordered?: boolean }) =>
     compile(() => {
-      const binder = new Binder(codec, info, sqlOf(operation))
+      const binder = new Binder(codec, info, sqlOf(operation), store)
       const filter = effectiveFilter(codec, query, options.extra)
       const result: Plan = {
         filter: filter === undefined ? undefined : compileFilter(binder, filter),
@@ -146,6 +146,73 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
 
   const select: TableEngine["select"] = (query, options, operation) =>
     Effect.map(rowsOf(query, operation, options), (rows) => rows.map(decode))
+
+  // Related rows of many parents, as the PostgreSQL engine's statement
+  // finds them: the filtered rows whose link value is one of the keys (or
+  // that a join table row links to one), in the query's order, with the
+  // limit and offset applied to each parent's rows.
+  const selectRelated: TableEngine["selectRelated"] = (query, link, keys, operation) =>
+    Effect.flatMap(
+      compile(() => {
+        const binder = new Binder(codec, info, sqlOf(operation), store)
+        const filter = effectiveFilter(codec, query)
+        const related: Plan = {
+          filter: filter === undefined ? undefined : compileFilter(binder, filter),
+          order: compileOrder(codec, info, effectiveOrder(query)),
+          distinctOn: undefined,
+          limit: undefined,
+          offset: undefined
+        }
+        if (link._tag === "Field") {
+          codec.column(link.field)
+          const wanted = new Set(keys.map((k) => canonical(info.comparable(link.field, binder.encoded(link.field, k)))))
+          return { related, wanted, join: undefined, bindError: binder.error }
+        }
+        const join = store.info(link.codec.table, link.codec)
+        const joinBinder = new Binder(link.codec, join, sqlOf(operation))
+        const wanted = new Set(keys.map((k) => canonical(join.comparable(link.parentField, joinBinder.encoded(link.parentField, k)))))
+        return { related, wanted, join, bindError: binder.error ?? joinBinder.error }
+      }),
+      ({ bindError, join, related, wanted }) =>
+        run({ write: false, bindError }, (s) => {
+          const rows = runPlan(related, info, s.read(info).rows.values())
+          const pairs: Array<readonly [unknown, StoredRow]> = []
+          if (link._tag === "Field") {
+            const field = link.field
+            for (const row of rows) {
+              const value = info.comparable(field, row[field])
+              if (value !== null && wanted.has(canonical(value))) pairs.push([row[field], row])
+            }
+          } else {
+            // The join rows' parents of each related key, in the join table's order.
+            const parentsOf = new Map<string, Array<unknown>>()
+            for (const joined of s.read(join!).rows.values()) {
+              const parent = join!.comparable(link.parentField, joined[link.parentField])
+              const target = join!.comparable(link.targetField, joined[link.targetField])
+              if (parent === null || target === null || !wanted.has(canonical(parent))) continue
+              const key = canonical(target)
+              let parents = parentsOf.get(key)
+              if (parents === undefined) parentsOf.set(key, parents = [])
+              parents.push(joined[link.parentField])
+            }
+            for (const row of rows) {
+              const value = info.comparable(link.key, row[link.key])
+              for (const parent of value === null ? [] : parentsOf.get(canonical(value)) ?? []) pairs.push([parent, row])
+            }
+          }
+          const skip = query.offset ?? 0
+          const end = query.limit === undefined ? Infinity : skip + query.limit
+          const ranks = new Map<string, number>()
+          const out: Array<readonly [unknown, Record<string, unknown>]> = []
+          for (const [parent, row] of pairs) {
+            const key = canonical(link._tag === "Field" ? info.comparable(link.field, parent) : join!.comparable(link.parentField, parent))
+            const rank = (ranks.get(key) ?? 0) + 1
+            ranks.set(key, rank)
+            if (rank > skip && rank <= end) out.push([copy(parent), copyRow(row)])
+          }
+          return out
+        })
+    ).pipe(Effect.map((pairs) => pairs.map(([parent, row]) => [parent, decode(row)] as const)))
 
   const exists: TableEngine["exists"] = (query) =>
     Effect.map(rowsOf(query, "exists", { first: true }), (rows) => rows.length > 0)
@@ -247,7 +314,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
 
   const insertMany: TableEngine["insertMany"] = (rows, returning, operation) =>
     Effect.suspend(() => {
-      const binder = new Binder(codec, info, sqlOf(operation))
+      const binder = new Binder(codec, info, sqlOf(operation), store)
       // Rows are grouped by the columns they set, as the PostgreSQL engine
       // sends one statement per group; serial values are taken group by group.
       const groups = new Map<string, { columns: ReadonlyArray<string>; at: Array<number>; rows: Array<Prepared> }>()
@@ -384,7 +451,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
   const update: TableEngine["update"] = (target, set, returning, operation) =>
     Effect.flatMap(
       compile(() => {
-        const binder = new Binder(codec, info, sqlOf(operation))
+        const binder = new Binder(codec, info, sqlOf(operation), store)
         const bound = bindSet(set, binder)
         return { bound, chosen: selection(target, binder), bindError: binder.error }
       }),
@@ -405,7 +472,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
   const remove: TableEngine["delete"] = (target, operation) =>
     Effect.flatMap(
       compile(() => {
-        const binder = new Binder(codec, info, sqlOf(operation))
+        const binder = new Binder(codec, info, sqlOf(operation), store)
         return { chosen: selection(target, binder), bindError: binder.error }
       }),
       ({ bindError, chosen }) =>
@@ -438,5 +505,5 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
       return Effect.die(new Unsupported(`raw SQL (${text})`))
     })
 
-  return { findByKey, select, exists, aggregate, stream, insert, insertMany, upsert, update, delete: remove, versionOf, raw }
+  return { findByKey, select, selectRelated, exists, aggregate, stream, insert, insertMany, upsert, update, delete: remove, versionOf, raw }
 }

@@ -8,8 +8,8 @@ import type * as DatabaseError from "../../DatabaseError.js"
 import type * as Query from "../../Query.js"
 import type { Codec } from "../codec.js"
 import * as Expression from "../expr.js"
-import { EncodeFailure, InvalidInput } from "../plan.js"
-import type { TableInfo } from "./store.js"
+import { EncodeFailure, InvalidInput, resolveRelation, visibility } from "../plan.js"
+import { type MemoryStore, runningStatement, type TableInfo } from "./store.js"
 import {
   bind,
   bindJson,
@@ -41,7 +41,7 @@ type Predicate = (row: StoredRow) => Truth
  */
 export class Binder {
   error: DatabaseError.DatabaseError | undefined = undefined
-  constructor(readonly codec: Codec, readonly info: TableInfo, readonly sql: string) {}
+  constructor(readonly codec: Codec, readonly info: TableInfo, readonly sql: string, readonly store?: MemoryStore) {}
 
   /** A model value of a field, as a bound parameter. */
   model(field: string, value: unknown): unknown {
@@ -242,6 +242,55 @@ export const compileFilter = (binder: Binder, expr: Query.Expr): Predicate => {
         }
         if (typeof x === "number" || typeof x === "boolean") return jsonbContains(x, contained)
         throw new Unsupported(`jsonContains on field "${field}", which is not a jsonb object`)
+      }
+    }
+    case "Related": {
+      // As the PostgreSQL compiler's EXISTS subquery: related rows linked to
+      // the row by the relation's key (through the join table's rows), seen
+      // by the running statement.
+      const relation = resolveRelation(codec, expr.relation, "filter")
+      const store = binder.store
+      if (store === undefined) throw new Unsupported("a relation filter here")
+      const target = relation.codec
+      const targetInfo = store.info(target.table, target)
+      const inner = new Binder(target, targetInfo, binder.sql, store)
+      const visible = visibility(target, expr.query?.deleted ?? "exclude")
+      const shown = visible === undefined ? undefined : compileFilter(inner, visible)
+      const filter = expr.query?.filter === undefined ? undefined : compileFilter(inner, expr.query.filter)
+      const mode = expr.mode
+      if (mode === "every" && filter === undefined) return () => true
+      const link = relation.link
+      const parentField = relation.parentField
+      const joinInfo = link._tag === "Through" ? store.info(link.codec.table, link.codec) : undefined
+      return (row) => {
+        const parent = info.comparable(parentField, row[parentField])
+        if (parent === null) return mode !== "some"
+        const key = canonical(parent)
+        const s = runningStatement()
+        let linked: (r: StoredRow) => boolean
+        if (link._tag === "Field") {
+          linked = (r) => {
+            const v = targetInfo.comparable(link.field, r[link.field])
+            return v !== null && canonical(v) === key
+          }
+        } else {
+          const keys = new Set<string>()
+          for (const j of s.read(joinInfo!).rows.values()) {
+            const p = joinInfo!.comparable(link.parentField, j[link.parentField])
+            const t = joinInfo!.comparable(link.targetField, j[link.targetField])
+            if (p !== null && t !== null && canonical(p) === key) keys.add(canonical(t))
+          }
+          linked = (r) => {
+            const v = targetInfo.comparable(link.key, r[link.key])
+            return v !== null && keys.has(canonical(v))
+          }
+        }
+        for (const r of s.read(targetInfo).rows.values()) {
+          if (!linked(r) || (shown !== undefined && shown(r) !== true)) continue
+          const truth = filter === undefined ? true : filter(r)
+          if (mode === "every" ? truth !== true : truth === true) return mode === "some"
+        }
+        return mode !== "some"
       }
     }
     case "Invalid":

@@ -295,6 +295,16 @@ export class Statement {
   }
 }
 
+// The statement whose (synchronous) body is running: a relation filter
+// reads the related tables as that statement sees them.
+let running: Statement | undefined = undefined
+
+/** @internal The statement running now; a relation filter evaluated outside one is a bug. */
+export const runningStatement = (): Statement => {
+  if (running === undefined) throw new Error("a relation filter was evaluated outside a statement")
+  return running
+}
+
 /** @internal How a statement runs. */
 export interface StatementOptions {
   /** Writes wait for the lock outside a transaction, and fail in a READ ONLY one. */
@@ -353,7 +363,14 @@ const execute = <A>(
     if (options.write && level?.root.settings.readOnly === true) {
       throw new StatementFailure(new DatabaseError.ReadOnlyViolation({ sqlState: "25006" }))
     }
-    const result = body(current)
+    const previous = running
+    running = current
+    let result: A
+    try {
+      result = body(current)
+    } finally {
+      running = previous
+    }
     if (level !== undefined && level.depth > 0) level.undo.push(...current.log)
     return Effect.succeed(result)
   } catch (error) {

@@ -18,7 +18,7 @@ import type { DecodedResult, Statement } from "./driver.js"
 import type { Engine, SetClause, TableEngine, Target } from "../engine.js"
 import { isIncrement } from "../increment.js"
 import { compile as compileFor, compileThen as compileThenFor, effectiveFilter, effectiveOrder, MAX_PARAMETERS, needsSubquery } from "../plan.js"
-import { keysSubquery, limitClause, orderClause, Params, selectSql, whereClause } from "./sql.js"
+import { compileExpr, keysSubquery, limitClause, orderClause, Params, selectSql, whereClause } from "./sql.js"
 import type { TransactionOptions } from "../transaction.js"
 import { unwrapStream } from "../unwrap.js"
 
@@ -139,6 +139,61 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
 
   const select: TableEngine["select"] = (query, options) =>
     compileThen(() => selectStatement(query, options), ({ text, values }) => Effect.map(runRows(text, values), rowsOf))
+
+  // Related rows of many parents in one statement: `= ANY($1)` over the
+  // parents' key values (one array parameter however many), and for a
+  // per-parent limit or offset, each parent's rows numbered by
+  // row_number() in the query's order. A join table is joined in a derived
+  // table, so that the query's filter and ordering name the related
+  // table's columns alone.
+  const parentColumn = quote("effect_dal_parent")
+  const rankColumn = quote("effect_dal_rank")
+  const selectRelated: TableEngine["selectRelated"] = (query, link, keys) =>
+    compileThen(() => {
+      const params = new Params()
+      const keysParam = params.add(keys)
+      const where: Array<string> = []
+      let from: string
+      let parent: string
+      if (link._tag === "Field") {
+        from = name
+        parent = col(link.field)
+        where.push(`${parent} = ANY(${keysParam})`)
+      } else {
+        const join = link.codec
+        const joinParent = `j.${quote(join.column(link.parentField))}`
+        from = `(SELECT t.*, ${joinParent} AS ${parentColumn} FROM ${name} AS t JOIN ${join.table.qualifiedName} AS j ON j.${
+          quote(join.column(link.targetField))
+        } = t.${col(link.key)} WHERE ${joinParent} = ANY(${keysParam})) AS ${quote("effect_dal_related")}`
+        parent = parentColumn
+        params.scope = quote("effect_dal_related")
+      }
+      const filter = effectiveFilter(codec, query)
+      if (filter !== undefined) where.push(compileExpr(codec, filter, params))
+      const whereSql = where.length === 0 ? "" : ` WHERE ${where.join(" AND ")}`
+      const order = orderClause(codec, effectiveOrder(query))
+      if (query.limit === undefined && query.offset === undefined) {
+        return { text: `SELECT ${codec.selectList}, ${parent} FROM ${from}${whereSql}${order}`, values: params.values }
+      }
+      const skip = query.offset ?? 0
+      let bounds = ` WHERE ${rankColumn} > ${params.add(skip)}`
+      if (query.limit !== undefined) bounds += ` AND ${rankColumn} <= ${params.add(Math.min(skip + query.limit, Number.MAX_SAFE_INTEGER))}`
+      const text = `SELECT ${codec.selectList}, ${parent} FROM (SELECT *, row_number() OVER (PARTITION BY ${parent}${order}) AS ${rankColumn} FROM ${from}${whereSql}) AS ${
+        quote("effect_dal_ranked")
+      }${bounds} ORDER BY ${rankColumn}`
+      return { text, values: params.values }
+    }, ({ text, values }) =>
+      Effect.map(
+        connection.execute({ text, values, name: nameFor(text), decode: decodeRelated }),
+        (result) => rowsOf(result) as ReadonlyArray<readonly [unknown, unknown]>
+      ))
+  // The parent's value comes after the model's columns; `values` is reused
+  // for the next row, so it is read before the row is built.
+  const fieldCount = table.fields.length
+  const decodeRelated = (values: ReadonlyArray<unknown>) => {
+    const parent = values[fieldCount]
+    return [parent, decode(values)] as const
+  }
 
   const exists: TableEngine["exists"] = (query) =>
     compileThen(
@@ -448,6 +503,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
   return {
     findByKey,
     select,
+    selectRelated,
     exists,
     aggregate,
     stream,

@@ -2,11 +2,20 @@ import * as Either from "effect/Either"
 import type * as Query from "../../Query.js"
 import type { Codec } from "../codec.js"
 import * as Expression from "../expr.js"
-import { EncodeFailure, effectiveFilter, effectiveOrder, InvalidInput } from "../plan.js"
+import { quote } from "../identifier.js"
+import { EncodeFailure, effectiveFilter, effectiveOrder, InvalidInput, resolveRelation, visibility } from "../plan.js"
 
 /** @internal Parameters of a statement being built: each value becomes `$n`. */
 export class Params {
   readonly values: Array<unknown> = []
+  /**
+   * How the row being filtered is named, for a relation filter's
+   * correlated subquery: the table's own name unless the FROM is a derived
+   * table or an aliased subquery.
+   */
+  scope: string | undefined = undefined
+  /** Aliases made so far, so that nested subqueries get distinct ones. */
+  aliases = 0
   add(value: unknown): string {
     this.values.push(value)
     return `$${this.values.length}`
@@ -69,11 +78,50 @@ export const compileExpr = (codec: Codec, expr: Query.Expr, params: Params): str
       return `(${col(codec, expr.field)} && ${params.add(encode(codec, expr.field, expr.values))})`
     case "JsonContains":
       return `(${col(codec, expr.field)} @> ${params.add(JSON.stringify(expr.value))}::jsonb)`
+    case "Related":
+      return relatedSql(codec, expr, params)
     case "Invalid":
       throw new InvalidInput("filter", expr.reason)
     default:
       throw new InvalidInput("filter", "not a filter built with Query")
   }
+}
+
+// A relation filter: an EXISTS subquery over the related table, aliased
+// (so a relation of a table to itself still names the outer row), joined
+// to the outer row by the relation's key; a join table in a nested EXISTS,
+// so that the related query's filter names the related table's columns
+// alone. `every` is NOT EXISTS a related row its filter does not make TRUE.
+const relatedSql = (codec: Codec, expr: Extract<Query.Expr, { readonly _tag: "Related" }>, params: Params): string => {
+  const relation = resolveRelation(codec, expr.relation, "filter")
+  const target = relation.codec
+  const outer = params.scope ?? codec.table.qualifiedName
+  const alias = quote(`effect_dal_r${++params.aliases}`)
+  const parent = `${outer}.${col(codec, relation.parentField)}`
+  const link = relation.link
+  let on: string
+  if (link._tag === "Field") {
+    on = `${alias}.${col(target, link.field)} = ${parent}`
+  } else {
+    const join = quote(`effect_dal_j${++params.aliases}`)
+    on = `EXISTS (SELECT 1 FROM ${link.codec.table.qualifiedName} AS ${join} WHERE ${join}.${col(link.codec, link.parentField)} = ${parent} AND ${join}.${
+      col(link.codec, link.targetField)
+    } = ${alias}.${col(target, link.key)})`
+  }
+  const inner = expr.query
+  const visible = visibility(target, inner?.deleted ?? "exclude")
+  const saved = params.scope
+  params.scope = alias
+  const parts = [on]
+  if (visible !== undefined) parts.push(compileExpr(target, visible, params))
+  const filter = inner?.filter === undefined ? undefined : compileExpr(target, inner.filter, params)
+  params.scope = saved
+  if (expr.mode === "every") {
+    if (filter === undefined) return "TRUE"
+    parts.push(`(${filter}) IS NOT TRUE`)
+  } else if (filter !== undefined) parts.push(filter)
+  const exists = `EXISTS (SELECT 1 FROM ${target.table.qualifiedName} AS ${alias} WHERE ${parts.join(" AND ")})`
+  return expr.mode === "some" ? exists : `(NOT ${exists})`
 }
 
 const col = (codec: Codec, field: string) => `"${codec.column(field).replace(/"/g, "\"\"")}"`

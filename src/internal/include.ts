@@ -1,0 +1,97 @@
+/**
+ * Eager loading, written once for both engines: the relations a query
+ * includes are loaded level by level, one statement per included relation
+ * (`selectRelated`), whatever the number of parent rows; never one per row.
+ * Nested includes load from all the rows of the level above at once.
+ */
+import * as Effect from "effect/Effect"
+import * as Query from "../Query.js"
+import type * as Table from "../Table.js"
+import { type Codec, codecFor } from "./codec.js"
+import type { Engine, Failure, TableEngine } from "./engine.js"
+import { resolveRelation } from "./plan.js"
+
+// The statements of a related table, made once per engine.
+const tableEngines = new WeakMap<Engine, WeakMap<Table.Table<any, any>, TableEngine>>()
+const statementsOf = (engine: Engine, table: Table.Table<any, any>): TableEngine => {
+  let byTable = tableEngines.get(engine)
+  if (byTable === undefined) tableEngines.set(engine, byTable = new WeakMap())
+  let statements = byTable.get(table)
+  if (statements === undefined) byTable.set(table, statements = engine.table(table, codecFor(table)))
+  return statements
+}
+
+/**
+ * A key value as a map key. The parent's field and the related field have
+ * the same type (Table.relations checks it), and each engine hands back
+ * the related side as the column holds it, so the text of the value is
+ * enough (int8 keys may be a bigint on one side and text on the other).
+ */
+const keyOf = (value: unknown): string =>
+  value instanceof Date ? `d${value.getTime()}` : typeof value === "object" ? `j${JSON.stringify(value)}` : `v${String(value)}`
+
+const many = (kind: Table.RelationKind) => kind === "hasMany" || kind === "manyToMany"
+
+/**
+ * @internal
+ * Loads the includes of a checked query into `rows` (decoded models of the
+ * codec's table): each relation becomes a field of the row named after it.
+ */
+export const loadIncludes = (
+  engine: Engine,
+  codec: Codec,
+  includes: ReadonlyArray<Query.Include>,
+  rows: ReadonlyArray<unknown>
+): Effect.Effect<void, Failure> =>
+  includes.length === 0 || rows.length === 0
+    ? Effect.void
+    : Effect.forEach(includes, (include) => loadOne(engine, codec, include, rows), { discard: true })
+
+const loadOne = (
+  engine: Engine,
+  codec: Codec,
+  include: Query.Include,
+  rows: ReadonlyArray<unknown>
+): Effect.Effect<void, Failure> =>
+  Effect.suspend(() => {
+    const relation = resolveRelation(codec, include.relation, "include")
+    const { kind, name, parentField } = relation
+    const toMany = many(kind)
+    // Parents by key value, and the distinct key values, encoded.
+    const parents = new Map<string, Array<Record<string, unknown>>>()
+    const keys: Array<unknown> = []
+    for (const row of rows as ReadonlyArray<Record<string, unknown>>) {
+      row[name] = toMany ? [] : null
+      const value = row[parentField]
+      if (value === null || value === undefined) continue
+      const encoded = codec.encodeField(parentField, value)
+      // A value read from the table fits its own schema.
+      if (encoded._tag === "Left") return Effect.die(encoded.left)
+      const key = keyOf(encoded.right)
+      const same = parents.get(key)
+      if (same === undefined) {
+        parents.set(key, [row])
+        keys.push(encoded.right)
+      } else same.push(row)
+    }
+    if (keys.length === 0) return Effect.void
+    const asked = include.query
+    // A hasOne relation is the first row per parent (belongsTo refers to a key).
+    const query = kind !== "hasOne"
+      ? asked ?? everything
+      : Query.limit(asked ?? everything, Math.min(asked?.limit ?? 1, 1))
+    const statements = statementsOf(engine, relation.target)
+    return statements.selectRelated(query, relation.link, keys, "include").pipe(
+      Effect.tap((pairs) => loadIncludes(engine, relation.codec, query.includes, pairs.map((pair) => pair[1]))),
+      Effect.map((pairs) => {
+        for (const [parent, child] of pairs) {
+          for (const row of parents.get(keyOf(parent)) ?? []) {
+            if (toMany) (row[name] as Array<unknown>).push(child)
+            else if (row[name] === null) row[name] = child
+          }
+        }
+      })
+    )
+  })
+
+const everything = Query.make<any>()
