@@ -25,6 +25,9 @@ import type { TransactionOptions } from "./transaction.js"
 /** @internal A row's fields in their encoded form, as columns hold them. */
 export type Encoded = Record<string, unknown>
 
+/** @internal A primary key, encoded: the values of the key's fields, in the key's order. */
+export type EncodedKey = ReadonlyArray<unknown>
+
 /** @internal One assignment of an UPDATE: an encoded value, or an increment of the stored value. */
 export type Assignment = readonly [field: string, value: unknown | Increment]
 
@@ -43,7 +46,7 @@ export interface SetClause {
 export type Target =
   | {
     readonly _tag: "Key"
-    readonly key: unknown
+    readonly key: EncodedKey
     readonly state: "alive" | "deleted" | "any"
     readonly version?: number | undefined
   }
@@ -79,7 +82,15 @@ export type Failure = DatabaseError.DatabaseError | ParseResult.ParseError | Dat
 /** @internal The statements of one table, made once per repository. */
 export interface TableEngine {
   /** The visible row with this encoded primary key. */
-  readonly findByKey: (key: unknown, operation: string) => Effect.Effect<Option.Option<unknown>, DatabaseError.DatabaseError>
+  readonly findByKey: (key: EncodedKey, operation: string) => Effect.Effect<Option.Option<unknown>, DatabaseError.DatabaseError>
+  /**
+   * The visible rows with these keys, in one statement: for each key, in
+   * order, its row or none (a key given twice gets its row twice).
+   */
+  readonly findByKeys: (
+    keys: ReadonlyArray<EncodedKey>,
+    operation: string
+  ) => Effect.Effect<ReadonlyArray<Option.Option<unknown>>, DatabaseError.DatabaseError>
   /** The rows of a checked query. */
   readonly select: (
     query: Query.Query<any>,
@@ -125,7 +136,7 @@ export interface TableEngine {
   /** DELETE: the number of rows deleted. */
   readonly delete: (target: Target, operation: string) => Effect.Effect<number, Failure>
   /** The version of the visible row with this key; `undefined` when there is none. */
-  readonly versionOf: (key: unknown) => Effect.Effect<unknown | undefined, DatabaseError.DatabaseError>
+  readonly versionOf: (key: EncodedKey) => Effect.Effect<unknown | undefined, DatabaseError.DatabaseError>
   /** A statement of the program's own, its rows decoded as the table's models. */
   readonly raw: (statement: SqlStatement<unknown>) => Effect.Effect<ReadonlyArray<unknown>, DatabaseError.DatabaseError>
 }

@@ -76,7 +76,7 @@ export const makeRepository = <T extends Table.Table<any, any>>(
     compileThenFor(codec, build, then)
   const cursorKey = options.cursorKey
   const fields = table.fields as ReadonlyArray<string>
-  const pkField = table.primaryKey as string
+  const keyFields = codec.keyFields
   const softField = table.softDelete as string | undefined
   const versionField = table.version as string | undefined
   const updatedField = table.timestamps.updated as string | undefined
@@ -110,7 +110,7 @@ export const makeRepository = <T extends Table.Table<any, any>>(
   // A unique violation names its columns even when Postgres's detail
   // could not be parsed, if the table definition knows the constraint.
   const knownKeys = new Map<string, ReadonlyArray<string>>([
-    [table.primaryKeyConstraint, [codec.column(pkField)]],
+    [table.primaryKeyConstraint, keyFields.map((f) => codec.column(f))],
     ...table.uniqueKeys.map((k) => [k.constraint, k.fields.map((f: string) => codec.column(f))] as const)
   ])
   const enrich = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
@@ -119,7 +119,7 @@ export const makeRepository = <T extends Table.Table<any, any>>(
         ? new DatabaseError.UniqueViolation({ ...error, columns: knownKeys.get(error.constraint)! }) as E
         : error)
 
-  const encodeId = (id: unknown) => fromEither(codec.encodeField(pkField, id))
+  const encodeId = (id: unknown) => fromEither(codec.encodeKey(id))
   const notFound = (id: unknown) => new DatabaseError.NotFound({ table: table.name, key: id })
 
   // -- reads ------------------------------------------------------------------
@@ -128,7 +128,7 @@ export const makeRepository = <T extends Table.Table<any, any>>(
   // engine's statement is made once.
   const byKey = (id: Table.Id<T>, operation: string) =>
     Effect.suspend((): Effect.Effect<Option.Option<Row>, DatabaseError.DatabaseError | ParseResult.ParseError> => {
-      const key = codec.encodeField(pkField, id)
+      const key = codec.encodeKey(id)
       return key._tag === "Left"
         ? Effect.fail(key.left)
         : statements.findByKey(key.right, operation) as Effect.Effect<Option.Option<Row>, DatabaseError.DatabaseError>
@@ -229,7 +229,7 @@ export const makeRepository = <T extends Table.Table<any, any>>(
       const columns = codec.insertFields.filter((f) => encoded[f] !== undefined)
       // The key, the created timestamp and the version keep their values;
       // the version is bumped.
-      const keep = new Set([...target.fields, pkField, createdField, versionField])
+      const keep = new Set([...target.fields, ...keyFields, createdField, versionField])
       const set = mode === "nothing"
         ? []
         : mode === "all"
