@@ -11,6 +11,7 @@
  * holds); rows handed back are decoded models.
  */
 import type { Statement as SqlStatement } from "@effect/sql/Statement"
+import type * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
@@ -151,6 +152,13 @@ export interface Engine {
   readonly system: "postgresql" | "memory"
   /** The statements of a table, for one repository. */
   readonly table: (table: Table.Table<any, any>, codec: Codec) => TableEngine
+  /**
+   * What a fiber with this context runs its statements on: its transaction
+   * (its savepoint level) or pinned connection, `undefined` for the pool.
+   * Batched reads (repository.ts) are only ever sent together when they
+   * come from the same one.
+   */
+  readonly sessionOf: (context: Context.Context<never>) => unknown
   /** Runs `effect` as one unit: a transaction, or a savepoint inside the fiber's. */
   readonly transaction: <A, E, R>(
     effect: Effect.Effect<A, E, R>,

@@ -13,6 +13,7 @@ import type * as FastCheck from "effect/FastCheck"
 import type * as Layer from "effect/Layer"
 import * as Database from "../Database.js"
 import type * as Table from "../Table.js"
+import { batchedReads } from "./contract/batchedReads.js"
 import { compositeKeys } from "./contract/compositeKeys.js"
 import { pagination } from "./contract/pagination.js"
 import { postgresSemantics } from "./contract/postgresSemantics.js"
@@ -68,6 +69,7 @@ export const suite = <E>(name: string, database: Layer.Layer<Database.Database, 
     untrustedInput(test)
     postgresSemantics(test)
     compositeKeys(test)
+    batchedReads(test)
   })
 
   readOnlyTransactions(name, database)

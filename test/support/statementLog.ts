@@ -1,7 +1,9 @@
 /**
  * A TCP proxy between the library and PostgreSQL that keeps the text of
  * every statement sent, read off the wire: the query string of each Parse
- * message (extended protocol) and each Query message (simple protocol).
+ * message (extended protocol) and each Query message (simple protocol),
+ * and the text of every statement run: each Bind (a prepared statement
+ * runs once per Bind, but is parsed once per connection) and each Query.
  * Parameters travel in Bind messages and are not kept: they are data.
  */
 import * as Effect from "effect/Effect"
@@ -13,14 +15,18 @@ export interface StatementLog {
   readonly url: string
   /** Every statement text sent so far, in order. */
   readonly statements: () => ReadonlyArray<string>
+  /** The text of every statement run so far, in order: prepared ones once per run. */
+  readonly runs: () => ReadonlyArray<string>
 }
 
 // Frontend messages after the startup packet: a type byte, then a 32-bit
 // length that counts itself. The startup packet (and an SSLRequest) has no
 // type byte: its first 32 bits are the length.
-const reader = (onStatement: (text: string) => void) => {
+const reader = (onStatement: (text: string) => void, onRun: (text: string) => void) => {
   let buffer = Buffer.alloc(0)
   let started = false
+  // Prepared statements of this connection by name ("" is the unnamed one).
+  const named = new Map<string, string>()
   return (chunk: Buffer) => {
     buffer = Buffer.concat([buffer, chunk])
     while (true) {
@@ -39,10 +45,21 @@ const reader = (onStatement: (text: string) => void) => {
       const length = buffer.readInt32BE(1)
       if (buffer.length < 1 + length) return
       const body = buffer.subarray(5, 1 + length)
-      if (type === "Q") onStatement(body.toString("utf8", 0, body.indexOf(0)))
+      if (type === "Q") {
+        const text = body.toString("utf8", 0, body.indexOf(0))
+        onStatement(text)
+        onRun(text)
+      }
       if (type === "P") {
         const nameEnd = body.indexOf(0)
-        onStatement(body.toString("utf8", nameEnd + 1, body.indexOf(0, nameEnd + 1)))
+        const text = body.toString("utf8", nameEnd + 1, body.indexOf(0, nameEnd + 1))
+        named.set(body.toString("utf8", 0, nameEnd), text)
+        onStatement(text)
+      }
+      if (type === "B") {
+        // A portal name, then the statement's name.
+        const portalEnd = body.indexOf(0)
+        onRun(named.get(body.toString("utf8", portalEnd + 1, body.indexOf(0, portalEnd + 1))) ?? "")
       }
       buffer = buffer.subarray(1 + length)
     }
@@ -55,12 +72,13 @@ export const statementLog = (databaseUrl: string): Effect.Effect<StatementLog, n
     Effect.async<{ log: StatementLog; server: net.Server; sockets: Set<net.Socket> }>((resume) => {
       const target = new URL(databaseUrl)
       const statements: Array<string> = []
+      const runs: Array<string> = []
       const sockets = new Set<net.Socket>()
       const server = net.createServer((client) => {
         const upstream = net.connect(Number(target.port || 5432), target.hostname)
         sockets.add(client)
         sockets.add(upstream)
-        const read = reader((text) => statements.push(text))
+        const read = reader((text) => statements.push(text), (text) => runs.push(text))
         client.on("data", (chunk: Buffer) => {
           read(chunk)
           upstream.write(chunk)
@@ -81,7 +99,7 @@ export const statementLog = (databaseUrl: string): Effect.Effect<StatementLog, n
         const url = new URL(databaseUrl)
         url.hostname = "127.0.0.1"
         url.port = String((server.address() as net.AddressInfo).port)
-        resume(Effect.succeed({ log: { url: url.toString(), statements: () => statements }, server, sockets }))
+        resume(Effect.succeed({ log: { url: url.toString(), statements: () => statements, runs: () => runs }, server, sockets }))
       })
     }),
     ({ server, sockets }) =>

@@ -21,6 +21,7 @@ import { isIncrement } from "../increment.js"
 import { compile as compileFor, effectiveFilter, effectiveOrder, MAX_PARAMETERS, needsSubquery } from "../plan.js"
 import { Binder, compileFilter, compileOrder, type Plan, runPlan, type StoredRow } from "./evaluate.js"
 import {
+  currentSession,
   fail,
   type Key,
   type MemoryStore,
@@ -38,6 +39,8 @@ import { compare, copy, Unsupported } from "./values.js"
 export const makeEngine = (store: MemoryStore): Engine => ({
   system: "memory",
   table: (table, codec) => makeTable(table, codec, store),
+  // A Session is made per provide; its level is the savepoint it stands for.
+  sessionOf: (context) => currentSession(store, context)?.level,
   transaction: (effect, options) => transaction(store, effect, options)
 })
 

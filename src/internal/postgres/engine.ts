@@ -6,6 +6,7 @@
  * the driver as they arrive.
  */
 import type { Statement as SqlStatement } from "@effect/sql/Statement"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -25,6 +26,8 @@ import type { TransactionOptions } from "../transaction.js"
 export interface Connection {
   readonly execute: (statement: Statement) => Effect.Effect<pg.QueryResult, DatabaseError.DatabaseError>
   readonly stream: (statement: Statement, batchSize: number) => Stream.Stream<any, DatabaseError.DatabaseError>
+  /** The session (transaction level or pinned connection) a fiber with this context runs on. */
+  readonly sessionOf: (context: Context.Context<never>) => unknown
   readonly transaction: <A, E, R>(
     effect: Effect.Effect<A, E, R>,
     options?: TransactionOptions
@@ -36,6 +39,7 @@ export interface Connection {
 export const makeEngine = (connection: Connection): Engine => ({
   system: "postgresql",
   table: (table, codec) => makeTable(table, codec, connection),
+  sessionOf: connection.sessionOf,
   transaction: connection.transaction,
   decorate: connection.decorate
 })
