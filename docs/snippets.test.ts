@@ -93,6 +93,9 @@ describe("README snippets", () => {
       const result = yield* run(Repositories.createTables, Repositories.program)
       expect(result).toMatchObject({
         byId: true,
+        several: [true, false, true],
+        follow: true,
+        badKey: "ParseError",
         same: "hello-world",
         missing: "NotFound",
         top: ["effect-101", "sql-tips"],

@@ -53,8 +53,12 @@ export interface Options<S extends Model.Any, PK extends FieldName<S>> {
   readonly name: string
   /** Its schema; default `public`. */
   readonly schema?: string | undefined
-  /** The primary-key field (one column; composite keys are not supported yet). */
-  readonly primaryKey: PK
+  /**
+   * The primary-key field, or the fields of a composite key in the
+   * constraint's column order (`["userId", "groupId"]`): then a key is a
+   * record of those fields (`{ userId: 1, groupId: 2 }`).
+   */
+  readonly primaryKey: PK | ReadonlyArray<PK>
   /** The primary key's constraint name; default `<table>_pkey`. */
   readonly primaryKeyConstraint?: string | undefined
   /** Unique keys besides the primary key. */
@@ -108,14 +112,21 @@ export type TypeId = typeof TypeId
  * @since 0.1.0
  * @category models
  */
-export interface Table<S extends Model.Any = Model.Any, PK extends string = FieldName<S>, M extends string = string> {
+export interface Table<
+  S extends Model.Any = Model.Any,
+  PK extends string | ReadonlyArray<string> = FieldName<S>,
+  M extends string = string
+> {
   readonly [TypeId]: TypeId
   readonly model: S
   readonly name: string
   readonly schema: string
   /** The quoted, schema-qualified name, ready for SQL. */
   readonly qualifiedName: string
+  /** The primary key as given: a field, or the fields of a composite key. */
   readonly primaryKey: PK
+  /** The primary key's fields, in order: one for a single-column key. */
+  readonly primaryKeyFields: ReadonlyArray<FieldName<S>>
   readonly primaryKeyConstraint: string
   readonly uniqueKeys: ReadonlyArray<{ readonly fields: ReadonlyArray<FieldName<S>>; readonly constraint: string }>
   readonly softDelete: FieldName<S> | undefined
@@ -166,7 +177,17 @@ export type Insert<T extends Table<any, any>> = Simplify<
   & Partial<Pick<InsertVariant<T>, OptionalInsertKey<T>>>
 >
 
-type UpdateVariant<T extends Table<any, any>> = Omit<Schema.Schema.Type<T["model"]["update"]>, T["primaryKey"]>
+/**
+ * The primary key's fields as a union: the field of a single-column key,
+ * each field of a composite key.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type KeyField<T extends Table<any, any>> = T["primaryKey"] extends ReadonlyArray<infer F extends string> ? F
+  : Extract<T["primaryKey"], string>
+
+type UpdateVariant<T extends Table<any, any>> = Omit<Schema.Schema.Type<T["model"]["update"]>, KeyField<T>>
 
 /**
  * What `update` takes: some fields of the model's update variant, never the
@@ -182,12 +203,15 @@ export type Patch<T extends Table<any, any>> = {
 }
 
 /**
- * The primary key's type.
+ * The primary key's type: the key field's value, or for a composite key a
+ * record of its fields (`{ readonly userId: number; readonly groupId: number }`).
  *
  * @since 0.1.0
  * @category models
  */
-export type Id<T extends Table<any, any>> = Row<T>[T["primaryKey"]]
+export type Id<T extends Table<any, any>> = T["primaryKey"] extends ReadonlyArray<infer F extends string>
+  ? { readonly [K in Extract<F, keyof Row<T>>]: Row<T>[K] }
+  : Row<T>[T["primaryKey"]]
 
 /**
  * `createdAt` -> `created_at`, `userID` -> `user_id`, `HTMLPage` -> `html_page`.
@@ -245,8 +269,6 @@ type ManagedOf<O> = O extends {
 } ? Extract<D | V | (TS extends { readonly created?: infer C; readonly updated?: infer U } ? C | U : never), string>
   : never
 
-/** Quotes an SQL identifier. */
-
 /**
  * Defines a table for a model.
  *
@@ -278,7 +300,14 @@ export const make = <S extends Model.Any, const O extends Options<S, FieldName<S
       throw new Error(`Table "${options.name}": ${role} "${field}" is not a field of the model`)
     }
   }
-  check(options.primaryKey, "primary key")
+  const keyFields: ReadonlyArray<FieldName<S>> = typeof options.primaryKey === "string"
+    ? [options.primaryKey]
+    : [...(options.primaryKey as ReadonlyArray<FieldName<S>>)]
+  if (keyFields.length === 0) throw new Error(`Table "${options.name}": the primary key names no field`)
+  if (new Set(keyFields).size !== keyFields.length) {
+    throw new Error(`Table "${options.name}": the primary key names a field twice`)
+  }
+  for (const field of keyFields) check(field, "primary key")
   check(options.softDelete, "soft-delete field")
   check(options.version, "version field")
   check(options.timestamps?.created, "created timestamp")
@@ -314,6 +343,7 @@ export const make = <S extends Model.Any, const O extends Options<S, FieldName<S
     schema,
     qualifiedName: schema === "public" ? quote(options.name) : `${quote(schema)}.${quote(options.name)}`,
     primaryKey: options.primaryKey,
+    primaryKeyFields: keyFields,
     primaryKeyConstraint: options.primaryKeyConstraint ?? postgresObjectName(options.name, [], "pkey"),
     uniqueKeys,
     softDelete: options.softDelete,

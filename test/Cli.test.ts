@@ -193,15 +193,16 @@ describe("effect-dal command line", () => {
       const up = fs.readFileSync(path.join(dir, "0001_init.up.sql"), "utf8")
       expect(up).toContain(`CREATE TABLE "members" (`)
       expect(up).toContain(`CONSTRAINT "members_email_key" UNIQUE ("email")`)
+      expect(up).toContain(`CONSTRAINT "grants_pkey" PRIMARY KEY ("member_id", "resource")`)
 
       const failing = yield* cli(["check", "--tables", "src/testing/Fixtures.ts"], env)
       expect(failing.code).toBe(1)
-      expect(failing.stderr).toContain("3 difference(s)")
+      expect(failing.stderr).toContain("4 difference(s)")
       expect(failing.stderr).toContain("members: missing-table")
 
       expect((yield* cli(["migrate", "up", "--dir", dir], env)).code).toBe(0)
       const passing = yield* cli(["check", "--tables", "src/testing/Fixtures.ts"], env)
-      expect([passing.code, passing.stdout]).toEqual([0, "ok: 3 table(s) match the database\n"])
+      expect([passing.code, passing.stdout]).toEqual([0, "ok: 4 table(s) match the database\n"])
 
       // The next migration gets the next id; without --from its files are empty templates.
       const next = yield* cli(["migrate", "create", "add_index", "--dir", dir])

@@ -58,6 +58,24 @@ describe("Table.make", () => {
 
   // TypeScript's excess property check misses these when the object also
   // names a real field, so only the runtime check catches the typo.
+  it("takes a composite primary key as a list of fields, and rejects an empty list, a repeated field or a field not in the model", () => {
+    const composite = Table.make(Thing, { name: "things", primaryKey: ["code", "version"] })
+    expect(composite.primaryKey).toEqual(["code", "version"])
+    expect(composite.primaryKeyFields).toEqual(["code", "version"])
+    expect(composite.primaryKeyConstraint).toBe("things_pkey")
+    expect(Table.make(Thing, { name: "things", primaryKey: "id" }).primaryKeyFields).toEqual(["id"])
+    expect(() => Table.make(Thing, { name: "things", primaryKey: [] })).toThrow(
+      `Table "things": the primary key names no field`
+    )
+    expect(() => Table.make(Thing, { name: "things", primaryKey: ["code", "code"] })).toThrow(
+      `Table "things": the primary key names a field twice`
+    )
+    expect(() =>
+      // @ts-expect-error "nope" is not a field of Thing
+      Table.make(Thing, { name: "things", primaryKey: ["code", "nope"] })
+    ).toThrow(`Table "things": primary key "nope" is not a field of the model`)
+  })
+
   it("rejects a column override, generator or default for a field that is not in the model", () => {
     const base = { name: "things", primaryKey: "id" } as const
     expect(() => Table.make(Thing, { ...base, columnOverrides: { code: "thing_code", dispalyName: "label" } }))

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "@effect/vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
 import * as Model from "@effect/sql/Model"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
@@ -41,13 +41,13 @@ describe("Database.verify", () => {
     Effect.gen(function*() {
       const url = yield* TestDatabase.TestUrl
       for (const statement of Fixtures.ddl) yield* Admin.query(url, statement)
-      yield* Database.verify([Fixtures.Members, Fixtures.Notes, Fixtures.Settings])
+      yield* Database.verify([Fixtures.Members, Fixtures.Notes, Fixtures.Settings, Fixtures.Grants])
     }).pipe(Effect.provide(TestDatabase.layer())))
 
   it.scoped("passes after a migration made from the definitions (the DDL `migrate create --from` writes)", () =>
     Effect.gen(function*() {
       const url = yield* TestDatabase.TestUrl
-      const tables = [Fixtures.Members, Fixtures.Notes, Fixtures.Settings, Accounts]
+      const tables = [Fixtures.Members, Fixtures.Notes, Fixtures.Settings, Fixtures.Grants, Accounts]
       const { down, up } = createTables(tables)
       const source = Migrator.fromRecords([{ id: 1, name: "create_tables", up, down }])
       yield* Migrator.up({ source })
@@ -101,6 +101,23 @@ describe("Database.verify", () => {
       yield* Admin.query(url, "alter table members drop constraint members_mail_unique")
       yield* Admin.query(url, "create unique index members_email_key on members (email)")
       yield* Database.verify([Fixtures.Members])
+    }).pipe(Effect.provide(TestDatabase.layer())))
+
+  it.scoped("a composite primary key must have all its columns: a key on one of them is a primary-key mismatch", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.TestUrl
+      yield* Admin.query(
+        url,
+        `create table grants (
+          member_id integer not null, resource text collate "C" not null, role text collate "C" not null,
+          version integer not null default 1, revoked_at timestamptz, primary key (member_id)
+        )`
+      )
+      const mismatches = yield* Effect.flip(Database.verify([Fixtures.Grants]))
+      assert(mismatches._tag === "SchemaMismatch")
+      expect(mismatches.mismatches.map((m) => [m.kind, m.expected, m.actual])).toEqual([
+        ["primary-key", `PRIMARY KEY "grants_pkey" (member_id, resource)`, `PRIMARY KEY "grants_pkey" (member_id)`]
+      ])
     }).pipe(Effect.provide(TestDatabase.layer())))
 
   it.scoped("a table whose name holds quotes and semicolons is looked up as a name, not as SQL", () =>

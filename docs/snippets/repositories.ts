@@ -54,8 +54,26 @@ const ArticleStoreLayer: Layer.Layer<ArticleStore, never, Database.Database> = L
 )
 // #endregion tag
 
+// #region composite
+class Follow extends Model.Class<Follow>("Follow")({
+  followerId: Schema.Number,
+  articleId: Schema.Number,
+  notify: Schema.Boolean
+}) {}
+
+// A join table keyed by two columns: a key is then a record of its fields.
+const Follows = Table.make(Follow, { name: "follows", primaryKey: ["followerId", "articleId"] })
+// #endregion composite
+
 export const createTables = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  sql`create table articles (
+  Effect.zipRight(
+    sql`create table follows (
+      follower_id integer not null,
+      article_id integer not null,
+      notify boolean not null,
+      primary key (follower_id, article_id)
+    )`,
+    sql`create table articles (
     id serial primary key,
     slug text not null unique,
     title text not null,
@@ -67,7 +85,8 @@ export const createTables = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     deleted_at timestamptz,
     created_at timestamptz not null,
     updated_at timestamptz not null
-  )`)
+  )`
+  ))
 
 const article = (slug: string, views: number, tags: ReadonlyArray<string> = [], rating: number | null = null) => ({
   slug,
@@ -103,6 +122,23 @@ export const program = Effect.gen(function*() {
   const same = yield* articles.getById(hello.id) // Article, or fails with NotFound
   const missing = yield* Effect.flip(articles.getById(-1)) // NotFound { table, key }
   // #endregion reads
+
+  // #region batching
+  // Concurrent reads by key in a batching forEach / all: one statement.
+  const several = yield* Effect.forEach([hello.id, -1, hello.id], articles.findById, {
+    concurrency: "unbounded",
+    batching: true
+  }) // [Some(hello), None, Some(hello)]
+  // #endregion batching
+
+  // #region compositeReads
+  const follows = yield* Repository.make(Follows)
+  yield* follows.insert({ followerId: 7, articleId: hello.id, notify: true })
+  const follow = yield* follows.getById({ followerId: 7, articleId: hello.id })
+  yield* follows.update({ followerId: 7, articleId: hello.id }, { notify: false })
+  // A key record with a missing or extra field is a ParseError, before any SQL.
+  const badKey = yield* Effect.flip(follows.findById({ followerId: 7 } as never))
+  // #endregion compositeReads
 
   // #region queries
   const popular = Query.make(Articles).pipe(
@@ -197,6 +233,9 @@ export const program = Effect.gen(function*() {
 
   return {
     byId: Option.isSome(byId),
+    several: several.map(Option.isSome),
+    follow: follow.notify,
+    badKey: badKey._tag,
     same: same.slug,
     missing: missing._tag,
     top: top.map((a) => a.slug),

@@ -80,6 +80,15 @@ export interface Codec {
   readonly storedKinds: (field: string) => ReadonlySet<StoredKind>
   /** A field's column; throws InvalidInput for a name that is not a field. */
   readonly column: (field: string) => string
+  /** The primary key's fields, in order. */
+  readonly keyFields: ReadonlyArray<string>
+  /**
+   * A caller's primary key, checked and encoded: the key field's values in
+   * `keyFields` order. A composite key is a record of exactly its fields;
+   * a missing or extra field, or a value that fails its schema, is a
+   * ParseError (returned, not thrown).
+   */
+  readonly encodeKey: (id: unknown) => Either.Either<ReadonlyArray<unknown>, ParseResult.ParseError>
   /** A model value of a field, encoded for SQL; a ParseError is returned, not thrown. */
   readonly encodeField: (field: string, value: unknown) => Either.Either<unknown, ParseResult.ParseError>
   /** An encoded (SQL) value of a field, decoded back to the model's value. */
@@ -402,10 +411,11 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
       })
     )
 
-  const pkField = table.primaryKey as string
+  const keyFields = table.primaryKeyFields as ReadonlyArray<string>
+  const isKeyField = new Set(keyFields)
   const versionField = table.version as string | undefined
   const patchForbids = (field: string, value: unknown): ParseResult.ParseError | undefined =>
-    field === pkField
+    isKeyField.has(field)
       ? new ParseResult.ParseError({
         issue: new ParseResult.Unexpected(
           value,
@@ -420,6 +430,35 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
         )
       })
       : undefined
+
+  // A single-column key is the field's value. A composite key is a record
+  // of exactly the key's fields: Schema checks that it is an object, that
+  // no field is missing and none is extra (own keys, `__proto__` included),
+  // and encodes each value.
+  const encodeKey: Codec["encodeKey"] = Array.isArray(table.primaryKey)
+    ? (() => {
+      const encode = Schema.encodeUnknownEither(
+        Schema.Struct(Object.fromEntries(keyFields.map((f) => [f, selectFields[f]!]))) as unknown as Schema.Schema<
+          Record<string, unknown>,
+          Record<string, unknown>
+        >,
+        { onExcessProperty: "error" }
+      )
+      return (id: unknown) => {
+        const result = encode(id)
+        if (result._tag === "Left") return Either.left(result.left)
+        const values: Array<unknown> = []
+        for (const field of keyFields) values.push(result.right[field])
+        return Either.right(values)
+      }
+    })()
+    : (() => {
+      const encode = selectEncoders.get(keyFields[0]!)!
+      return (id: unknown) => {
+        const result = encode(id)
+        return result._tag === "Left" ? Either.left(result.left) : Either.right([result.right])
+      }
+    })()
 
   const fieldSet: ReadonlySet<unknown> = new Set(fields)
   const isField = (name: unknown): name is string => fieldSet.has(name)
@@ -442,6 +481,8 @@ export const makeCodec = (table: Table.Table<any, any>): Codec => {
       if (!isField(field)) throw new InvalidInput("query", "not a field of the table", field)
       return columns[field]!
     },
+    keyFields,
+    encodeKey,
     encodeField: (field, value) => selectEncoders.get(field)?.(value) ?? missing(field),
     decodeField: (field, value) => selectDecoders.get(field)?.(value) ?? missing(field),
     patchForbids,

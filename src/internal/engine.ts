@@ -11,6 +11,7 @@
  * holds); rows handed back are decoded models.
  */
 import type { Statement as SqlStatement } from "@effect/sql/Statement"
+import type * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
@@ -24,6 +25,9 @@ import type { TransactionOptions } from "./transaction.js"
 
 /** @internal A row's fields in their encoded form, as columns hold them. */
 export type Encoded = Record<string, unknown>
+
+/** @internal A primary key, encoded: the values of the key's fields, in the key's order. */
+export type EncodedKey = ReadonlyArray<unknown>
 
 /** @internal One assignment of an UPDATE: an encoded value, or an increment of the stored value. */
 export type Assignment = readonly [field: string, value: unknown | Increment]
@@ -43,7 +47,7 @@ export interface SetClause {
 export type Target =
   | {
     readonly _tag: "Key"
-    readonly key: unknown
+    readonly key: EncodedKey
     readonly state: "alive" | "deleted" | "any"
     readonly version?: number | undefined
   }
@@ -95,7 +99,15 @@ export type Failure = DatabaseError.DatabaseError | ParseResult.ParseError | Dat
 /** @internal The statements of one table, made once per repository. */
 export interface TableEngine {
   /** The visible row with this encoded primary key. */
-  readonly findByKey: (key: unknown, operation: string) => Effect.Effect<Option.Option<unknown>, DatabaseError.DatabaseError>
+  readonly findByKey: (key: EncodedKey, operation: string) => Effect.Effect<Option.Option<unknown>, DatabaseError.DatabaseError>
+  /**
+   * The visible rows with these keys, in one statement: for each key, in
+   * order, its row or none (a key given twice gets its row twice).
+   */
+  readonly findByKeys: (
+    keys: ReadonlyArray<EncodedKey>,
+    operation: string
+  ) => Effect.Effect<ReadonlyArray<Option.Option<unknown>>, DatabaseError.DatabaseError>
   /** The rows of a checked query. */
   readonly select: (
     query: Query.Query<any>,
@@ -153,7 +165,7 @@ export interface TableEngine {
   /** DELETE: the number of rows deleted. */
   readonly delete: (target: Target, operation: string) => Effect.Effect<number, Failure>
   /** The version of the visible row with this key; `undefined` when there is none. */
-  readonly versionOf: (key: unknown) => Effect.Effect<unknown | undefined, DatabaseError.DatabaseError>
+  readonly versionOf: (key: EncodedKey) => Effect.Effect<unknown | undefined, DatabaseError.DatabaseError>
   /** A statement of the program's own, its rows decoded as the table's models. */
   readonly raw: (statement: SqlStatement<unknown>) => Effect.Effect<ReadonlyArray<unknown>, DatabaseError.DatabaseError>
 }
@@ -168,6 +180,13 @@ export interface Engine {
   readonly system: "postgresql" | "memory"
   /** The statements of a table, for one repository. */
   readonly table: (table: Table.Table<any, any>, codec: Codec) => TableEngine
+  /**
+   * What a fiber with this context runs its statements on: its transaction
+   * (its savepoint level) or pinned connection, `undefined` for the pool.
+   * Batched reads (repository.ts) are only ever sent together when they
+   * come from the same one.
+   */
+  readonly sessionOf: (context: Context.Context<never>) => unknown
   /** Runs `effect` as one unit: a transaction, or a savepoint inside the fiber's. */
   readonly transaction: <A, E, R>(
     effect: Effect.Effect<A, E, R>,

@@ -14,14 +14,17 @@ import { checkCount, checkQuery, compile, effectiveOrder } from "./plan.js"
 /**
  * @internal
  * The ordering that keyset pagination walks: the query's ordering with the
- * primary key appended as a unique tie-breaker. With DISTINCT ON, the
+ * primary key's fields (those it does not order by already) appended as a
+ * unique tie-breaker. With DISTINCT ON, the
  * distinct fields alone identify a result row, so they are the key.
  */
 export const keysetOrder = (codec: Codec, query: Query.Query<any>): ReadonlyArray<Query.Order> => {
   const order = effectiveOrder(query)
   if (query.distinctOn !== undefined) return order.slice(0, query.distinctOn.length)
-  const pk = codec.table.primaryKey as string
-  return order.some((o) => o.field === pk) ? order : [...order, { field: pk, direction: "asc", nulls: "last" }]
+  const missing = codec.keyFields.filter((key) => !order.some((o) => o.field === key))
+  return missing.length === 0
+    ? order
+    : [...order, ...missing.map((field): Query.Order => ({ field, direction: "asc", nulls: "last" }))]
 }
 
 /**

@@ -358,7 +358,7 @@ export const checkConflictTarget = (
   if (typeof constraint !== "string") {
     throw new InvalidInput("onConflict", "a list of fields, or { constraint } naming a declared key")
   }
-  if (constraint === table.primaryKeyConstraint) return { fields: [table.primaryKey as string], constraint }
+  if (constraint === table.primaryKeyConstraint) return { fields: codec.keyFields, constraint }
   const key = table.uniqueKeys.find((k) => k.constraint === constraint)
   if (key === undefined) {
     throw new InvalidInput(

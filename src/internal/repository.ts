@@ -6,18 +6,26 @@
  */
 import type { Statement as SqlStatement } from "@effect/sql/Statement"
 import * as Chunk from "effect/Chunk"
+import type * as Arr from "effect/Array"
 import * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
+import * as Equal from "effect/Equal"
+import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
+import * as Hash from "effect/Hash"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
+import * as Request from "effect/Request"
+import * as RequestResolver from "effect/RequestResolver"
 import * as Stream from "effect/Stream"
 import * as DatabaseError from "../DatabaseError.js"
 import * as Query from "../Query.js"
 import type * as Repository from "../Repository.js"
 import type * as Table from "../Table.js"
-import { codecFor } from "./codec.js"
-import type { Assignment, Encoded, Engine, Failure, SetClause, Target } from "./engine.js"
+import { type Codec, codecFor } from "./codec.js"
+import type { Assignment, Encoded, EncodedKey, Engine, Failure, SetClause, Target, TableEngine } from "./engine.js"
 import { increment, isIncrement } from "./increment.js"
 import { loadIncludes } from "./include.js"
 import { finishPage, planPage } from "./keyset.js"
@@ -51,6 +59,70 @@ const fromEither = <A>(either: Either.Either<A, ParseResult.ParseError>): Effect
 const toNumber = (value: unknown): Option.Option<number> =>
   value === null || value === undefined ? Option.none() : Option.some(typeof value === "number" ? value : Number(value))
 
+/**
+ * One caller's read by key, for Effect's request batching: the encoded key,
+ * and where the caller's statements run (its session, and the context the
+ * batch's statement runs in). Requests are equal only to themselves, so
+ * Effect's request cache, if a program turns it on, never answers a read
+ * with a row read earlier.
+ */
+class ReadByKey extends Request.Class<
+  Option.Option<unknown>,
+  DatabaseError.DatabaseError,
+  { readonly key: EncodedKey; readonly session: unknown; readonly context: Context.Context<never> }
+> {
+  [Equal.symbol](that: Equal.Equal): boolean {
+    return this === that
+  }
+  [Hash.symbol](): number {
+    return Hash.random(this)
+  }
+}
+
+/**
+ * The resolver of a repository's reads by key. The reads Effect collected
+ * are grouped by session (the pool, a pinned connection, one level of one
+ * transaction), and each group is one statement, run in its first caller's
+ * context: reads inside a transaction run on its connection and see its
+ * uncommitted rows, and reads of different transactions never share a
+ * statement. A group of one is the plain read by key.
+ */
+const makeReadResolver = (statements: TableEngine) =>
+  RequestResolver.makeBatched((requests: Arr.NonEmptyArray<ReadByKey>) => {
+    const groups = new Map<unknown, Array<ReadByKey>>()
+    for (const request of requests) {
+      const group = groups.get(request.session)
+      if (group === undefined) groups.set(request.session, [request])
+      else group.push(request)
+    }
+    return Effect.forEach(groups.values(), (group) => {
+      const read: Effect.Effect<ReadonlyArray<Option.Option<unknown>>, DatabaseError.DatabaseError> = group.length === 1
+        ? Effect.map(statements.findByKey(group[0]!.key, "findById"), (row) => [row])
+        : statements.findByKeys(group.map((request) => request.key), "findById")
+      return Effect.flatMap(
+        Effect.exit(Effect.mapInputContext(read, (_: Context.Context<never>) => group[0]!.context)),
+        (exit) =>
+          Effect.forEach(group, (request, i) => Request.complete(request, Exit.map(exit, (rows) => rows[i]!)), {
+            discard: true
+          })
+      )
+    }, { concurrency: "unbounded", discard: true })
+  })
+
+// Whether a request made now can be batched with others: only inside a
+// batching combinator (`forEach` / `all` with `batching`), which runs its
+// effects with `Effect.step`. Elsewhere Effect runs a request at once, as a
+// batch of one, on a daemon fiber and a scheduler hop: measured here on the
+// in-memory database, about 500 µs a call against 15 µs for the plain read.
+// Effect does not expose this, so it reads the fiber's stack of steps (a
+// private field of FiberRuntime in effect 3.x); if that field is ever
+// missing, every read goes through the request machinery, which is right,
+// only slower.
+const inBatchingStep = (fiber: unknown): boolean => {
+  const steps = (fiber as { readonly _steps?: ReadonlyArray<unknown> })._steps
+  return steps === undefined || steps.length > 0
+}
+
 /** @internal The repository of a table on an engine. */
 export const makeRepository = <T extends Table.Table<any, any>>(
   table: T,
@@ -68,7 +140,7 @@ export const makeRepository = <T extends Table.Table<any, any>>(
     compileThenFor(codec, build, then)
   const cursorKey = options.cursorKey
   const fields = table.fields as ReadonlyArray<string>
-  const pkField = table.primaryKey as string
+  const keyFields = codec.keyFields
   const softField = table.softDelete as string | undefined
   const versionField = table.version as string | undefined
   const updatedField = table.timestamps.updated as string | undefined
@@ -102,7 +174,7 @@ export const makeRepository = <T extends Table.Table<any, any>>(
   // A unique violation names its columns even when Postgres's detail
   // could not be parsed, if the table definition knows the constraint.
   const knownKeys = new Map<string, ReadonlyArray<string>>([
-    [table.primaryKeyConstraint, [codec.column(pkField)]],
+    [table.primaryKeyConstraint, keyFields.map((f) => codec.column(f))],
     ...table.uniqueKeys.map((k) => [k.constraint, k.fields.map((f: string) => codec.column(f))] as const)
   ])
   const enrich = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
@@ -111,19 +183,31 @@ export const makeRepository = <T extends Table.Table<any, any>>(
         ? new DatabaseError.UniqueViolation({ ...error, columns: knownKeys.get(error.constraint)! }) as E
         : error)
 
-  const encodeId = (id: unknown) => fromEither(codec.encodeField(pkField, id))
+  const encodeId = (id: unknown) => fromEither(codec.encodeKey(id))
   const notFound = (id: unknown) => new DatabaseError.NotFound({ table: table.name, key: id })
 
   // -- reads ------------------------------------------------------------------
 
   // Reads by key are the hottest path: no span inside another, and the
   // engine's statement is made once.
+  // Concurrent reads by key are batched the Effect way: each is a request
+  // (see ReadByKey), and the reads Effect collects from the fibers of one
+  // batching `forEach` / `all` become one statement per session. With
+  // request batching off (`Effect.withRequestBatching(false)`), each read
+  // is its own statement, without the request machinery.
+  const resolver = makeReadResolver(statements)
   const byKey = (id: Table.Id<T>, operation: string) =>
-    Effect.suspend((): Effect.Effect<Option.Option<Row>, DatabaseError.DatabaseError | ParseResult.ParseError> => {
-      const key = codec.encodeField(pkField, id)
-      return key._tag === "Left"
-        ? Effect.fail(key.left)
-        : statements.findByKey(key.right, operation) as Effect.Effect<Option.Option<Row>, DatabaseError.DatabaseError>
+    Effect.withFiberRuntime((fiber): Effect.Effect<Option.Option<Row>, DatabaseError.DatabaseError | ParseResult.ParseError> => {
+      const key = codec.encodeKey(id)
+      if (key._tag === "Left") return Effect.fail(key.left)
+      if (!fiber.getFiberRef(FiberRef.currentRequestBatchingEnabled) || !inBatchingStep(fiber)) {
+        return statements.findByKey(key.right, operation) as Effect.Effect<Option.Option<Row>, DatabaseError.DatabaseError>
+      }
+      const context = fiber.currentContext
+      return Effect.request(
+        new ReadByKey({ key: key.right, session: engine.sessionOf(context), context }),
+        resolver
+      ) as Effect.Effect<Option.Option<Row>, DatabaseError.DatabaseError>
     })
   const spanFindById = span("findById")
   const spanGetById = span("getById")
@@ -238,7 +322,7 @@ export const makeRepository = <T extends Table.Table<any, any>>(
       const columns = codec.insertFields.filter((f) => encoded[f] !== undefined)
       // The key, the created timestamp and the version keep their values;
       // the version is bumped.
-      const keep = new Set([...target.fields, pkField, createdField, versionField])
+      const keep = new Set([...target.fields, ...keyFields, createdField, versionField])
       const set = mode === "nothing"
         ? []
         : mode === "all"

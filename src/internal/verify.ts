@@ -224,7 +224,7 @@ export const compare = (
     }
   }
   const columnOf = (field: string) => (table.columns as Record<string, string>)[field]!
-  const pkColumns = [columnOf(table.primaryKey)]
+  const pkColumns = (table.primaryKeyFields as ReadonlyArray<string>).map(columnOf)
   const pk = keys.find((k) => k.type === "p")
   if (pk === undefined || !sameColumns(pk.columns, pkColumns) || pk.name !== table.primaryKeyConstraint) {
     out.push({

@@ -13,6 +13,8 @@ import type * as FastCheck from "effect/FastCheck"
 import type * as Layer from "effect/Layer"
 import * as Database from "../Database.js"
 import type * as Table from "../Table.js"
+import { batchedReads } from "./contract/batchedReads.js"
+import { compositeKeys } from "./contract/compositeKeys.js"
 import { pagination } from "./contract/pagination.js"
 import { postgresSemantics } from "./contract/postgresSemantics.js"
 import { queries } from "./contract/queries.js"
@@ -68,6 +70,8 @@ export const suite = <E>(name: string, database: Layer.Layer<Database.Database, 
     untrustedInput(test)
     postgresSemantics(test)
     relations(test)
+    compositeKeys(test)
+    batchedReads(test)
   })
 
   readOnlyTransactions(name, database)

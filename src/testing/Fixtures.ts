@@ -101,6 +101,34 @@ export const Settings = Table.make(Setting, {
 })
 
 /**
+ * A grant of a resource to a member: a composite primary key (member,
+ * resource), soft delete and a version.
+ *
+ * @since 0.1.0
+ * @category fixtures
+ */
+export class Grant extends Model.Class<Grant>("Grant")({
+  memberId: Schema.Number,
+  resource: Schema.String,
+  role: Schema.String,
+  version: Schema.Number,
+  revokedAt: Schema.NullOr(Schema.DateFromSelf)
+}) {}
+
+/**
+ * The `grants` table, keyed by `(member_id, resource)`.
+ *
+ * @since 0.1.0
+ * @category fixtures
+ */
+export const Grants = Table.make(Grant, {
+  name: "grants",
+  primaryKey: ["memberId", "resource"],
+  softDelete: "revokedAt",
+  version: "version"
+})
+
+/**
  * The DDL of the fixture tables.
  *
  * @since 0.1.0
@@ -134,5 +162,13 @@ export const ddl: ReadonlyArray<string> = [
     version integer not null default 1,
     created_at timestamptz not null,
     updated_at timestamptz not null
+  )`,
+  `create table grants (
+    member_id integer not null,
+    resource text collate "C" not null,
+    role text collate "C" not null,
+    version integer not null default 1,
+    revoked_at timestamptz,
+    primary key (member_id, resource)
   )`
 ]

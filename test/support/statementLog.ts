@@ -17,6 +17,8 @@ export interface StatementLog {
   readonly statements: () => ReadonlyArray<string>
   /** The text of every statement run so far (prepared ones each time they run), in order. */
   readonly executed: () => ReadonlyArray<string>
+  /** The same as `executed`. */
+  readonly runs: () => ReadonlyArray<string>
 }
 
 // Frontend messages after the startup packet: a type byte, then a 32-bit
@@ -100,7 +102,7 @@ export const statementLog = (databaseUrl: string): Effect.Effect<StatementLog, n
         const url = new URL(databaseUrl)
         url.hostname = "127.0.0.1"
         url.port = String((server.address() as net.AddressInfo).port)
-        resume(Effect.succeed({ log: { url: url.toString(), statements: () => statements, executed: () => executed }, server, sockets }))
+        resume(Effect.succeed({ log: { url: url.toString(), statements: () => statements, executed: () => executed, runs: () => executed }, server, sockets }))
       })
     }),
     ({ server, sockets }) =>

@@ -21,6 +21,7 @@ import { isIncrement } from "../increment.js"
 import { compile as compileFor, effectiveFilter, effectiveOrder, MAX_PARAMETERS, needsSubquery } from "../plan.js"
 import { Binder, compileFilter, compileOrder, type Plan, runPlan, type StoredRow } from "./evaluate.js"
 import {
+  currentSession,
   fail,
   type Key,
   type MemoryStore,
@@ -39,6 +40,8 @@ import { unwrapStream } from "../unwrap.js"
 export const makeEngine = (store: MemoryStore): Engine => ({
   system: "memory",
   table: (table, codec) => makeTable(table, codec, store),
+  // A Session is made per provide; its level is the savepoint it stands for.
+  sessionOf: (context) => currentSession(store, context)?.level,
   transaction: (effect, options) => transaction(store, effect, options)
 })
 
@@ -55,7 +58,9 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
   const compile = <A>(build: () => A) => compileFor(codec, build)
   const info: TableInfo = store.info(table, codec)
   const fields = table.fields as ReadonlyArray<string>
-  const pkField = table.primaryKey as string
+  const keyFields = codec.keyFields
+  // A caller's encoded key, bound as the statement's parameters.
+  const bindKey = (binder: Binder, key: ReadonlyArray<unknown>) => keyFields.map((f, i) => binder.encoded(f, key[i]))
   const softField = table.softDelete as string | undefined
   const versionField = table.version as string | undefined
   const columns = table.columns as Record<string, string>
@@ -102,7 +107,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
           sqlState: "23502",
           table: table.name,
           schema: table.schema,
-          column: columns[pkField]!
+          column: columns[keyFields.find((f) => info.comparable(f, row[f]) === null) ?? keyFields[0]!]!
         })
       )
     }
@@ -117,10 +122,25 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
   const findByKey: TableEngine["findByKey"] = (key, operation) =>
     Effect.suspend(() => {
       const binder = new Binder(codec, info, sqlOf(operation), store)
-      const pk = info.pkValue(binder.encoded(pkField, key))
+      const pk = info.pkValue(bindKey(binder, key))
       return run({ write: false, bindError: binder.error }, (s) => {
         const row = s.read(info).rows.get(pk)
         return row !== undefined && visible(row) ? Option.some(decode(copyRow(row))) : Option.none()
+      })
+    })
+
+  // One statement for all the keys: a value PostgreSQL would refuse fails
+  // it for every key.
+  const findByKeys: TableEngine["findByKeys"] = (keys, operation) =>
+    Effect.suspend(() => {
+      const binder = new Binder(codec, info, sqlOf(operation))
+      const pks = keys.map((key) => info.pkValue(bindKey(binder, key)))
+      return run({ write: false, bindError: binder.error }, (s) => {
+        const rows = s.read(info).rows
+        return pks.map((pk) => {
+          const row = rows.get(pk)
+          return row !== undefined && visible(row) ? Option.some(decode(copyRow(row))) : Option.none()
+        })
       })
     })
 
@@ -421,7 +441,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
   // / DISTINCT ON).
   type Selection = { readonly pk: string } | { readonly plan: Plan }
   const selection = (target: Target, binder: Binder): Selection => {
-    if (target._tag === "Key") return { pk: info.pkValue(binder.encoded(pkField, target.key)) }
+    if (target._tag === "Key") return { pk: info.pkValue(bindKey(binder, target.key)) }
     const { query } = target
     const subquery = needsSubquery(query)
     const filter = effectiveFilter(codec, query)
@@ -487,7 +507,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
   const versionOf: TableEngine["versionOf"] = (key) =>
     Effect.suspend(() => {
       const binder = new Binder(codec, info, sqlOf("update"))
-      const pk = info.pkValue(binder.encoded(pkField, key))
+      const pk = info.pkValue(bindKey(binder, key))
       return run({ write: false }, (s) => {
         const row = s.read(info).rows.get(pk)
         return row !== undefined && visible(row) ? row[versionField!] : undefined
@@ -505,5 +525,20 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, store: MemoryStor
       return Effect.die(new Unsupported(`raw SQL (${text})`))
     })
 
-  return { findByKey, select, selectRelated, exists, aggregate, stream, insert, insertMany, upsert, update, delete: remove, versionOf, raw }
+  return {
+    findByKey,
+    findByKeys,
+    select,
+    selectRelated,
+    exists,
+    aggregate,
+    stream,
+    insert,
+    insertMany,
+    upsert,
+    update,
+    delete: remove,
+    versionOf,
+    raw
+  }
 }

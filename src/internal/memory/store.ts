@@ -36,14 +36,15 @@ export interface Key {
 /** @internal What the store knows about a table, from the first definition that used it. */
 export class TableInfo {
   readonly keys: ReadonlyArray<Key>
-  readonly pkField: string
+  /** The primary key's fields, in order. */
+  readonly keyFields: ReadonlyArray<string>
   private readonly kinds: Map<string, Kind>
 
   constructor(readonly table: Table.Table<any, any>, codec: Codec) {
     const columns = table.columns as Record<string, string>
-    this.pkField = table.primaryKey as string
+    this.keyFields = table.primaryKeyFields as ReadonlyArray<string>
     this.keys = [
-      { constraint: table.primaryKeyConstraint, fields: [this.pkField], columns: [columns[this.pkField]!] },
+      { constraint: table.primaryKeyConstraint, fields: this.keyFields, columns: this.keyFields.map((f) => columns[f]!) },
       ...table.uniqueKeys.map((k) => ({
         constraint: k.constraint,
         fields: k.fields as ReadonlyArray<string>,
@@ -87,10 +88,15 @@ export class TableInfo {
     return this.keyOf(row, this.keys[0]!)
   }
 
-  /** The index entry of a primary-key value. */
-  pkValue(value: unknown): string {
-    const comparable = this.comparable(this.pkField, value)
-    return comparable === null ? "" : canonical(comparable)
+  /** The index entry of a primary key (its fields' values, in order); "" when a value is NULL, which no row has. */
+  pkValue(values: ReadonlyArray<unknown>): string {
+    const row: Record<string, unknown> = {}
+    for (let i = 0; i < this.keyFields.length; i++) {
+      const value = values[i]
+      if (this.comparable(this.keyFields[i]!, value) === null) return ""
+      row[this.keyFields[i]!] = value
+    }
+    return this.keyOf(row, this.keys[0]!) ?? ""
   }
 }
 

@@ -27,12 +27,13 @@ const defaultFor = (table: Table.Table<any, any>, field: string, type: string): 
 /** @internal The CREATE TABLE statement for one table definition. */
 export const createTable = (table: Table.Table<any, any>): string => {
   const columns = table.columns as Record<string, string>
+  const keyFields = table.primaryKeyFields as ReadonlyArray<string>
   const lines = (table.fields as ReadonlyArray<string>).map((field) => {
     const p = probe(table, field)
     let type = columnType(p)
     // A key the database generates, or a primary key, is an integer even
     // when its schema is a plain number.
-    if (type === "double precision" && (p.generated || field === table.primaryKey)) type = "integer"
+    if (type === "double precision" && (p.generated || keyFields.includes(field))) type = "integer"
     if (field === table.softDelete || field === table.timestamps.created || field === table.timestamps.updated) {
       type = "timestamp with time zone"
     }
@@ -42,10 +43,10 @@ export const createTable = (table: Table.Table<any, any>): string => {
       type = "integer"
       generated = " DEFAULT 1"
     }
-    const notNull = field === table.primaryKey || (!p.nullable && field !== table.softDelete) ? " NOT NULL" : ""
+    const notNull = keyFields.includes(field) || (!p.nullable && field !== table.softDelete) ? " NOT NULL" : ""
     return `  ${quote(columns[field]!)} ${type}${generated}${notNull}`
   })
-  lines.push(`  CONSTRAINT ${quote(table.primaryKeyConstraint)} PRIMARY KEY (${quote(columns[table.primaryKey]!)})`)
+  lines.push(`  CONSTRAINT ${quote(table.primaryKeyConstraint)} PRIMARY KEY (${keyFields.map((f) => quote(columns[f]!)).join(", ")})`)
   for (const unique of table.uniqueKeys) {
     lines.push(
       `  CONSTRAINT ${quote(unique.constraint)} UNIQUE (${unique.fields.map((f) => quote(columns[f]!)).join(", ")})`

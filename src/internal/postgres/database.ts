@@ -95,6 +95,7 @@ export const start = (
       engine: makeEngine({
         execute,
         stream: (statement, batchSize) => cursorStream(driver, statement, batchSize),
+        sessionOf: (context) => currentSession(driver, context),
         transaction: (effect, transactionOptions) =>
           transaction(driver, serverDefaults, provide, effect, transactionOptions),
         // A write invalidates the table's name: sql.reactive([table], ...)

@@ -6,6 +6,7 @@
  * the driver as they arrive.
  */
 import type { Statement as SqlStatement } from "@effect/sql/Statement"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -26,6 +27,8 @@ import { unwrapStream } from "../unwrap.js"
 export interface Connection {
   readonly execute: (statement: Statement) => Effect.Effect<pg.QueryResult, DatabaseError.DatabaseError>
   readonly stream: (statement: Statement, batchSize: number) => Stream.Stream<any, DatabaseError.DatabaseError>
+  /** The session (transaction level or pinned connection) a fiber with this context runs on. */
+  readonly sessionOf: (context: Context.Context<never>) => unknown
   readonly transaction: <A, E, R>(
     effect: Effect.Effect<A, E, R>,
     options?: TransactionOptions
@@ -37,6 +40,7 @@ export interface Connection {
 export const makeEngine = (connection: Connection): Engine => ({
   system: "postgresql",
   table: (table, codec) => makeTable(table, codec, connection),
+  sessionOf: connection.sessionOf,
   transaction: connection.transaction,
   decorate: connection.decorate
 })
@@ -91,8 +95,9 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
   const compileThen = <A, B, E, R>(build: () => A, then: (built: A) => Effect.Effect<B, E, R>) =>
     compileThenFor(codec, build, then)
   const name = table.qualifiedName
-  const pkField = table.primaryKey as string
-  const pk = quote(codec.column(pkField))
+  const keyColumns = codec.keyFields.map((f) => quote(codec.column(f)))
+  // `"a" = $1 AND "b" = $2` for a key whose values are parameters from `first` on.
+  const keyEquals = (first: number) => keyColumns.map((c, i) => `${c} = $${first + i}`).join(" AND ")
   const softField = table.softDelete as string | undefined
   const soft = softField === undefined ? undefined : quote(codec.column(softField))
   const versionField = table.version as string | undefined
@@ -125,10 +130,41 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
 
   // Reads by key are the hottest path: one statement prepared once per
   // connection, its name computed once.
-  const byKeyText = `SELECT ${codec.selectList} FROM ${name} WHERE ${pk} = $1${visible}`
+  const byKeyText = `SELECT ${codec.selectList} FROM ${name} WHERE ${keyEquals(1)}${visible}`
   const byKeyName = nameFor(byKeyText)
-  const findByKey = (key: unknown) =>
-    Effect.map(connection.execute({ text: byKeyText, values: [key], name: byKeyName, decode }), firstRow)
+  const findByKey: TableEngine["findByKey"] = (key) =>
+    Effect.map(connection.execute({ text: byKeyText, values: key, name: byKeyName, decode }), firstRow)
+
+  // Many keys in one statement of constant text: one array per key column,
+  // unnested WITH ORDINALITY, so each row comes back with the position of
+  // the key it answers (matched by PostgreSQL's own equality: a uuid in
+  // capitals finds its row, as with findByKey). An array parameter's type
+  // cannot be inferred inside unnest(); COALESCE with an empty array of the
+  // column (an InitPlan that reads no row) gives it the column's type
+  // without a catalog lookup. The table is read in a LATERAL subquery, so
+  // its columns are never ambiguous with the key list's.
+  const keyList = "effect_dal_keys"
+  const keyAliases = keyColumns.map((_, i) => `k${i + 1}`)
+  const byKeysText = `SELECT r.*, ${keyList}.i FROM unnest(${
+    keyColumns.map((c, i) => `COALESCE($${i + 1}, ARRAY(SELECT ${c} FROM ${name} LIMIT 0))`).join(", ")
+  }) WITH ORDINALITY AS ${keyList}(${keyAliases.join(", ")}, i) CROSS JOIN LATERAL (SELECT ${codec.selectList} FROM ${name} AS t WHERE ${
+    keyColumns.map((c, i) => `${c} = ${keyList}.${keyAliases[i]}`).join(" AND ")
+  }${visible}) AS r`
+  const byKeysName = nameFor(byKeysText)
+  const fieldCount = table.fields.length
+  const decodeAt = (values: ReadonlyArray<unknown>) => [Number(values[fieldCount]) - 1, decode(values)] as const
+  const findByKeys: TableEngine["findByKeys"] = (keys) =>
+    Effect.suspend(() => {
+      const columns = keyColumns.map((_, c) => keys.map((key) => key[c]))
+      return Effect.map(
+        connection.execute({ text: byKeysText, values: columns, name: byKeysName, rowMode: "array", decode: decodeAt }),
+        (result) => {
+          const found: Array<Option.Option<unknown>> = keys.map(() => Option.none())
+          for (const [at, row] of rowsOf(result) as ReadonlyArray<readonly [number, unknown]>) found[at] = Option.some(row)
+          return found
+        }
+      )
+    })
 
   const selectStatement = (query: Parameters<TableEngine["select"]>[0], options: Parameters<TableEngine["select"]>[1]) => {
     const params = new Params()
@@ -189,7 +225,6 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
       ))
   // The parent's value comes after the model's columns; `values` is reused
   // for the next row, so it is read before the row is built.
-  const fieldCount = table.fields.length
   const decodeRelated = (values: ReadonlyArray<unknown>) => {
     const parent = values[fieldCount]
     return [parent, decode(values)] as const
@@ -457,7 +492,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
   // DISTINCT ON.
   const whereSql = (target: Target, params: Params): string => {
     if (target._tag === "Key") {
-      let where = ` WHERE ${pk} = ${params.add(target.key)}`
+      let where = ` WHERE ${keyColumns.map((c, i) => `${c} = ${params.add(target.key[i])}`).join(" AND ")}`
       if (target.state === "alive") where += visible
       else if (target.state === "deleted") where += ` AND ${soft} IS NOT NULL`
       if (target.version !== undefined) where += ` AND ${version} = ${params.add(target.version)}`
@@ -490,9 +525,9 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
       return { text: `DELETE FROM ${name}${where}`, values: params.values }
     }, ({ text, values }) => Effect.map(run(text, values), (result) => result.rowCount ?? 0))
 
-  const versionText = `SELECT ${version} AS v FROM ${name} WHERE ${pk} = $1${visible}`
+  const versionText = `SELECT ${version} AS v FROM ${name} WHERE ${keyEquals(1)}${visible}`
   const versionOf: TableEngine["versionOf"] = (key) =>
-    Effect.map(run(versionText, [key]), (result) => result.rows.length === 0 ? undefined : result.rows[0]!.v)
+    Effect.map(run(versionText, key), (result) => result.rows.length === 0 ? undefined : result.rows[0]!.v)
 
   const raw: TableEngine["raw"] = (statement: SqlStatement<unknown>) =>
     Effect.suspend(() => {
@@ -502,6 +537,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
 
   return {
     findByKey,
+    findByKeys,
     select,
     selectRelated,
     exists,

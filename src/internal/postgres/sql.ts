@@ -162,13 +162,14 @@ export const selectSql = (
     limitClause(options.limit ?? query.limit, query.offset, params)
 }
 
-/** @internal `"pk" IN (SELECT "pk" FROM ...)` for a query with ordering or limits. */
+/** @internal `"pk" IN (SELECT "pk" FROM ...)` (`("a", "b") IN (SELECT "a", "b" ...)` for a composite key) for a query with ordering or limits. */
 export const keysSubquery = (codec: Codec, query: Query.Query<any>, params: Params): string => {
-  const pk = col(codec, codec.table.primaryKey as string)
+  const keyColumns = codec.keyFields.map((f) => col(codec, f))
+  const pk = keyColumns.length === 1 ? keyColumns[0]! : `(${keyColumns.join(", ")})`
   const distinct = query.distinctOn === undefined
     ? ""
     : `DISTINCT ON (${query.distinctOn.map((f) => col(codec, f)).join(", ")}) `
-  return `${pk} IN (SELECT ${distinct}${pk} FROM ${codec.table.qualifiedName}` +
+  return `${pk} IN (SELECT ${distinct}${keyColumns.join(", ")} FROM ${codec.table.qualifiedName}` +
     whereClause(codec, effectiveFilter(codec, query), params) +
     orderClause(codec, effectiveOrder(query)) +
     limitClause(query.limit, query.offset, params) + ")"

@@ -8,7 +8,7 @@ import type * as Database from "../../Database.js"
 import * as Query from "../../Query.js"
 import * as Repository from "../../Repository.js"
 import type * as Table from "../../Table.js"
-import { Members, Notes, Settings } from "../Fixtures.js"
+import { Grants, Members, Notes, Settings } from "../Fixtures.js"
 
 /**
  * Registers one test; the suite's own runs its body in a rolled-back
@@ -40,7 +40,7 @@ export const member = (n: number, overrides: Partial<MemberInsert> = {}): Member
 } as MemberInsert)
 
 /**
- * The repositories of the three fixture tables.
+ * The repositories of the fixture tables.
  *
  * @since 0.1.0
  * @category utils
@@ -49,7 +49,8 @@ export const member = (n: number, overrides: Partial<MemberInsert> = {}): Member
 export const repositories = Effect.all({
   members: Repository.make(Members),
   notes: Repository.make(Notes),
-  settings: Repository.make(Settings)
+  settings: Repository.make(Settings),
+  grants: Repository.make(Grants)
 })
 
 /**

@@ -98,6 +98,9 @@ export const tableContract = <T extends Table.Table<any, any>>(
     softDelete: table.softDelete as string | undefined,
     columns: table.columns as Record<string, string>
   }
+  if (table.primaryKeyFields.length !== 1) {
+    throw new Error(`tableContract: table "${table.name}" has a composite primary key, which it does not support yet`)
+  }
   const pk = table.primaryKey as string
   const insertFields = Object.keys(model.insert.fields)
   const managed = new Set(
