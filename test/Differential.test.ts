@@ -30,6 +30,7 @@ import * as Repository from "../src/Repository.js"
 import type * as Table from "../src/Table.js"
 import { sandbox } from "../src/testing/ContractSuite.js"
 import * as Fixtures from "../src/testing/Fixtures.js"
+import * as Relations from "../src/testing/contract/relations.js"
 import { compare, compareText, jsonbContains, like } from "../src/internal/memory/values.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
@@ -642,12 +643,329 @@ const runSequence = (ops: ReadonlyArray<Op>, now: { millis: number }, { members,
   })
 
 // ---------------------------------------------------------------------------
+// relations: writes on authors, posts and comments, and reads with
+// includes (has-many, belongs-to, nested, per-parent limits and offsets,
+// soft-deleted related rows) and relation filters (some, none, every)
+// ---------------------------------------------------------------------------
+
+type RelFilter = { readonly field: "rank" | "title"; readonly cmp: Query.Comparison; readonly value: number | string }
+
+type CommentsInclude = {
+  readonly where?: RelFilter
+  readonly direction: "asc" | "desc"
+  readonly limit?: number
+  readonly offset?: number
+}
+
+type PostsInclude = {
+  readonly where?: RelFilter
+  readonly withDeleted: boolean
+  readonly order: { readonly field: "rank" | "title"; readonly direction: "asc" | "desc" }
+  readonly limit?: number
+  readonly offset?: number
+  readonly comments?: CommentsInclude
+  readonly author: boolean
+}
+
+type RelatedFilter = {
+  readonly mode: Query.RelatedMode
+  readonly where?: RelFilter
+  readonly withDeleted: boolean
+  // posts with comments matching this (a relation filter inside one)
+  readonly comments?: { readonly mode: Query.RelatedMode; readonly where?: RelFilter }
+}
+
+type RelOp =
+  | { readonly op: "addPost"; readonly author: number; readonly title: string; readonly rank: number }
+  | { readonly op: "addComment"; readonly post: number; readonly body: string; readonly rank: number }
+  | { readonly op: "deletePost" | "restorePost"; readonly post: number }
+  | { readonly op: "deleteAuthor" | "restoreAuthor"; readonly author: number }
+  | { readonly op: "dropComment"; readonly comment: number }
+  | {
+    readonly op: "authors"
+    readonly deleted: "exclude" | "include"
+    readonly related?: RelatedFilter
+    readonly posts?: PostsInclude
+    readonly limit?: number
+  }
+  | {
+    readonly op: "comments"
+    readonly where?: RelFilter
+    readonly post?: { readonly withDeleted: boolean; readonly author: boolean }
+    readonly related?: RelatedFilter
+  }
+  | { readonly op: "tick" }
+
+const relTitles = fc.constantFrom("a", "B", "b", "é", "🦄", "")
+const relRanks = fc.integer({ min: 0, max: 3 })
+const relFilter: fc.Arbitrary<RelFilter> = fc.oneof(
+  fc.record({ field: fc.constant("rank" as const), cmp: comparisons, value: relRanks }),
+  fc.record({ field: fc.constant("title" as const), cmp: comparisons, value: relTitles })
+)
+const rankFilter: fc.Arbitrary<RelFilter> = fc.record({ field: fc.constant("rank" as const), cmp: comparisons, value: relRanks })
+const modes = fc.constantFrom<Query.RelatedMode>("some", "none", "every")
+const directions = fc.constantFrom<"asc" | "desc">("asc", "desc")
+const perParent = { limit: fc.integer({ min: 0, max: 3 }), offset: fc.integer({ min: 0, max: 2 }) }
+
+const commentsInclude: fc.Arbitrary<CommentsInclude> = fc.record(
+  { where: rankFilter, direction: directions, ...perParent },
+  { requiredKeys: ["direction"] }
+)
+const postsInclude: fc.Arbitrary<PostsInclude> = fc.record(
+  {
+    where: relFilter,
+    withDeleted: fc.boolean(),
+    order: fc.record({ field: fc.constantFrom<"rank" | "title">("rank", "title"), direction: directions }),
+    ...perParent,
+    comments: commentsInclude,
+    author: fc.boolean()
+  },
+  { requiredKeys: ["withDeleted", "order", "author"] }
+)
+const relatedFilter = (where: fc.Arbitrary<RelFilter>): fc.Arbitrary<RelatedFilter> =>
+  fc.record(
+    {
+      mode: modes,
+      where,
+      withDeleted: fc.boolean(),
+      comments: fc.record({ mode: modes, where: rankFilter }, { requiredKeys: ["mode"] })
+    },
+    { requiredKeys: ["mode", "withDeleted"] }
+  )
+const relRef = fc.integer({ min: 0, max: 9 })
+
+const relOp: fc.Arbitrary<RelOp> = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ op: fc.constant("addPost" as const), author: relRef, title: relTitles, rank: relRanks }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant("addComment" as const), post: relRef, body: relTitles, rank: relRanks }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constantFrom("deletePost" as const, "restorePost" as const), post: relRef }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constantFrom("deleteAuthor" as const, "restoreAuthor" as const), author: relRef }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("dropComment" as const), comment: relRef }) },
+  {
+    weight: 6,
+    arbitrary: fc.record(
+      {
+        op: fc.constant("authors" as const),
+        deleted: fc.constantFrom<"exclude" | "include">("exclude", "include"),
+        related: relatedFilter(relFilter),
+        posts: postsInclude,
+        limit: fc.integer({ min: 0, max: 3 })
+      },
+      { requiredKeys: ["op", "deleted"] }
+    )
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record(
+      {
+        op: fc.constant("comments" as const),
+        where: rankFilter,
+        post: fc.record({ withDeleted: fc.boolean(), author: fc.boolean() }),
+        related: relatedFilter(relFilter)
+      },
+      { requiredKeys: ["op"] }
+    )
+  },
+  { weight: 1, arbitrary: fc.constant<RelOp>({ op: "tick" }) }
+)
+
+// A few authors, posts and comments (some soft-deleted), then the operations.
+const relSequence = fc.record({
+  authors: fc.array(fc.constantFrom("Ann", "ann", "Bob", "Émile"), { minLength: 1, maxLength: 3 }),
+  posts: fc.array(fc.record({ author: relRef, title: relTitles, rank: relRanks }), { maxLength: 5 }),
+  comments: fc.array(fc.record({ post: relRef, body: relTitles, rank: relRanks }), { maxLength: 5 }),
+  deleted: fc.array(relRef, { maxLength: 2 }),
+  ops: fc.array(relOp, { minLength: 1, maxLength: 6 })
+}).map(({ authors, comments, deleted, ops, posts }) => ({
+  authors,
+  ops: [
+    ...posts.map((p): RelOp => ({ op: "addPost", ...p })),
+    ...comments.map((c): RelOp => ({ op: "addComment", ...c })),
+    ...deleted.map((post): RelOp => ({ op: "deletePost", post })),
+    ...ops
+  ]
+}))
+
+// Query, untyped: the generated queries are built field by field at run time.
+const Q: any = Query
+
+const relRepositories = Effect.all({
+  authors: Repository.make(Relations.Authors),
+  posts: Repository.make(Relations.Posts),
+  comments: Repository.make(Relations.CommentsWithPost)
+})
+type RelRepositories = Effect.Effect.Success<typeof relRepositories>
+
+const relWhere = (f: RelFilter | undefined) => (q: any): any =>
+  f === undefined ? q : Q.where(q, { [f.field]: operators[f.cmp](f.value) } as never)
+
+const runRelations = (
+  seq: { readonly authors: ReadonlyArray<string>; readonly ops: ReadonlyArray<RelOp> },
+  now: { millis: number },
+  { authors, comments, posts }: RelRepositories
+) =>
+  Effect.gen(function*() {
+    // Ids in the order this database handed them out, per table (see above).
+    const ids = { authors: [] as Array<number>, posts: [] as Array<number>, comments: [] as Array<number> }
+    const ord = (table: keyof typeof ids, id: number) => {
+      let index = ids[table].indexOf(id)
+      if (index < 0) index = ids[table].push(id) - 1
+      return `#${index}`
+    }
+    const pick = (table: keyof typeof ids, r: number) => ids[table].length === 0 ? undefined : ids[table][r % ids[table].length]!
+    const author = (a: any): unknown => ({
+      id: ord("authors", a.id),
+      name: a.name,
+      deleted: a.deletedAt !== null,
+      ...(a.posts === undefined ? {} : { posts: a.posts.map(post) })
+    })
+    const post = (p: any): unknown => ({
+      id: ord("posts", p.id),
+      author: ord("authors", p.authorId),
+      title: p.title,
+      rank: p.rank,
+      deleted: p.deletedAt !== null,
+      ...(p.comments === undefined ? {} : { comments: p.comments.map(comment) }),
+      ...(p.author === undefined ? {} : { loadedAuthor: p.author === null ? null : author(p.author) })
+    })
+    const comment = (c: any): unknown => ({
+      id: ord("comments", c.id),
+      post: ord("posts", c.postId),
+      body: c.body,
+      rank: c.rank,
+      ...(c.post === undefined ? {} : { loadedPost: c.post === null ? null : post(c.post) })
+    })
+    const outcome = <A, E, R>(effect: Effect.Effect<A, E, R>, show: (a: A) => unknown): Effect.Effect<Outcome, never, R> =>
+      Effect.exit(effect).pipe(Effect.map((exit) => {
+        if (Exit.isSuccess(exit)) return { ok: show(exit.value) }
+        const failure = Cause.failureOption(exit.cause)
+        if (Option.isNone(failure)) return { defect: Cause.pretty(exit.cause).split("\n")[0] }
+        const error = failure.value as { _tag?: unknown; sqlState?: unknown }
+        if (ParseResult.isParseError(error)) return { error: "ParseError" }
+        return { error: String(error._tag ?? error), sqlState: error.sqlState }
+      }))
+    const skip: Effect.Effect<Outcome> = Effect.succeed({ ok: "skip" })
+    const related = (f: RelatedFilter | undefined) => (q: any): any => {
+      if (f === undefined) return q
+      return Q.whereRelated("posts" as never, f.mode, (p: any) => {
+        let r = relWhere(f.where)(p)
+        if (f.withDeleted) r = Q.withDeleted(r)
+        if (f.comments !== undefined) {
+          r = Q.whereRelated("comments" as never, f.comments.mode, relWhere(f.comments.where) as never)(r)
+        }
+        return r
+      })(q)
+    }
+    // A comment's relation filter is on its post (belongs-to).
+    const relatedPost = (f: RelatedFilter | undefined) => (q: any): any => {
+      if (f === undefined) return q
+      return Q.whereRelated("post" as never, f.mode, (p: any) => {
+        let r = relWhere(f.where)(p)
+        if (f.withDeleted) r = Q.withDeleted(r)
+        if (f.comments !== undefined) {
+          r = Q.whereRelated("comments" as never, f.comments.mode, relWhere(f.comments.where) as never)(r)
+        }
+        return r
+      })(q)
+    }
+    const perParentOf = (q: any, i: { readonly limit?: number; readonly offset?: number }) => {
+      let r = q
+      if (i.offset !== undefined) r = Q.offset(r, i.offset)
+      if (i.limit !== undefined) r = Q.limit(r, i.limit)
+      return r
+    }
+    const includePosts = (i: PostsInclude | undefined) => (q: any): any => {
+      if (i === undefined) return q
+      return Q.include("posts" as never, (p: any) => {
+        let r = relWhere(i.where)(p)
+        if (i.withDeleted) r = Q.withDeleted(r)
+        // A total order: ties broken on the key.
+        r = Q.orderBy(Q.orderBy(r, i.order.field, i.order.direction), "id")
+        r = perParentOf(r, i)
+        if (i.comments !== undefined) {
+          const c = i.comments
+          r = Q.include("comments" as never, (cq: any) =>
+            perParentOf(Q.orderBy(Q.orderBy(relWhere(c.where)(cq), "rank", c.direction), "id", c.direction), c))(r)
+        }
+        if (i.author) r = Q.include("author" as never, (a: any) => Q.withDeleted(a))(r)
+        return r
+      })(q)
+    }
+
+    const run = (o: RelOp): Effect.Effect<Outcome, never, Database.Database> => {
+      switch (o.op) {
+        case "addPost": {
+          const a = pick("authors", o.author)
+          if (a === undefined) return skip
+          return outcome(posts.insert({ authorId: a, title: o.title, rank: o.rank } as never), post)
+        }
+        case "addComment": {
+          const p = pick("posts", o.post)
+          if (p === undefined) return skip
+          return outcome(comments.insert({ postId: p, body: o.body, rank: o.rank } as never), comment)
+        }
+        case "deletePost":
+        case "restorePost": {
+          const p = pick("posts", o.post)
+          if (p === undefined) return skip
+          return o.op === "deletePost"
+            ? outcome(Database.transaction(posts.delete(p)), () => "deleted")
+            : outcome(Database.transaction(posts.restore(p)), post)
+        }
+        case "deleteAuthor":
+        case "restoreAuthor": {
+          const a = pick("authors", o.author)
+          if (a === undefined) return skip
+          return o.op === "deleteAuthor"
+            ? outcome(Database.transaction(authors.delete(a)), () => "deleted")
+            : outcome(Database.transaction(authors.restore(a)), author)
+        }
+        case "dropComment": {
+          const c = pick("comments", o.comment)
+          if (c === undefined) return skip
+          return outcome(Database.transaction(comments.hardDelete(c)), () => "deleted")
+        }
+        case "authors": {
+          let q: any = Q.orderBy(Q.orderBy(Query.make(Relations.Authors), "name"), "id")
+          if (o.deleted === "include") q = Q.withDeleted(q)
+          q = related(o.related)(q)
+          q = includePosts(o.posts)(q)
+          if (o.limit !== undefined) q = Q.limit(q, o.limit)
+          return outcome(authors.findMany(q), (rows: ReadonlyArray<unknown>) => rows.map(author))
+        }
+        case "comments": {
+          let q: any = Q.orderBy(Q.orderBy(relWhere(o.where)(Query.make(Relations.CommentsWithPost)), "rank"), "id")
+          q = relatedPost(o.related)(q)
+          if (o.post !== undefined) {
+            const i = o.post
+            q = Q.include("post" as never, (p: any) => {
+              let r = i.withDeleted ? Q.withDeleted(p) : p
+              if (i.author) r = Q.include("author" as never)(r)
+              return r
+            })(q)
+          }
+          return outcome(comments.findMany(q), (rows: ReadonlyArray<unknown>) => rows.map(comment))
+        }
+        case "tick":
+          return Effect.sync(() => {
+            now.millis += 1000
+            return { ok: "tick" }
+          })
+      }
+    }
+
+    const outcomes: Array<Outcome> = []
+    outcomes.push(yield* outcome(authors.insertMany(seq.authors.map((name) => ({ name })) as never), (rows: ReadonlyArray<unknown>) => rows.map(author)))
+    for (const o of seq.ops) outcomes.push(yield* run(o))
+    return outcomes
+  })
+
+// ---------------------------------------------------------------------------
 // the property
 // ---------------------------------------------------------------------------
 
 const postgres = TestDatabase.layer().pipe(
   Layer.tap((context) =>
-    Effect.forEach(Fixtures.ddl, (statement) => SqlClient.SqlClient.pipe(Effect.flatMap((sql) => sql.unsafe(statement)))).pipe(
+    Effect.forEach([...Fixtures.ddl, ...Relations.relationsDdl], (statement) => SqlClient.SqlClient.pipe(Effect.flatMap((sql) => sql.unsafe(statement)))).pipe(
       Effect.provide(context)
     )
   )
@@ -659,11 +977,15 @@ describe("differential: in-memory database vs PostgreSQL", () => {
   // Repositories are made once per database: making one builds its codec.
   let pgRepositories: Repositories
   let memoryRepositories: Repositories
+  let pgRelations: RelRepositories
+  let memoryRelations: RelRepositories
   beforeAll(async () => {
     pg = ManagedRuntime.make(postgres)
     memory = ManagedRuntime.make(Database.layerMemory())
     pgRepositories = await pg.runPromise(repositories)
     memoryRepositories = await memory.runPromise(repositories)
+    pgRelations = await pg.runPromise(relRepositories)
+    memoryRelations = await memory.runPromise(relRepositories)
   })
   afterAll(async () => {
     await pg?.dispose()
@@ -691,6 +1013,28 @@ describe("differential: in-memory database vs PostgreSQL", () => {
         for (let i = 0; i < ops.length; i++) {
           // Deep equality with a readable report: the operation, then both answers.
           expect({ op: i, memory: actual[i] }, JSON.stringify(ops[i])).toEqual({ op: i, memory: expected[i] })
+        }
+      }),
+      { numRuns: RUNS, seed: SEED }
+    )
+    expect(runs).toBeGreaterThanOrEqual(RUNS)
+  }, 240_000)
+
+  it(`gives the same results with relations: includes, nested, per-parent limits, withDeleted, whereRelated (${RUNS} sequences, seed ${SEED})`, async () => {
+    let runs = 0
+    await fc.assert(
+      fc.asyncProperty(relSequence, async (seq) => {
+        runs++
+        const program = (repos: RelRepositories) =>
+          Effect.suspend(() => {
+            const now = { millis: BASE_TIME }
+            return sandbox(runRelations(seq, now, repos)).pipe(Effect.withClock(manualClock(now)))
+          })
+        const expected = await pg.runPromise(program(pgRelations))
+        const actual = await memory.runPromise(program(memoryRelations))
+        expect({ op: -1, memory: actual[0] }, "insert authors").toEqual({ op: -1, memory: expected[0] })
+        for (let i = 0; i < seq.ops.length; i++) {
+          expect({ op: i, memory: actual[i + 1] }, JSON.stringify(seq.ops[i])).toEqual({ op: i, memory: expected[i + 1] })
         }
       }),
       { numRuns: RUNS, seed: SEED }
