@@ -663,7 +663,7 @@ type PostsInclude = {
   readonly order: { readonly field: "rank" | "title"; readonly direction: "asc" | "desc" }
   readonly limit?: number
   readonly offset?: number
-  readonly comments?: CommentsInclude
+  readonly comments: CommentsInclude | undefined
   readonly author: boolean
 }
 
@@ -685,7 +685,7 @@ type RelOp =
     readonly op: "authors"
     readonly deleted: "exclude" | "include"
     readonly related?: RelatedFilter
-    readonly posts?: PostsInclude
+    readonly posts: PostsInclude | undefined
     readonly limit?: number
   }
   | {
@@ -707,8 +707,9 @@ const modes = fc.constantFrom<Query.RelatedMode>("some", "none", "every")
 const directions = fc.constantFrom<"asc" | "desc">("asc", "desc")
 const perParent = { limit: fc.integer({ min: 0, max: 3 }), offset: fc.integer({ min: 0, max: 2 }) }
 
+// Narrower on the second level, so that nested rows are often there.
 const commentsInclude: fc.Arbitrary<CommentsInclude> = fc.record(
-  { where: rankFilter, direction: directions, ...perParent },
+  { where: rankFilter, direction: directions, limit: fc.integer({ min: 1, max: 3 }), offset: fc.integer({ min: 0, max: 1 }) },
   { requiredKeys: ["direction"] }
 )
 const postsInclude: fc.Arbitrary<PostsInclude> = fc.record(
@@ -717,10 +718,10 @@ const postsInclude: fc.Arbitrary<PostsInclude> = fc.record(
     withDeleted: fc.boolean(),
     order: fc.record({ field: fc.constantFrom<"rank" | "title">("rank", "title"), direction: directions }),
     ...perParent,
-    comments: commentsInclude,
+    comments: fc.option(commentsInclude, { nil: undefined, freq: 5 }),
     author: fc.boolean()
   },
-  { requiredKeys: ["withDeleted", "order", "author"] }
+  { requiredKeys: ["withDeleted", "order", "comments", "author"] }
 )
 const relatedFilter = (where: fc.Arbitrary<RelFilter>): fc.Arbitrary<RelatedFilter> =>
   fc.record(
@@ -747,10 +748,10 @@ const relOp: fc.Arbitrary<RelOp> = fc.oneof(
         op: fc.constant("authors" as const),
         deleted: fc.constantFrom<"exclude" | "include">("exclude", "include"),
         related: relatedFilter(relFilter),
-        posts: postsInclude,
-        limit: fc.integer({ min: 0, max: 3 })
+        posts: fc.option(postsInclude, { nil: undefined, freq: 6 }),
+        limit: fc.integer({ min: 1, max: 4 })
       },
-      { requiredKeys: ["op", "deleted"] }
+      { requiredKeys: ["op", "deleted", "posts"] }
     )
   },
   {
@@ -771,8 +772,8 @@ const relOp: fc.Arbitrary<RelOp> = fc.oneof(
 // A few authors, posts and comments (some soft-deleted), then the operations.
 const relSequence = fc.record({
   authors: fc.array(fc.constantFrom("Ann", "ann", "Bob", "Émile"), { minLength: 1, maxLength: 3 }),
-  posts: fc.array(fc.record({ author: relRef, title: relTitles, rank: relRanks }), { maxLength: 5 }),
-  comments: fc.array(fc.record({ post: relRef, body: relTitles, rank: relRanks }), { maxLength: 5 }),
+  posts: fc.array(fc.record({ author: relRef, title: relTitles, rank: relRanks }), { minLength: 1, maxLength: 5 }),
+  comments: fc.array(fc.record({ post: relRef, body: relTitles, rank: relRanks }), { minLength: 2, maxLength: 8 }),
   deleted: fc.array(relRef, { maxLength: 2 }),
   ops: fc.array(relOp, { minLength: 1, maxLength: 6 })
 }).map(({ authors, comments, deleted, ops, posts }) => ({
