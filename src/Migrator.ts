@@ -14,7 +14,6 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlClientTag from "@effect/sql/SqlClient"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
 import * as Database from "./Database.js"
 import type * as DatabaseError from "./DatabaseError.js"
 import * as Runner from "./internal/migrator/runner.js"
@@ -149,25 +148,17 @@ export interface Options {
 }
 
 /**
- * One migration in a {@link status} report.
+ * One migration in a {@link status} report: its `id` and `name`, its
+ * `state` ("applied" or "pending"), `appliedAt`, `duration` (none for rows
+ * written by PgMigrator), `inSource` (whether it is among the source's
+ * migrations: an applied one may have been removed), `changed` (applied,
+ * and its up text or source has changed since) and `outOfOrder` (pending,
+ * and older than the last applied migration).
  *
  * @since 0.1.0
  * @category models
  */
-export interface MigrationStatus {
-  readonly id: number
-  readonly name: string
-  readonly state: "applied" | "pending"
-  readonly appliedAt: Option.Option<Date>
-  /** How long it took to apply; none for rows written by PgMigrator. */
-  readonly duration: Option.Option<Duration.Duration>
-  /** Whether it is among the source's migrations (an applied one may have been removed). */
-  readonly inSource: boolean
-  /** Applied, and its up text or source has changed since. */
-  readonly changed: boolean
-  /** Pending, and older than the last applied migration. */
-  readonly outOfOrder: boolean
-}
+export interface MigrationStatus extends Runner.Entry {}
 
 /**
  * What {@link status} reports: every migration of the source and of the
@@ -183,22 +174,14 @@ export interface Status {
 }
 
 /**
- * A migration that ran (or, in a dry run, would run).
+ * A migration that ran (or, in a dry run, would run): its `id`, `name` and
+ * `direction`, whether it ran in its own `transaction`, its `sql` (none
+ * for an Effect) and `duration` (none in a dry run).
  *
  * @since 0.1.0
  * @category models
  */
-export interface Ran {
-  readonly id: number
-  readonly name: string
-  readonly direction: "up" | "down"
-  /** Whether it ran in its own transaction. */
-  readonly transaction: boolean
-  /** Its SQL; none for an Effect. */
-  readonly sql: Option.Option<string>
-  /** How long it took; none in a dry run. */
-  readonly duration: Option.Option<Duration.Duration>
-}
+export interface Ran extends Runner.Ran {}
 
 /**
  * The errors of the migrator's commands.
