@@ -20,6 +20,7 @@ import type { Engine, SetClause, TableEngine, Target } from "../engine.js"
 import { isIncrement } from "../increment.js"
 import { compile as compileFor, compileThen as compileThenFor, effectiveFilter, effectiveOrder, MAX_PARAMETERS, needsSubquery } from "../plan.js"
 import { compileExpr, keysSubquery, limitClause, orderClause, Params, selectSql, whereClause } from "./sql.js"
+import { arrayLiteral } from "./arrayLiteral.js"
 import type { TransactionOptions } from "../transaction.js"
 import { unwrapStream } from "../unwrap.js"
 
@@ -415,7 +416,8 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
       const text = `INSERT INTO ${name} (${columns.map(col).join(", ")}) SELECT * FROM unnest(${
         typed.map((type, i) => `$${i + 1}::${type}[]`).join(", ")
       })${withReturning ? returning : ""}`
-      return Effect.map(exec(text, values), (result) => [result])
+      const literals = values.map((column) => arrayLiteral(column) ?? column)
+      return Effect.map(exec(text, literals), (result) => [result])
     }
     if (columns.length === 0) {
       const text = `INSERT INTO ${name} DEFAULT VALUES${withReturning ? returning : ""}`

@@ -1,0 +1,82 @@
+/**
+ * The array literal effect-dal writes for a many-row insert is the text pg
+ * itself would write for the same array (pg/lib/utils prepareValue), for
+ * any values an encoded scalar column holds; anything else is left to pg.
+ * And through PostgreSQL: rows with quotes, backslashes, braces, commas
+ * and the word NULL come back as they went in.
+ */
+import { describe, expect, it, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as FastCheck from "effect/FastCheck"
+import * as Layer from "effect/Layer"
+import { createRequire } from "node:module"
+import * as Database from "../src/Database.js"
+import { arrayLiteral } from "../src/internal/postgres/arrayLiteral.js"
+import * as Query from "../src/Query.js"
+import * as Repository from "../src/Repository.js"
+import * as Fixtures from "../src/testing/Fixtures.js"
+import { Settings } from "../src/testing/Fixtures.js"
+import * as Admin from "./support/admin.js"
+import { type StatementLog, statementLog } from "./support/statementLog.js"
+import * as TestDatabase from "./support/TestDatabase.js"
+
+const require = createRequire(import.meta.url)
+const { prepareValue } = require("pg/lib/utils.js") as { prepareValue: (value: unknown) => unknown }
+
+const scalar = FastCheck.oneof(
+  FastCheck.string({ unit: "binary" }),
+  FastCheck.constantFrom("", "\"", "\\", "\\\"", "{a,b}", "NULL", "a,b", " spaced ", "é€𝄞"),
+  FastCheck.double(),
+  FastCheck.integer(),
+  FastCheck.boolean(),
+  FastCheck.bigInt(),
+  FastCheck.constant(null)
+)
+
+describe("arrayLiteral", () => {
+  it("writes what pg writes for arrays of strings, numbers, booleans, bigints and nulls", () => {
+    FastCheck.assert(
+      FastCheck.property(FastCheck.array(scalar, { maxLength: 40 }), (values) => {
+        expect(arrayLiteral(values)).toBe(prepareValue(values))
+      }),
+      { numRuns: 2_000, seed: 17 }
+    )
+    expect(arrayLiteral([])).toBe("{}")
+    expect(arrayLiteral(["a\"b", "c\\d", null])).toBe("{\"a\\\"b\",\"c\\\\d\",NULL}")
+  })
+
+  it("leaves dates, buffers, objects and nested arrays to pg", () => {
+    expect(arrayLiteral(["a", new Date(0)])).toBeUndefined()
+    expect(arrayLiteral([Buffer.from("x")])).toBeUndefined()
+    expect(arrayLiteral([{ a: 1 }])).toBeUndefined()
+    expect(arrayLiteral([["a"]])).toBeUndefined()
+  })
+})
+
+class Log extends Effect.Tag("test/ArrayLiteral/Log")<Log, StatementLog>() {}
+
+const postgres = Layer.unwrapScoped(Effect.gen(function*() {
+  const url = yield* TestDatabase.url
+  for (const statement of Fixtures.ddl) yield* Admin.query(url, statement)
+  const log = yield* statementLog(url)
+  return Layer.merge(Database.layer({ url: log.url, maxConnections: 2 }), Layer.succeed(Log, log))
+}))
+
+const awkward = ["quote \" inside", "back\\slash", "{braces}", "a,b", "NULL", "", " lead and trail ", "tab\tnew\nline", "é€𝄞"]
+
+layer(postgres, { timeout: 60_000 })("many-row inserts through the literal, on PostgreSQL", (it) => {
+  it.effect("awkward strings come back as they went in, in one unnest statement", () =>
+    Effect.gen(function*() {
+      const settings = yield* Repository.make(Settings)
+      const log = yield* Log
+      const rows = awkward.map((label, i) => ({ key: `k${i} ${label}`, value: i - 4, label }))
+      const before = log.runs().length
+      const inserted = yield* settings.insertMany(rows)
+      const sent = log.runs().slice(before).filter((text) => text.startsWith("INSERT"))
+      expect(sent.length).toBe(1)
+      expect(sent[0]).toContain("unnest(")
+      expect(inserted.map((s) => [s.key, s.value, s.label])).toEqual(rows.map((r) => [r.key, r.value, r.label]))
+      const back = yield* settings.findMany(Query.make(Settings).pipe(Query.orderBy("value")))
+      expect(back.map((s) => [s.key, s.value, s.label])).toEqual(rows.map((r) => [r.key, r.value, r.label]))
+    }))
+})
