@@ -73,5 +73,5 @@ export const make: ImplementationModule["make"] = async (url) => {
           Query.include("messages", (m) => m.pipe(Query.orderBy("createdAt", "desc")))
         )
       )
-  })
+  }, (effect) => Database.runPromise(runtime, effect))
 }

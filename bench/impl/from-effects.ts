@@ -38,16 +38,22 @@ const program = <K extends OperationName, R>(
     }).pipe(Effect.map(() => started))
   })
 
+/**
+ * `runPromise` is how code outside Effect runs one operation: the
+ * runtime's own by default; effect-dal passes `Database.runPromise`, the
+ * way its README tells promise code to call it.
+ */
 export const fromEffects = <R, ER>(
   runtime: ManagedRuntime.ManagedRuntime<R, ER>,
-  ops: EffectOperations<R>
+  ops: EffectOperations<R>,
+  runPromise: <A>(effect: Effect.Effect<A, unknown, R>) => Promise<A> = (effect) => runtime.runPromise(effect)
 ): Implementation => ({
-  call: (op, input) => runtime.runPromise(ops[op](input)),
+  call: (op, input) => runPromise(ops[op](input)),
   run: (op, load, mode) => {
     const execute = ops[op]
     return mode === "program"
       ? runtime.runPromise(program(execute, load))
-      : runPromises((input) => runtime.runPromise(execute(input)), load)
+      : runPromises((input) => runPromise(execute(input)), load)
   },
   sameInBothModes: false,
   close: () => runtime.dispose()
