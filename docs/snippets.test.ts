@@ -9,12 +9,14 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as Database from "../src/Database.js"
+import * as Admin from "../test/support/admin.js"
 import * as TestDatabase from "../test/support/TestDatabase.js"
 import * as QuickStart from "../test/support/quickStart.js"
 import { start, tsx } from "../examples/support/testing.js"
 import * as Compatibility from "./snippets/compatibility.js"
 import * as Errors from "./snippets/errors.js"
 import * as Migrations from "./snippets/migrations.js"
+import * as Promised from "./snippets/promise.js"
 import * as Relations from "./snippets/relations.js"
 import * as Repositories from "./snippets/repositories.js"
 import * as Transactions from "./snippets/transactions.js"
@@ -124,6 +126,27 @@ describe("README snippets", () => {
       })
       expect(result.totalViews).toEqual(Option.some(10 + 50 + 30 + 4950))
       expect(result.most).toEqual(Option.some(99))
+    }))
+
+  it.scopedLive("calling from promise code", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      yield* Admin.query(url, "create table notes (id serial primary key, body text not null)")
+      const { addNote, close, getNote, listNotes } = Promised.handlers(url)
+      const result = yield* Effect.promise(async () => {
+        try {
+          const first = await addNote("buy milk")
+          await addNote("call Ann")
+          const all = await listNotes()
+          const missing = await getNote(404).then(() => "found", (error) => String(error))
+          return { first: first.body, all: all.map((note) => note.body), missing }
+        } finally {
+          await close()
+        }
+      })
+      expect(result.first).toBe("buy milk")
+      expect(result.all).toEqual(["buy milk", "call Ann"])
+      expect(result.missing).toContain("NotFound")
     }))
 
   it.live("relations", () =>
