@@ -35,9 +35,18 @@ const statementsOf = (engine: Engine, table: Table.Table<any, any>): TableEngine
  * the same type (Table.relations checks it), and each engine hands back
  * the related side as the column holds it, so the text of the value is
  * enough (int8 keys may be a bigint on one side and text on the other).
+ * A string is its own key (most keys: no new string per row); a date or
+ * an object is marked with a NUL, which no text value holds (PostgreSQL
+ * refuses it in text).
  */
 const keyOf = (value: unknown): string =>
-  value instanceof Date ? `d${value.getTime()}` : typeof value === "object" ? `j${JSON.stringify(value)}` : `v${String(value)}`
+  typeof value === "string"
+    ? value
+    : value instanceof Date
+    ? `\u0000d${value.getTime()}`
+    : typeof value === "object"
+    ? `\u0000j${JSON.stringify(value)}`
+    : String(value)
 
 const many = (kind: Table.RelationKind) => kind === "hasMany" || kind === "manyToMany"
 
