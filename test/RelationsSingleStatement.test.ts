@@ -122,7 +122,7 @@ const ddl = [
   "create table profiles (id serial primary key, person_id bigint not null references people (id), bio text not null)"
 ]
 
-type Strategy = "perLevel" | "singleStatement"
+type Strategy = Database.IncludeStrategy
 
 // What a program sends (BEGIN and COMMIT left out) under a strategy.
 const under = <A, E>(strategy: Strategy, effect: Effect.Effect<A, E, Database.Database>) =>
@@ -204,6 +204,7 @@ class Setup extends Context.Tag("test/RelationsSingleStatement")<Setup, {
   readonly log: StatementLog
   readonly perLevel: Context.Context<Database.Database>
   readonly singleStatement: Context.Context<Database.Database>
+  readonly auto: Context.Context<Database.Database>
   /** What the first single-statement tree sent. */
   readonly warmUp: ReadonlyArray<string>
 }>() {}
@@ -222,7 +223,8 @@ const setup = Layer.scoped(
     // The first tree loaded in one statement learns its tables' column types.
     const before = log.executed().length
     yield* Effect.provide(Effect.flatMap(repositories, ({ orgs }) => orgs.findMany(tree)), singleStatement)
-    return { log, perLevel, singleStatement, warmUp: log.executed().slice(before) }
+    const warmUp = log.executed().slice(before)
+    return { log, perLevel, singleStatement, auto: yield* build("auto"), warmUp }
   })
 )
 
@@ -338,6 +340,35 @@ layer(setup, { timeout: 60_000 })("relations on PostgreSQL, both strategies", (i
         )
         expect(streamed.single.sent.length).toBe(1)
         expect(streamed.single.result.map((o) => o.people.map((p) => p.posts.length))).toEqual([[2, 2], []])
+      }))
+  })
+
+  describe("auto", () => {
+    it.effect("one statement, unless a belongsTo relation is loaded for many rows: then per level", () =>
+      Effect.gen(function*() {
+        const withoutBelongsTo = Query.make(Orgs).pipe(
+          Query.orderBy("id"),
+          Query.include("people", (p) => p.pipe(Query.orderBy("id"), Query.include("profile"), Query.include("posts", (posts) => posts.pipe(Query.orderBy("id")))))
+        )
+        // The first time, this Database learns the three tables' column types.
+        const first = yield* under("auto", Effect.flatMap(repositories, ({ orgs }) => orgs.findMany(withoutBelongsTo)))
+        expect(first.sent.length).toBe(4)
+        const plain = yield* under("auto", Effect.flatMap(repositories, ({ orgs }) => orgs.findMany(withoutBelongsTo)))
+        expect(plain.sent.length).toBe(1)
+        expect(plain.result).toEqual(first.result)
+        expect(plain.result[0]!.people.map((p) => p.posts.length)).toEqual([2, 3])
+        // people.org is a belongsTo under many rows.
+        const shared = yield* under("auto", Effect.flatMap(repositories, ({ orgs }) => orgs.findMany(tree)))
+        expect(shared.sent.length).toBe(7)
+        // For one row a belongsTo is not shared: one statement.
+        const one = yield* under(
+          "auto",
+          Effect.flatMap(repositories, ({ people }) => people.findOne(Query.make(People).pipe(Query.orderBy("id"), Query.include("org"), Query.include("profile"))))
+        )
+        // (Its first time loading orgs as an include: one LIMIT 0 for their column types.)
+        expect(one.sent.filter((text) => !text.endsWith("LIMIT 0")).length).toBe(1)
+        assert(Option.isSome(one.result))
+        expect([one.result.value.org?.name, one.result.value.profile?.bio]).toEqual(["Acme", "first"])
       }))
   })
 

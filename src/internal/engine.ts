@@ -90,6 +90,7 @@ export type RelatedLink =
  */
 export interface IncludeNode {
   readonly name: string
+  readonly kind: Table.RelationKind
   readonly toMany: boolean
   readonly codec: Codec
   readonly parentField: string
