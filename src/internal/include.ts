@@ -78,7 +78,8 @@ export const includeTree = (codec: Codec, includes: ReadonlyArray<Query.Include>
 /**
  * Whether "auto" loads an include tree in one statement: yes (one round
  * trip, and less client CPU: on the benchmark's eagerLoad, 50 users with
- * their messages, it beat per level in both calling modes), unless a
+ * their messages, it reached raw pg's throughput in every cell of two
+ * runs, both calling modes, and beat per level in all cells but one), unless a
  * belongsTo relation is included for more than one parent row. Its rows
  * are shared by parents, and the single statement sends each once per
  * parent where per level sends it once (1,000 messages with their 50
