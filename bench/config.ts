@@ -41,6 +41,8 @@ export interface Config {
   readonly readRowsPerCell: number
   /** Set by `BENCH_PROFILE`: profile one implementation instead of the comparison (see profile.ts). */
   readonly profile: ProfileConfig | undefined
+  /** `BENCH_OPERATIONS="eagerLoad,findById"`: only these operation cells; all by default. */
+  readonly operations: ReadonlyArray<Operation>
 }
 
 export interface ProfileConfig {
@@ -109,6 +111,17 @@ export const fromEnv = (): Config => {
     group: group(),
     readRuns: Number(process.env["BENCH_READ_RUNS"] || "3"),
     readRowsPerCell: quick ? 5_000 : 200_000,
-    profile: profiling
+    profile: profiling,
+    operations: operations()
   }
+}
+
+const operations = (): ReadonlyArray<Operation> => {
+  const names = (process.env["BENCH_OPERATIONS"] ?? "").split(",").map((name) => name.trim()).filter((name) => name !== "")
+  for (const name of names) {
+    if (!OPERATIONS.some((op) => op.name === name)) {
+      throw new Error(`BENCH_OPERATIONS names ${JSON.stringify(name)}, not one of ${OPERATIONS.map((op) => op.name).join(", ")}`)
+    }
+  }
+  return names.length === 0 ? OPERATIONS : OPERATIONS.filter((op) => names.includes(op.name))
 }

@@ -14,9 +14,9 @@ import * as os from "node:os"
 import * as PostgresServer from "../src/testing/PostgresServer.js"
 import { measureBulk } from "./bulk/measure.js"
 import { Child } from "./child.js"
-import { CONCURRENCIES, type Config, fromEnv, OPERATIONS } from "./config.js"
+import { CONCURRENCIES, type Config, fromEnv } from "./config.js"
 import { withClient } from "./db.js"
-import { baselines, controls, implementations as contenders } from "./impl/index.js"
+import { baselines, controls, implementations as contenders, strategyColumns } from "./impl/index.js"
 import { type CallingMode, POOL_SIZE } from "./impl/types.js"
 import { seedOf } from "./inputs.js"
 import { profile } from "./profile.js"
@@ -40,6 +40,7 @@ const implementations = [
   contenders[0]!,
   ...baselines,
   ...contenders.slice(1),
+  ...(process.env["BENCH_INCLUDE_STRATEGIES"] === "1" ? strategyColumns : []),
   ...(process.env["BENCH_CONTROLS"] === "1" ? controls : [])
 ].filter((implementation, i) =>
   i === 0 || only.length === 0 || only.includes(implementation.name) || baselines.includes(implementation)
@@ -102,7 +103,7 @@ const byMode = (
 ): Array<ModeResults> =>
   config.modes.map((mode) => {
     const shown = columns.flatMap((column, i) => (column.modes.includes(mode) ? [i] : []))
-    const rows = OPERATIONS.flatMap((op) =>
+    const rows = config.operations.flatMap((op) =>
       CONCURRENCIES.map((concurrency): Row => ({
         op: op.name,
         concurrency,
@@ -131,7 +132,7 @@ const measureCells = async (url: string): Promise<{ modes: Array<ModeResults>; s
 
     console.error("warming up")
     for (const { child } of columns) {
-      for (const op of OPERATIONS) {
+      for (const op of config.operations) {
         for (const concurrency of CONCURRENCIES) {
           await child.cell({ op: op.name, concurrency, durationMs: config.warmupMs, leadInMs: 0, seed: seedOf("warm-up", op.name) })
           if (op.writes) await resetWrites(url)
@@ -144,7 +145,7 @@ const measureCells = async (url: string): Promise<{ modes: Array<ModeResults>; s
     // Column indexes in the order they run in a repetition: rotated, so no one always goes first.
     const order = (repetition: number): Array<number> => columns.map((_, i) => (i + repetition) % columns.length)
     for (let repetition = 0; repetition < config.repetitions; repetition++) {
-      for (const op of OPERATIONS) {
+      for (const op of config.operations) {
         for (const concurrency of CONCURRENCIES) {
           // The same inputs for every implementation and mode in this cell.
           const seed = seedOf(op.name, concurrency, repetition)

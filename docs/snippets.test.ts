@@ -26,11 +26,12 @@ type Provided = Layer.Layer.Success<ReturnType<typeof Database.layer>>
 
 const run = <A, E>(
   createTables: Effect.Effect<unknown, unknown, Provided>,
-  program: Effect.Effect<A, E, Provided>
+  program: Effect.Effect<A, E, Provided>,
+  layer: (url: string) => Layer.Layer<Provided, unknown> = (url) => Database.layer({ url })
 ) =>
   Effect.scoped(Effect.gen(function*() {
     const url = yield* TestDatabase.url
-    const context = yield* Layer.build(Database.layer({ url }))
+    const context = yield* Layer.build(layer(url))
     yield* Effect.provide(createTables, context)
     return yield* Effect.provide(program, context)
   }))
@@ -149,16 +150,19 @@ describe("README snippets", () => {
       expect(result.missing).toContain("NotFound")
     }))
 
-  it.live("relations", () =>
-    Effect.gen(function*() {
-      const result = yield* run(Relations.createTables, Relations.program)
-      expect(result).toEqual({
-        counts: [["Ann", 2], ["Bob", 0]],
-        newest: [["hi 3", ["+1"]], ["hi 2", []]],
-        author: "Ann",
-        reacted: ["Ann"],
-        silent: ["Bob"],
-        bob: "Bob"
-      })
-    }))
+  // The default ("auto") and per level: the same answers.
+  for (const [name, layer] of [["auto", undefined], ["perLevel", Relations.perLevel]] as const) {
+    it.live(`relations (${name})`, () =>
+      Effect.gen(function*() {
+        const result = yield* run(Relations.createTables, Relations.program, layer)
+        expect(result).toEqual({
+          counts: [["Ann", 2], ["Bob", 0]],
+          newest: [["hi 3", ["+1"]], ["hi 2", []]],
+          author: "Ann",
+          reacted: ["Ann"],
+          silent: ["Bob"],
+          bob: "Bob"
+        })
+      }))
+  }
 })

@@ -47,6 +47,14 @@ import * as Transaction from "./internal/transaction.js"
 export type SslMode = DatabaseConfig.SslMode
 
 /**
+ * How included relations are loaded; see `DatabaseConfig.IncludeStrategy`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type IncludeStrategy = DatabaseConfig.IncludeStrategy
+
+/**
  * Options for {@link layer} and {@link make}; see `DatabaseConfig.Options`.
  *
  * @since 0.1.0
@@ -237,7 +245,7 @@ export const make = (
       transformQueryNames: options.transformQueryNames,
       transformResultNames: options.transformResultNames,
       transformJson: options.transformJson
-    })
+    }, options.includeStrategy)
   })
 
 /**
@@ -287,7 +295,7 @@ export const fromPool = <E = never, R = never>(
       transformQueryNames: options.transformQueryNames,
       transformResultNames: options.transformResultNames,
       transformJson: options.transformJson
-    })
+    }, options.includeStrategy)
   })
 
 // What make and fromPool share once the driver exists.

@@ -30,6 +30,19 @@ import { defaults, urlTls } from "./internal/postgres/options.js"
 export type SslMode = "disable" | "require" | "verify-ca" | "verify-full"
 
 /**
+ * How the relations a query includes (`Query.include`) are loaded:
+ * `"perLevel"` sends one statement for the rows and one per included
+ * relation level (`= ANY($1)` over the parents' keys); `"singleStatement"`
+ * sends the rows and the whole include tree in one statement (a `json_agg`
+ * subquery per relation, nested); `"auto"` picks per query the one that
+ * measured faster (README, "Relations").
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type IncludeStrategy = "auto" | "perLevel" | "singleStatement"
+
+/**
  * Options for {@link layer} and {@link make}. Give either `url` or
  * `host`/`database` (with `port`, `user`, `password`).
  *
@@ -90,6 +103,11 @@ export interface Options {
    */
   readonly statementCacheSize?: number | undefined
   /**
+   * How included relations are loaded (see {@link IncludeStrategy}).
+   * The in-memory database always loads per level. Default `"auto"`.
+   */
+  readonly includeStrategy?: IncludeStrategy | undefined
+  /**
    * For the `SqlClient`, as in `PgClient.layer`: turns identifiers written
    * in `sql` (`sql("userId")`, the keys of `sql.insert`) into column names,
    * e.g. `String.camelToSnake`, or `Table.snakeCase`, which names columns
@@ -133,6 +151,8 @@ export interface FromPoolOptions<E = never, R = never> {
   readonly transformJson?: boolean | undefined
   /** See {@link Options.statementCacheSize}. Default 100. */
   readonly statementCacheSize?: number | undefined
+  /** See {@link Options.includeStrategy}. Default `"auto"`. */
+  readonly includeStrategy?: IncludeStrategy | undefined
   /** See {@link Options.shutdownGracePeriod}. Default 5 seconds. */
   readonly shutdownGracePeriod?: Duration.DurationInput | undefined
   /** See {@link Options.connectRetry}. */
@@ -188,8 +208,8 @@ const pgVariables: Config.Config<Options> = Config.all({
  * `DATABASE_MAX_LIFETIME`, `DATABASE_CONNECT_TIMEOUT`,
  * `DATABASE_ACQUIRE_TIMEOUT`, `DATABASE_STATEMENT_TIMEOUT`,
  * `DATABASE_APPLICATION_NAME`, `DATABASE_SSL_MODE`,
- * `DATABASE_SHUTDOWN_GRACE_PERIOD`, `DATABASE_CONNECT_RETRIES` and
- * `DATABASE_STATEMENT_CACHE_SIZE`. Durations are written like
+ * `DATABASE_SHUTDOWN_GRACE_PERIOD`, `DATABASE_CONNECT_RETRIES`,
+ * `DATABASE_STATEMENT_CACHE_SIZE` and `DATABASE_INCLUDE_STRATEGY`. Durations are written like
  * `"5 seconds"` or `"500 millis"`.
  *
  * @since 0.1.0
@@ -225,7 +245,8 @@ export const config: Config.Config<Options> = Config.all({
     Config.integer("DATABASE_STATEMENT_CACHE_SIZE").pipe(
       Config.validate({ message: "Expected 0 or more", validation: (n) => n >= 0 })
     )
-  )
+  ),
+  includeStrategy: Config.option(Config.literal("auto", "perLevel", "singleStatement")("DATABASE_INCLUDE_STRATEGY"))
 }).pipe(
   Config.mapOrFail(({ connection, connectRetries, ...pool }) => {
     const min = someOrUndefined(pool.minConnections)
@@ -247,7 +268,8 @@ export const config: Config.Config<Options> = Config.all({
       ssl: someOrUndefined(pool.ssl),
       shutdownGracePeriod: someOrUndefined(pool.shutdownGracePeriod),
       connectRetry: retries === undefined || retries === 0 ? undefined : connectRetry(retries),
-      statementCacheSize: someOrUndefined(pool.statementCacheSize)
+      statementCacheSize: someOrUndefined(pool.statementCacheSize),
+      includeStrategy: someOrUndefined(pool.includeStrategy)
     }
     return Either.right(options)
   })

@@ -1,5 +1,7 @@
 /**
- * Eager loading on PostgreSQL, counted on the wire: a proxy keeps the text
+ * Eager loading on PostgreSQL per level (includeStrategy "perLevel"; the
+ * single statement is test/RelationsSingleStatement.test.ts), counted on
+ * the wire: a proxy keeps the text
  * of every statement sent. Each included relation level is one statement,
  * whatever the number of parent rows; bad input sends nothing.
  */
@@ -62,7 +64,7 @@ const database = Layer.unwrapScoped(Effect.gen(function*() {
   const url = yield* TestDatabase.url
   for (const statement of ddl) yield* Admin.query(url, statement)
   const log = yield* statementLog(url)
-  return Layer.merge(Database.layer({ url: log.url, maxConnections: 2 }), Layer.succeed(Log, log))
+  return Layer.merge(Database.layer({ url: log.url, maxConnections: 2, includeStrategy: "perLevel" }), Layer.succeed(Log, log))
 }))
 
 // 50 users, 30 messages each (one soft-deleted), 2 reactions on each message.

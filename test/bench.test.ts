@@ -11,7 +11,7 @@ import { bulkLoaders } from "../bench/bulk/index.js"
 import { CONCURRENCIES, OPERATIONS } from "../bench/config.js"
 import { withClient } from "../bench/db.js"
 import { measureStream } from "../bench/stream.js"
-import { controls, implementations as contenders } from "../bench/impl/index.js"
+import { controls, implementations as contenders, strategyColumns } from "../bench/impl/index.js"
 import { CALLING_MODES, type Implementation, type Input, type OperationName, type Output } from "../bench/impl/types.js"
 import { BATCH_SIZE, EAGER_USERS, makeInputs, seedOf } from "../bench/inputs.js"
 import { renderMarkdown } from "../bench/report.js"
@@ -23,8 +23,8 @@ import * as TestDatabase from "./support/TestDatabase.js"
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const VISIBLE_PER_USER = smallSize.messagesPerUser - smallSize.deletedPerUser
 
-// The controls too: their results must agree like everyone else's.
-const implementations = [...contenders, ...controls]
+// The controls and effect-dal's include strategy columns too: their results must agree like everyone else's.
+const implementations = [...contenders, ...strategyColumns, ...controls]
 
 const scope = Effect.runSync(Scope.make())
 let url = ""
@@ -171,7 +171,7 @@ describe("benchmark implementations", () => {
 
   it("Effect-based implementations run differently in the two calling modes, promise-based ones the same", () => {
     const effectBased = running.filter(({ implementation }) => !implementation.sameInBothModes).map(({ name }) => name)
-    expect(effectBased).toEqual(["@effect/sql", "effect-dal", "Effect floor"])
+    expect(effectBased).toEqual(["@effect/sql", "effect-dal", "effect-dal (per level)", "effect-dal (single statement)", "Effect floor"])
   })
 })
 

@@ -43,8 +43,9 @@ const UsersWithMessages = Table.relations(Users, (r) => ({ messages: r.hasMany(M
 const recent = (userId: number) =>
   Query.make(Messages).pipe(Query.where({ userId }), Query.orderBy("createdAt", "desc"), Query.limit(20))
 
-export const make: ImplementationModule["make"] = async (url) => {
-  const runtime = ManagedRuntime.make(Database.layer({ url, maxConnections: POOL_SIZE, idleTimeout: 0 }))
+/** With the default include strategy ("auto"), or the one given (the strategy columns, index.ts). */
+export const makeWith = (includeStrategy?: Database.IncludeStrategy): ImplementationModule["make"] => async (url) => {
+  const runtime = ManagedRuntime.make(Database.layer({ url, maxConnections: POOL_SIZE, idleTimeout: 0, includeStrategy }))
   // Built once, as a repository service would be in a layer.
   const { accounts, messages, users, usersWithMessages } = await runtime.runPromise(Effect.all({
     users: Repository.make(Users),
@@ -64,7 +65,8 @@ export const make: ImplementationModule["make"] = async (url) => {
         { discard: true }
       )),
     insertBatch: (rows) => messages.insertManyDiscard(rows),
-    // Two statements: the users, then `user_id = ANY($1)` for all their messages.
+    // Through the relation: one statement, or two (the users, then
+    // `user_id = ANY($1)` for all their messages), as the strategy says.
     eagerLoad: (userIds) =>
       usersWithMessages.findMany(
         Query.make(UsersWithMessages).pipe(
@@ -75,3 +77,5 @@ export const make: ImplementationModule["make"] = async (url) => {
       )
   }, (effect) => Database.runPromise(runtime, effect))
 }
+
+export const make: ImplementationModule["make"] = makeWith()

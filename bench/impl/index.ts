@@ -45,8 +45,19 @@ export const baselines: ReadonlyArray<Registration> = process.env["BENCH_BASELIN
   }]
   : []
 
+/**
+ * `BENCH_INCLUDE_STRATEGIES=1`: effect-dal once more with each include
+ * strategy forced, as two more columns next to "effect-dal" (whose
+ * strategy is the default, "auto"), so the strategies are compared side by
+ * side in one run (eagerLoad is the operation that includes relations).
+ */
+export const strategyColumns: ReadonlyArray<Registration> = [
+  { name: "effect-dal (per level)", load: () => import("./effect-dal-per-level.js") },
+  { name: "effect-dal (single statement)", load: () => import("./effect-dal-single-statement.js") }
+]
+
 export const findImplementation = (name: string): Registration => {
-  const found = [...implementations, ...controls, ...baselines].find((implementation) => implementation.name === name)
+  const found = [...implementations, ...strategyColumns, ...controls, ...baselines].find((implementation) => implementation.name === name)
   if (found === undefined) throw new Error(`unknown implementation ${JSON.stringify(name)}`)
   return found
 }

@@ -5,7 +5,7 @@ import * as Model from "@effect/sql/Model"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { Query, Repository, Table } from "effect-dal"
+import { Database, Query, Repository, Table } from "effect-dal"
 
 // #region declare
 class User extends Model.Class<User>("User")({
@@ -36,6 +36,12 @@ const Users = Table.relations(UsersTable, (r) => ({
   messages: r.hasMany(Messages, { foreignKey: "userId" })
   // A misspelt field, or a foreign key whose type is not the key's, does not compile.
 }))
+// #endregion
+
+// #region strategy
+// Includes one statement per relation level, whatever "auto" would pick
+// (with Database.layerConfig: DATABASE_INCLUDE_STRATEGY=perLevel).
+export const perLevel = (url: string) => Database.layer({ url, includeStrategy: "perLevel" })
 // #endregion
 
 export const createTables = Effect.gen(function*() {

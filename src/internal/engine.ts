@@ -16,6 +16,7 @@ import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import type * as Stream from "effect/Stream"
+import type * as DatabaseConfig from "../DatabaseConfig.js"
 import type * as DatabaseError from "../DatabaseError.js"
 import type * as Query from "../Query.js"
 import type * as Table from "../Table.js"
@@ -79,6 +80,28 @@ export type RelatedLink =
     readonly key: string
   }
 
+/**
+ * @internal
+ * An included relation resolved for loading (include.ts): where its rows
+ * go in the parent row (`name`, a list or one row), the related table's
+ * codec, the parent's field whose value is matched, how the related rows
+ * hold it, the checked query of the related rows (a hasOne's limited to
+ * one row), and its own includes.
+ */
+export interface IncludeNode {
+  readonly name: string
+  readonly kind: Table.RelationKind
+  readonly toMany: boolean
+  readonly codec: Codec
+  readonly parentField: string
+  readonly link: RelatedLink
+  readonly query: Query.Query<any>
+  readonly children: ReadonlyArray<IncludeNode>
+}
+
+/** @internal How included relations are loaded (include.ts; "auto" asks `treeFits`). */
+export type IncludeStrategy = DatabaseConfig.IncludeStrategy
+
 /** @internal The aggregate functions; `count` counts rows, the others skip NULLs. */
 export type Aggregate = "count" | "sum" | "avg" | "min" | "max"
 
@@ -126,6 +149,23 @@ export interface TableEngine {
     keys: ReadonlyArray<unknown>,
     operation: string
   ) => Effect.Effect<ReadonlyArray<readonly [parent: unknown, row: unknown]>, Failure>
+  /**
+   * Optional: the rows of a checked query with the whole include tree
+   * loaded into them (each relation a field named after it), in one
+   * statement. An engine without it loads level by level.
+   */
+  readonly selectTree?: (
+    query: Query.Query<any>,
+    options: SelectOptions,
+    tree: ReadonlyArray<IncludeNode>,
+    operation: string
+  ) => Effect.Effect<ReadonlyArray<unknown>, Failure>
+  /** Optional: as `stream`, each row with the include tree loaded by the same statement. */
+  readonly streamTree?: (
+    query: Query.Query<any>,
+    tree: ReadonlyArray<IncludeNode>,
+    batchSize: number
+  ) => Stream.Stream<unknown, Failure>
   /** Whether a checked query has a row. */
   readonly exists: (query: Query.Query<any>) => Effect.Effect<boolean, Failure>
   /** An aggregate over a checked query (a checked numeric field but for `count`): the raw value, NULL as null. */
@@ -192,6 +232,8 @@ export interface Engine {
     effect: Effect.Effect<A, E, R>,
     options?: TransactionOptions
   ) => Effect.Effect<A, E | DatabaseError.DatabaseError, R>
+  /** How included relations are loaded; per level when absent (the engine has no `selectTree`). */
+  readonly includeStrategy?: IncludeStrategy | undefined
   /** What the engine adds to every repository it serves (PostgreSQL: invalidations for `sql.reactive`). */
   readonly decorate?: (<Repo extends object>(repository: Repo, table: Table.Table<any, any>) => Repo) | undefined
 }

@@ -5,7 +5,6 @@
  * The engine runs the statements: PostgreSQL or the in-memory database.
  */
 import type { Statement as SqlStatement } from "@effect/sql/Statement"
-import * as Chunk from "effect/Chunk"
 import type * as Arr from "effect/Array"
 import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
@@ -25,9 +24,9 @@ import * as Query from "../Query.js"
 import type * as Repository from "../Repository.js"
 import type * as Table from "../Table.js"
 import { type Codec, codecFor } from "./codec.js"
-import type { Assignment, Encoded, EncodedKey, Engine, Failure, SetClause, Target, TableEngine } from "./engine.js"
+import type { Assignment, Encoded, EncodedKey, Engine, Failure, SelectOptions, SetClause, Target, TableEngine } from "./engine.js"
 import { increment, isIncrement } from "./increment.js"
-import { loadIncludes } from "./include.js"
+import { selectWithIncludes, streamWithIncludes } from "./include.js"
 import { finishPage, planPage } from "./keyset.js"
 import {
   batchSizeOf,
@@ -220,26 +219,18 @@ export const makeRepository = <T extends Table.Table<any, any>>(
   const checked = <B, E, R>(query: Query.Query<Row, any, any> | undefined, then: (query: Query.Query<Row>) => Effect.Effect<B, E, R>) =>
     compileThen(() => checkQuery<Row>(codec, orAll(query)), then)
 
-  // The relations a query includes, loaded into its rows: one statement
-  // per included relation (include.ts).
-  const withIncludes = <A extends ReadonlyArray<unknown>>(q: Query.Query<Row, any, any>, rows: A) =>
-    q.includes.length === 0 || rows.length === 0
-      ? Effect.succeed(rows)
-      : Effect.as(loadIncludes(engine, codec, q.includes, rows), rows)
+  // Rows with the relations the query includes (include.ts: in one
+  // statement, or one more statement per included relation level).
+  const selectRows = (q: Query.Query<Row>, selectOptions: SelectOptions, operation: string) =>
+    selectWithIncludes(engine, codec, statements, q, selectOptions, operation) as Effect.Effect<ReadonlyArray<Row>, Failure>
 
   const findMany = (query?: Query.Query<Row, any, any>) =>
-    checked(query, (q) =>
-      Effect.flatMap(
-        statements.select(q, {}, "findMany") as Effect.Effect<ReadonlyArray<Row>, Failure>,
-        (rows) => withIncludes(q, rows)
-      )).pipe(span("findMany"))
+    checked(query, (q) => selectRows(q, {}, "findMany")).pipe(span("findMany"))
 
   const findOne = (query?: Query.Query<Row, any, any>) =>
     checked(query, (q) =>
-      Effect.flatMap(
-        statements.select(q, { first: true }, "findOne"),
-        (rows) => rows.length === 0 ? Effect.succeed(Option.none<Row>()) : Effect.as(withIncludes(q, rows), Option.some(rows[0] as Row))
-      )).pipe(span("findOne"))
+      Effect.map(selectRows(q, { first: true }, "findOne"), (rows) => rows.length === 0 ? Option.none<Row>() : Option.some(rows[0]!))
+    ).pipe(span("findOne"))
 
   const count = (query?: Query.Query<Row>) =>
     checked(query, (q) => Effect.map(statements.aggregate("count", undefined, q), Number)).pipe(span("count"))
@@ -259,12 +250,9 @@ export const makeRepository = <T extends Table.Table<any, any>>(
   ) =>
     planPage(codec, query, pageOptions, cursorKey).pipe(
       Effect.flatMap((page) =>
-        Effect.flatMap(
-          statements.select(page.query, { extra: page.after, limit: page.limit }, "paginate"),
-          (rows) => {
-            const result = finishPage(codec, page, rows as ReadonlyArray<Row>, cursorKey)
-            return Effect.as(withIncludes(page.query, result.items), result)
-          }
+        Effect.map(
+          selectRows(page.query, { extra: page.after, limit: page.limit }, "paginate"),
+          (rows) => finishPage(codec, page, rows, cursorKey)
         )
       ),
       span("paginate")
@@ -278,11 +266,8 @@ export const makeRepository = <T extends Table.Table<any, any>>(
         const batchSize = batchSizeOf(options.streamBatchSize, streamOptions)
         return { batchSize, q: checkQuery<Row>(codec, orAll(query)) }
       }).pipe(Effect.map(({ batchSize, q }) => {
-        const rows = statements.stream(q, batchSize) as Stream.Stream<Row, Failure>
-        // Relations are loaded a chunk (a fetch of the cursor) at a time.
-        return q.includes.length === 0
-          ? rows
-          : Stream.mapChunksEffect(rows, (chunk) => Effect.as(loadIncludes(engine, codec, q.includes, Chunk.toReadonlyArray(chunk)), chunk))
+        // Relations come with each row, or are loaded a chunk (a fetch of the cursor) at a time.
+        return streamWithIncludes(engine, codec, statements, q, batchSize) as Stream.Stream<Row, Failure>
       }))
     )
 

@@ -12,6 +12,7 @@ import * as Stream from "effect/Stream"
 import pg from "pg"
 import type * as Database from "../../Database.js"
 import * as DatabaseError from "../../DatabaseError.js"
+import type { IncludeStrategy } from "../engine.js"
 import type { ServerDefaults } from "../transaction.js"
 import { acquireClient, type Driver, runOnClient, type Statement } from "./driver.js"
 import { makeEngine } from "./engine.js"
@@ -37,7 +38,8 @@ export const start = (
   driver: Driver,
   connectRetry: Schedule.Schedule<unknown, unknown> | undefined,
   resolved: pg.ClientConfig,
-  extras: ConfigExtras
+  extras: ConfigExtras,
+  includeStrategy?: IncludeStrategy | undefined
 ): Effect.Effect<Started, DatabaseError.DatabaseError, Scope.Scope> =>
   Effect.gen(function*() {
     const driverOptions = driver.options
@@ -101,7 +103,7 @@ export const start = (
         // A write invalidates the table's name: sql.reactive([table], ...)
         // runs again once the write has committed.
         decorate: (repository, table) => invalidatingWrites(repository, reactivity, [table.name])
-      }),
+      }, includeStrategy),
       transaction: (effect, transactionOptions) =>
         deferInvalidations(
           effect,

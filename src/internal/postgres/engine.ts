@@ -16,12 +16,13 @@ import type * as Table from "../../Table.js"
 import type { Codec } from "../codec.js"
 import { quote } from "../identifier.js"
 import type { DecodedResult, Statement } from "./driver.js"
-import type { Engine, SetClause, TableEngine, Target } from "../engine.js"
+import type { Engine, IncludeStrategy, SetClause, TableEngine, Target } from "../engine.js"
 import { isIncrement } from "../increment.js"
 import { compile as compileFor, compileThen as compileThenFor, effectiveFilter, effectiveOrder, MAX_PARAMETERS, needsSubquery } from "../plan.js"
 import { compileExpr, keysSubquery, limitClause, orderClause, Params, selectSql, whereClause } from "./sql.js"
 import { arrayLiteral } from "./arrayLiteral.js"
 import type { TransactionOptions } from "../transaction.js"
+import { ColumnParsers, treeDecoder, treeStatement } from "./tree.js"
 import { unwrapStream } from "../unwrap.js"
 
 /** @internal What the PostgreSQL engine runs on. */
@@ -37,14 +38,18 @@ export interface Connection {
   readonly decorate?: Engine["decorate"]
 }
 
-/** @internal The PostgreSQL engine over a connection. */
-export const makeEngine = (connection: Connection): Engine => ({
-  system: "postgresql",
-  table: (table, codec) => makeTable(table, codec, connection),
-  sessionOf: connection.sessionOf,
-  transaction: connection.transaction,
-  decorate: connection.decorate
-})
+/** @internal The PostgreSQL engine over a connection; includes are loaded with `includeStrategy` (default "auto"). */
+export const makeEngine = (connection: Connection, includeStrategy: IncludeStrategy = "auto"): Engine => {
+  const parsers = new ColumnParsers(connection.execute)
+  return {
+    system: "postgresql",
+    table: (table, codec) => makeTable(table, codec, connection, parsers),
+    sessionOf: connection.sessionOf,
+    transaction: connection.transaction,
+    decorate: connection.decorate,
+    includeStrategy
+  }
+}
 
 // Prepared-statement names: one per distinct SQL text, shared by every
 // connection (each connection prepares a name once, on first use).
@@ -91,7 +96,7 @@ interface Group {
   readonly at: Array<number>
 }
 
-const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Connection): TableEngine => {
+const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Connection, parsers: ColumnParsers): TableEngine => {
   const compile = <A>(build: () => A) => compileFor(codec, build)
   const compileThen = <A, B, E, R>(build: () => A, then: (built: A) => Effect.Effect<B, E, R>) =>
     compileThenFor(codec, build, then)
@@ -230,6 +235,25 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
     const parent = values[fieldCount]
     return [parent, decode(values)] as const
   }
+
+  // The rows with their whole include tree, in one statement (tree.ts).
+  const selectTree: TableEngine["selectTree"] = (query, options, tree) =>
+    compileThen(() => treeStatement(codec, query, options, tree), ({ text, values }) =>
+      Effect.flatMap(parsers.forTree(tree), (parsersOf) =>
+        Effect.map(
+          connection.execute({ text, values, name: nameFor(text), decode: treeDecoder(codec, tree, parsersOf) }),
+          rowsOf
+        )))
+
+  const streamTree: TableEngine["streamTree"] = (query, tree, batchSize) =>
+    unwrapStream(
+      compileThen(() => treeStatement(codec, query, {}, tree), (statement) =>
+        Effect.map(
+          parsers.forTree(tree),
+          (parsersOf) =>
+            connection.stream({ ...statement, rowMode: "array", decode: treeDecoder(codec, tree, parsersOf) }, batchSize)
+        ))
+    )
 
   const exists: TableEngine["exists"] = (query) =>
     compileThen(
@@ -542,6 +566,8 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
     findByKeys,
     select,
     selectRelated,
+    selectTree,
+    streamTree,
     exists,
     aggregate,
     stream,

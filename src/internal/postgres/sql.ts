@@ -151,12 +151,18 @@ export const selectSql = (
   codec: Codec,
   query: Query.Query<any>,
   params: Params,
-  options: { readonly extra?: Query.Expr | undefined; readonly limit?: number | undefined } = {}
+  options: {
+    readonly extra?: Query.Expr | undefined
+    readonly limit?: number | undefined
+    /** More columns after the table's (an include tree's subqueries). */
+    readonly columns?: ReadonlyArray<string> | undefined
+  } = {}
 ): string => {
   const distinct = query.distinctOn === undefined
     ? ""
     : `DISTINCT ON (${query.distinctOn.map((f) => col(codec, f)).join(", ")}) `
-  return `SELECT ${distinct}${codec.selectList} FROM ${codec.table.qualifiedName}` +
+  const more = options.columns === undefined || options.columns.length === 0 ? "" : `, ${options.columns.join(", ")}`
+  return `SELECT ${distinct}${codec.selectList}${more} FROM ${codec.table.qualifiedName}` +
     whereClause(codec, effectiveFilter(codec, query, options.extra), params) +
     orderClause(codec, effectiveOrder(query)) +
     limitClause(options.limit ?? query.limit, query.offset, params)
