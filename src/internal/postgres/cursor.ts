@@ -32,9 +32,11 @@ interface RowBuilder {
 
 /**
  * How a read ends: an error, or the rows of the next batch (none at the end).
- * `decodeFailure` is what the row decoder threw for a row of the batch.
+ * `decodeFailure` is what the row decoder threw for a row of the batch;
+ * `last` says that the portal has no more rows, so the next read would
+ * give none.
  */
-export type CursorRead = (error: Error | undefined, rows: Array<any>, decodeFailure?: unknown) => void
+export type CursorRead = (error: Error | undefined, rows: Array<any>, decodeFailure?: unknown, last?: boolean) => void
 
 // The portal's life. `fetching`: an Execute is out. `suspended`: the portal
 // has more rows, nothing is out. `syncing`: the last rows came and Close and
@@ -306,7 +308,7 @@ export class PortalCursor implements Cursor {
     }
     const decodeFailure = this.decodeFailure
     if (decodeFailure !== undefined) return reader(undefined, rows, decodeFailure)
-    reader(undefined, rows)
+    reader(undefined, rows, undefined, this.state === "syncing" || this.state === "done")
   }
 }
 

@@ -547,10 +547,15 @@ export class Driver {
     client: DalClient,
     cursor: Cursor,
     sql: string,
-    callback: (error: DatabaseError.DatabaseError | undefined, rows: Array<any>, decodeFailure?: unknown) => void
+    callback: (
+      error: DatabaseError.DatabaseError | undefined,
+      rows: Array<any>,
+      decodeFailure?: unknown,
+      last?: boolean
+    ) => void
   ): void {
-    cursor.read((error, rows, decodeFailure) => {
-      if (error === undefined) return callback(undefined, rows, decodeFailure)
+    cursor.read((error, rows, decodeFailure, last) => {
+      if (error === undefined) return callback(undefined, rows, decodeFailure, last)
       const classified = this.classify(error, sql, "statement")
       // As for a statement: a session that a FATAL error (or a broken
       // connection) ended is not given back to the pool.
