@@ -265,14 +265,15 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
   // A query whose LIMIT fits in one batch is one statement, as findMany
   // runs it (prepared, on a connection held for its round trip only): its
   // rows are one batch, and a cursor would only add round trips. Other
-  // queries are read through a cursor, their rows decoded as they come.
+  // queries are read through a cursor over the same prepared statement,
+  // their rows decoded as they come.
   const stream: TableEngine["stream"] = (query, batchSize) =>
     unwrapChannel(compileThen(
       () => selectStatement(query, {}),
       (statement) =>
         query.limit !== undefined && query.limit <= batchSize
           ? Effect.map(runRows(statement.text, statement.values), oneBatch)
-          : channelOf(connection.stream({ ...statement, rowMode: "array", decode }, batchSize))
+          : channelOf(connection.stream({ ...statement, name: nameFor(statement.text), rowMode: "array", decode }, batchSize))
     ))
   const oneBatch = (result: DecodedResult) => {
     const rows = rowsOf(result)

@@ -86,31 +86,48 @@ const cursorChannel = <A>(
 ): BatchChannel<A> =>
   Channel.suspend(() => {
     const state: CursorState = { client: undefined, cursor: undefined, last: false }
-    const read = (
-      client: DalClient,
-      cursor: Cursor,
-      resume: (effect: Effect.Effect<Chunk.Chunk<A> | undefined, DatabaseError.DatabaseError>) => void
-    ) =>
-      driver.readCursor(client, cursor, statement.text, (error, rows, decodeFailure, last) => {
+    type Resume = (effect: Effect.Effect<Chunk.Chunk<A> | undefined, DatabaseError.DatabaseError>) => void
+    const read = (client: DalClient, cursor: Cursor, resume: Resume, stale?: () => boolean) =>
+      driver.readCursor(client, cursor, statement.text, (error, rows, decodeFailure, last, stalePlan) => {
         state.last = last === true
-        if (error !== undefined) resume(Effect.fail(error))
-        else if (decodeFailure !== undefined) resume(Effect.die(decodeFailure))
+        if (error !== undefined) {
+          if (stalePlan === true && stale !== undefined && stale()) return
+          resume(Effect.fail(error))
+        } else if (decodeFailure !== undefined) resume(Effect.die(decodeFailure))
         else resume(Effect.succeed(rows.length === 0 ? undefined : Chunk.unsafeFromArray(rows as Array<A>)))
       })
     const first = Effect.async<Chunk.Chunk<A> | undefined, DatabaseError.DatabaseError>((resume) => {
+      let abandon = () => {}
+      // A pooled session whose prepared statement went stale (a migration
+      // changed the table under it) ran nothing: the session is dropped and
+      // the cursor opens on another, as runPooled sends a statement again.
+      let resends = driver.options.maxConnections
+      const retry = sessionClient !== undefined ? undefined : () => {
+        if (resends-- <= 0) return false
+        const { client, cursor } = state
+        cursor!.close(() => {
+          state.client = state.cursor = undefined
+          driver.release(client!)
+          acquire()
+        })
+        return true
+      }
       const start = (client: DalClient) => {
         state.client = client
         let cursor: Cursor
         try {
-          cursor = state.cursor = driver.openCursor(client, statement, batchSize)
+          cursor = state.cursor = driver.openCursor(client, statement, batchSize, sessionClient === undefined)
         } catch (defect) {
           return resume(Effect.die(defect))
         }
-        read(client, cursor, resume)
+        read(client, cursor, resume, retry)
       }
-      if (sessionClient !== undefined) return void start(sessionClient)
-      const abandon = driver.acquire((error, client) => error !== undefined ? resume(Effect.fail(error)) : start(client!))
-      return Effect.sync(abandon)
+      const acquire = () => {
+        abandon = driver.acquire((error, client) => error !== undefined ? resume(Effect.fail(error)) : start(client!))
+      }
+      if (sessionClient !== undefined) start(sessionClient)
+      else acquire()
+      return Effect.sync(() => abandon())
     })
     const next = Effect.async<Chunk.Chunk<A> | undefined, DatabaseError.DatabaseError>((resume) =>
       read(state.client!, state.cursor!, resume)
