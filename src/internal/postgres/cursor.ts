@@ -325,7 +325,6 @@ export class PortalCursor implements Cursor {
   // on this one. One batch at most waits ahead of the consumer (`ready`),
   // so memory stays at two batches however many rows there are.
   private prefetch(): void {
-    if ((globalThis as any).__noPrefetch) return
     if (this.state === "suspended" && this.parseFailure === undefined && this.decodeFailure === undefined) this.fetch()
   }
 
