@@ -1,7 +1,7 @@
 /**
  * How `Repository.stream` talks to PostgreSQL, counted on the wire: a TCP
- * proxy between the pool and the server counts the Parse and Execute
- * messages the library sends. A stream whose LIMIT fits in one batch runs
+ * proxy between the pool and the server (support/wireProxy.ts) counts the
+ * Parse and Execute messages the library sends. A stream whose LIMIT fits in one batch runs
  * findMany's prepared statement once; other streams read a cursor over that
  * prepared statement (parsed once per session), asking for the next batch
  * as one is handed over, never more than one batch ahead of the consumer.
@@ -12,80 +12,15 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import * as net from "node:net"
 import * as Database from "../src/Database.js"
 import * as Query from "../src/Query.js"
 import * as Repository from "../src/Repository.js"
 import { Readings, readingsDdl } from "./support/readings.js"
 import * as TestDatabase from "./support/TestDatabase.js"
-
-interface Proxy {
-  readonly url: string
-  /** Messages of a type ('P' Parse, 'E' Execute) the library has sent so far, over all sessions. */
-  readonly sent: (type: "P" | "E") => number
-}
-
-// Frontend messages after the startup packet are a type byte and a length
-// that counts itself; the startup packet (and an SSLRequest) has no type
-// byte. Each session's stream is parsed across chunk boundaries.
-const countingProxy = (databaseUrl: string) =>
-  Effect.acquireRelease(
-    Effect.async<{ proxy: Proxy; server: net.Server; sockets: Set<net.Socket> }>((resume) => {
-      const target = new URL(databaseUrl)
-      const counts = new Map<string, number>()
-      const sockets = new Set<net.Socket>()
-      const server = net.createServer((client) => {
-        const upstream = net.connect(Number(target.port || 5432), target.hostname)
-        for (const socket of [client, upstream]) {
-          sockets.add(socket)
-          socket.on("error", () => {})
-          socket.on("close", () => {
-            sockets.delete(socket)
-            client.destroy()
-            upstream.destroy()
-          })
-        }
-        upstream.pipe(client)
-        let pending = Buffer.alloc(0)
-        let started = false
-        client.on("data", (chunk: Buffer) => {
-          pending = Buffer.concat([pending, chunk])
-          while (true) {
-            if (!started) {
-              if (pending.length < 8) break
-              const length = pending.readInt32BE(0)
-              if (pending.length < length) break
-              // An SSLRequest (80877103) is followed by the real startup packet.
-              if (pending.readInt32BE(4) !== 80877103) started = true
-              pending = pending.subarray(length)
-              continue
-            }
-            if (pending.length < 5) break
-            const length = pending.readInt32BE(1)
-            if (pending.length < 1 + length) break
-            const type = String.fromCharCode(pending[0]!)
-            counts.set(type, (counts.get(type) ?? 0) + 1)
-            pending = pending.subarray(1 + length)
-          }
-          upstream.write(chunk)
-        })
-      })
-      server.listen(0, "127.0.0.1", () => {
-        const url = new URL(databaseUrl)
-        url.hostname = "127.0.0.1"
-        url.port = String((server.address() as net.AddressInfo).port)
-        resume(Effect.succeed({ proxy: { url: url.toString(), sent: (type) => counts.get(type) ?? 0 }, server, sockets }))
-      })
-    }),
-    ({ server, sockets }) =>
-      Effect.async<void>((resume) => {
-        for (const socket of sockets) socket.destroy()
-        server.close(() => resume(Effect.void))
-      })
-  ).pipe(Effect.map(({ proxy }) => proxy))
+import { type WireProxy, wireProxy } from "./support/wireProxy.js"
 
 /** Parse and Execute messages `effect` sends, and its result. */
-const counted = <A, E, R>(proxy: Proxy, effect: Effect.Effect<A, E, R>) =>
+const counted = <A, E, R>(proxy: WireProxy, effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
     const parses = proxy.sent("P")
     const executes = proxy.sent("E")
@@ -103,12 +38,12 @@ const chunksOf = <A extends { readonly value: number }, E, R>(stream: Stream.Str
 /** Runs `use` on a Database layer through a counting proxy, over a `readings` table of `rows` rows (values 0…rows-1). */
 const withReadings = <A, E>(
   rows: number,
-  use: (proxy: Proxy) => Effect.Effect<A, E, Database.Database | SqlClient.SqlClient>,
+  use: (proxy: WireProxy) => Effect.Effect<A, E, Database.Database | SqlClient.SqlClient>,
   options: Omit<Database.Options, "url"> = { maxConnections: 1 }
 ) =>
   Effect.gen(function*() {
     const url = yield* TestDatabase.url
-    const proxy = yield* countingProxy(url)
+    const proxy = yield* wireProxy(url)
     return yield* Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       yield* sql.unsafe(readingsDdl())
