@@ -182,8 +182,11 @@ export interface Repository<T extends Table.Table<any, any>> {
   ) => Effect.Effect<Page<Query.Loaded<Table.Row<T>, I>>, ReadError>
   /**
    * The query's rows as a stream over a server-side cursor: memory stays
-   * flat, and the connection is released when the stream ends or the
-   * consumer stops early. Included relations are loaded a batch at a time.
+   * flat (the next batch is asked for as one is handed over, so at most one
+   * waits ahead of the consumer), and the connection is released when the
+   * stream ends or the consumer stops early. A query whose limit is at most
+   * the batch size is one statement, as in `findMany`, and one chunk.
+   * Included relations are loaded a batch at a time.
    */
   readonly stream: <I = {}>(
     query?: Query.Query<Table.Row<T>, any, I>,

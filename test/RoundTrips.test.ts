@@ -1,7 +1,7 @@
 /**
  * Round trips, counted on the wire: a TCP proxy between the pool and the
- * server counts the ReadyForQuery messages the server sends, one at the end
- * of every round trip. A transaction's BEGIN travels with its first
+ * server (support/wireProxy.ts) counts the ReadyForQuery messages the
+ * server sends, one at the end of every round trip. A transaction's BEGIN travels with its first
  * statement, so it costs no round trip of its own.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
@@ -10,7 +10,6 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import * as net from "node:net"
 import * as Database from "../src/Database.js"
 import * as DatabaseError from "../src/DatabaseError.js"
 import * as Query from "../src/Query.js"
@@ -18,67 +17,15 @@ import * as Repository from "../src/Repository.js"
 import * as Table from "../src/Table.js"
 import * as Admin from "./support/admin.js"
 import * as TestDatabase from "./support/TestDatabase.js"
-
-interface Proxy {
-  readonly url: string
-  /** ReadyForQuery messages the server has sent so far, over all sessions. */
-  readonly readyForQuery: () => number
-}
-
-// Server messages are a type byte and a length that counts itself
-// (https://www.postgresql.org/docs/current/protocol-overview.html); 'Z' is
-// ReadyForQuery. Each session's stream is parsed across chunk boundaries.
-const countingProxy = (databaseUrl: string) =>
-  Effect.acquireRelease(
-    Effect.async<{ proxy: Proxy; server: net.Server; sockets: Set<net.Socket> }>((resume) => {
-      const target = new URL(databaseUrl)
-      let count = 0
-      const sockets = new Set<net.Socket>()
-      const server = net.createServer((client) => {
-        const upstream = net.connect(Number(target.port || 5432), target.hostname)
-        for (const socket of [client, upstream]) {
-          sockets.add(socket)
-          socket.on("error", () => {})
-          socket.on("close", () => {
-            sockets.delete(socket)
-            client.destroy()
-            upstream.destroy()
-          })
-        }
-        client.pipe(upstream)
-        let pending = Buffer.alloc(0)
-        upstream.on("data", (chunk: Buffer) => {
-          pending = Buffer.concat([pending, chunk])
-          while (pending.length >= 5) {
-            const length = pending.readInt32BE(1)
-            if (pending.length < 1 + length) break
-            if (pending[0] === 0x5a) count++
-            pending = pending.subarray(1 + length)
-          }
-          client.write(chunk)
-        })
-      })
-      server.listen(0, "127.0.0.1", () => {
-        const url = new URL(databaseUrl)
-        url.hostname = "127.0.0.1"
-        url.port = String((server.address() as net.AddressInfo).port)
-        resume(Effect.succeed({ proxy: { url: url.toString(), readyForQuery: () => count }, server, sockets }))
-      })
-    }),
-    ({ server, sockets }) =>
-      Effect.async<void>((resume) => {
-        for (const socket of sockets) socket.destroy()
-        server.close(() => resume(Effect.void))
-      })
-  ).pipe(Effect.map(({ proxy }) => proxy))
+import { type WireProxy, wireProxy } from "./support/wireProxy.js"
 
 /** Runs `use` on a Database layer of one connection, through a counting proxy. */
 const throughProxy = <A, E>(
-  use: (proxy: Proxy, url: string) => Effect.Effect<A, E, Database.Database | SqlClient.SqlClient>
+  use: (proxy: WireProxy, url: string) => Effect.Effect<A, E, Database.Database | SqlClient.SqlClient>
 ) =>
   Effect.gen(function*() {
     const url = yield* TestDatabase.url
-    const proxy = yield* countingProxy(url)
+    const proxy = yield* wireProxy(url)
     const context = yield* Layer.build(Database.layer({ url: proxy.url, maxConnections: 1, minConnections: 1 }))
     yield* Effect.provide(
       Effect.flatMap(SqlClient.SqlClient, (sql) => sql`create table accounts (id int primary key, balance int not null)`),
@@ -92,15 +39,15 @@ const throughProxy = <A, E>(
   }).pipe(Effect.scoped)
 
 /** Round trips `effect` makes: ReadyForQuery messages before and after. */
-const roundTrips = <A, E, R>(proxy: Proxy, effect: Effect.Effect<A, E, R>) =>
+const roundTrips = <A, E, R>(proxy: WireProxy, effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
-    const before = proxy.readyForQuery()
+    const before = proxy.received("Z")
     const exit = yield* Effect.exit(effect)
-    return { exit, trips: proxy.readyForQuery() - before }
+    return { exit, trips: proxy.received("Z") - before }
   })
 
 /** Round trips of a transaction whose body runs `update`, then fails so that it rolls back. */
-const updateThenFail = <E>(proxy: Proxy, update: Effect.Effect<unknown, E>) =>
+const updateThenFail = <E>(proxy: WireProxy, update: Effect.Effect<unknown, E>) =>
   roundTrips(proxy, Database.transaction(Effect.zipRight(update, Effect.fail("changed my mind" as const))))
 
 const balances = (url: string) =>

@@ -359,7 +359,10 @@ describe("the read N rows group", () => {
     expect(markdown).toContain("### Client CPU per row (µs)")
     expect(readTargets(result).map((t) => t.target)).toEqual(expect.arrayContaining([
       "findMany CPU/row ≤ 1.30× raw pg at 10,000 rows",
-      "stream fixed cost ≤ 0.5 ms per call (wall, 1-row stream)"
+      "stream fixed cost ≤ 0.5 ms per call (wall, 1-row stream, LIMIT 1)",
+      "stream fixed cost ≤ 0.5 ms per call (wall, 1-row stream, no LIMIT: a cursor)",
+      "stream CPU/row ≤ 1.30× findMany at 10,000 rows",
+      "stream (cursor) CPU/row ≤ 1.30× findMany at 10,000 rows"
     ]))
   })
 })

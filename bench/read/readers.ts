@@ -77,10 +77,17 @@ const effectFloor: ReaderRegistration["make"] = async (url) => {
   }
 }
 
-const effectDal = (how: "findMany" | "stream"): ReaderRegistration["make"] => async (url) => {
+/**
+ * `stream` reads the first n rows with a LIMIT, as the others do: a LIMIT
+ * that fits in one batch is one statement. `stream (cursor)` reads the same
+ * rows by a key range, without a LIMIT, so that every size reads a cursor.
+ */
+const effectDal = (how: "findMany" | "stream" | "cursor"): ReaderRegistration["make"] => async (url) => {
   const runtime = ManagedRuntime.make(Database.layer({ url, maxConnections: 1, idleTimeout: 0 }))
   const wide = await runtime.runPromise(Repository.make(WideRows))
-  const query = (n: number) => Query.make(WideRows).pipe(Query.orderBy("id"), Query.limit(n))
+  const query = how === "cursor"
+    ? (n: number) => Query.make(WideRows).pipe(Query.where({ id: Query.lte(n) }), Query.orderBy("id"))
+    : (n: number) => Query.make(WideRows).pipe(Query.orderBy("id"), Query.limit(n))
   const read = how === "findMany"
     ? (n: number) => runtime.runPromise(Effect.map(wide.findMany(query(n)), (rows) => rows.length))
     : (n: number) => {
@@ -101,5 +108,6 @@ export const readers: ReadonlyArray<ReaderRegistration> = [
   { name: "postgres.js", make: postgresJs },
   { name: "Effect floor", make: effectFloor },
   { name: "effect-dal findMany", make: effectDal("findMany") },
-  { name: "effect-dal stream", make: effectDal("stream") }
+  { name: "effect-dal stream", make: effectDal("stream") },
+  { name: "effect-dal stream (cursor)", make: effectDal("cursor") }
 ]

@@ -10,6 +10,7 @@ import type { ReadCell, ReadResult } from "./measure.js"
 const FLOOR = "Effect floor"
 const FIND_MANY = "effect-dal findMany"
 const STREAM = "effect-dal stream"
+const CURSOR = "effect-dal stream (cursor)"
 
 interface Stat {
   readonly median: number
@@ -88,13 +89,17 @@ export const readTargets = (result: ReadResult): Array<ReadTarget> => {
     const worst = Math.max(...result.sizes.filter((n) => n >= 100).map((n) => readStat(result, FIND_MANY, n, bytesPerRow).median))
     out.push({ target: "findMany allocates ≤ 2 KB per row (worst size ≥ 100 rows)", measured: `${fmt(worst / 1024)} KB`, met: worst <= 2048 })
   }
-  if (has(STREAM) && result.sizes.includes(1)) {
-    const fixed = readStat(result, STREAM, 1, (c) => c.wallMicrosPerCall).median
-    out.push({ target: "stream fixed cost ≤ 0.5 ms per call (wall, 1-row stream)", measured: `${fmt(fixed / 1000)} ms`, met: fixed <= 500 })
+  // The 1-row stream has a LIMIT, so it is one statement; the cursor's own
+  // fixed cost is the 1-row read of the reader without a LIMIT.
+  for (const [reader, what] of [[STREAM, "1-row stream, LIMIT 1"], [CURSOR, "1-row stream, no LIMIT: a cursor"]] as const) {
+    if (!has(reader) || !result.sizes.includes(1)) continue
+    const fixed = readStat(result, reader, 1, (c) => c.wallMicrosPerCall).median
+    out.push({ target: `stream fixed cost ≤ 0.5 ms per call (wall, ${what})`, measured: `${fmt(fixed / 1000)} ms`, met: fixed <= 500 })
   }
-  if (has(STREAM) && has(FIND_MANY) && result.sizes.includes(10_000)) {
-    const r = cpu(STREAM, 10_000) / cpu(FIND_MANY, 10_000)
-    out.push({ target: "stream CPU/row ≤ 1.30× findMany at 10,000 rows", measured: `${r.toFixed(2)}×`, met: r <= 1.3 })
+  for (const reader of [STREAM, CURSOR]) {
+    if (!has(reader) || !has(FIND_MANY) || !result.sizes.includes(10_000)) continue
+    const r = cpu(reader, 10_000) / cpu(FIND_MANY, 10_000)
+    out.push({ target: `${reader.slice("effect-dal ".length)} CPU/row ≤ 1.30× findMany at 10,000 rows`, measured: `${r.toFixed(2)}×`, met: r <= 1.3 })
   }
   return out
 }

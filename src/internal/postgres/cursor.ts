@@ -14,6 +14,10 @@ interface PortalConnection {
   describe(message: { type: "P"; name: string }): void
   execute(message: { portal: string; rows: number }): void
   close(message: { type: "P"; name: string }): void
+  /** Statements prepared on this session, by name (pg's Client fills it on ParseComplete). */
+  readonly parsedStatements: Record<string, string>
+  /** Statements whose Parse is on its way, by name. */
+  readonly submittedNamedStatements: Record<string, string>
   flush(): void
   sync(): void
   once(event: "readyForQuery", listener: () => void): void
@@ -32,9 +36,11 @@ interface RowBuilder {
 
 /**
  * How a read ends: an error, or the rows of the next batch (none at the end).
- * `decodeFailure` is what the row decoder threw for a row of the batch.
+ * `decodeFailure` is what the row decoder threw for a row of the batch;
+ * `last` says that the portal has no more rows, so the next read would
+ * give none.
  */
-export type CursorRead = (error: Error | undefined, rows: Array<any>, decodeFailure?: unknown) => void
+export type CursorRead = (error: Error | undefined, rows: Array<any>, decodeFailure?: unknown, last?: boolean) => void
 
 // The portal's life. `fetching`: an Execute is out. `suspended`: the portal
 // has more rows, nothing is out. `syncing`: the last rows came and Close and
@@ -45,6 +51,8 @@ type State = "queued" | "fetching" | "suspended" | "syncing" | "closing" | "fail
 
 /** @internal A server-side cursor, read a batch at a time. */
 export interface Cursor {
+  /** The prepared statement it reads, if the statement is prepared. */
+  readonly name: string | undefined
   /** The next batch; an empty one at the end. */
   read(callback: CursorRead): void
   /** Ends the cursor; `callback` runs once its session is free again. */
@@ -58,11 +66,15 @@ export interface Cursor {
  * round trips and turns of the event loop:
  *
  * - Parse, Bind, Describe and the first Execute leave in one write, so the
- *   first batch comes back in the round trip that opens the portal;
+ *   first batch comes back in the round trip that opens the portal; a
+ *   named (prepared) statement is parsed once per session;
  * - a batch is handed over as soon as its last row is in (PortalSuspended
  *   or CommandComplete), in the same turn of the event loop (pg-cursor
  *   waits for a setImmediate, and for the last batch also for the
  *   ReadyForQuery of its Sync);
+ * - when a batch is handed over and the portal has more rows, the next
+ *   Execute leaves at once: the server produces the next batch while the
+ *   consumer works on this one (one batch at most waits ahead);
  * - Close and Sync after the last rows leave in one write, and the end of
  *   the rows is reported when their ReadyForQuery has come, so closing the
  *   cursor then sends nothing and waits for nothing;
@@ -94,7 +106,12 @@ export class PortalCursor implements Cursor {
     values: ReadonlyArray<unknown>,
     private readonly batchSize: number,
     rowMode: "array" | undefined,
-    private readonly decode: ((values: ReadonlyArray<unknown>) => unknown) | undefined
+    private readonly decode: ((values: ReadonlyArray<unknown>) => unknown) | undefined,
+    /**
+     * The prepared statement's name, if the statement is prepared (read by
+     * pg's Client too, which records the name as parsed on ParseComplete).
+     */
+    readonly name: string | undefined = undefined
   ) {
     this.values = values.map(pgUtils.prepareValue)
     this._result = new PgResult(rowMode, undefined)
@@ -110,9 +127,17 @@ export class PortalCursor implements Cursor {
       return
     }
     this.state = "fetching"
+    // A prepared statement is parsed once per session, as pg's own queries
+    // are: later cursors over it only bind it.
+    const name = this.name
+    const parsed = name !== undefined &&
+      (connection.parsedStatements[name] !== undefined || connection.submittedNamedStatements[name] !== undefined)
     corked(connection, () => {
-      connection.parse({ text: this.text, name: "", types: [] })
-      connection.bind({ portal: "", statement: "", values: this.values })
+      if (!parsed) {
+        connection.parse({ text: this.text, name: name ?? "", types: [] })
+        if (name !== undefined) connection.submittedNamedStatements[name] = this.text
+      }
+      connection.bind({ portal: "", statement: name ?? "", values: this.values })
       connection.describe({ type: "P", name: "" })
       connection.execute({ portal: "", rows: this.batchSize })
       connection.flush()
@@ -124,18 +149,14 @@ export class PortalCursor implements Cursor {
     const ready = this.ready
     if (ready !== undefined) {
       this.ready = undefined
+      this.prefetch()
       return this.hand(callback, ready)
     }
     if (this.error !== undefined) return callback(this.error, [])
     switch (this.state) {
       case "suspended": {
-        this.state = "fetching"
         this.reader = callback
-        const connection = this.connection!
-        return corked(connection, () => {
-          connection.execute({ portal: "", rows: this.batchSize })
-          connection.flush()
-        })
+        return this.fetch()
       }
       case "done":
       case "closing":
@@ -295,7 +316,25 @@ export class PortalCursor implements Cursor {
       return
     }
     this.reader = undefined
+    this.prefetch()
     this.hand(reader, rows)
+  }
+
+  // A batch is being handed over and the portal has more: the next one is
+  // asked for now, so that the server produces it while the consumer works
+  // on this one. One batch at most waits ahead of the consumer (`ready`),
+  // so memory stays at two batches however many rows there are.
+  private prefetch(): void {
+    if (this.state === "suspended" && this.parseFailure === undefined && this.decodeFailure === undefined) this.fetch()
+  }
+
+  private fetch(): void {
+    this.state = "fetching"
+    const connection = this.connection!
+    corked(connection, () => {
+      connection.execute({ portal: "", rows: this.batchSize })
+      connection.flush()
+    })
   }
 
   private hand(reader: CursorRead, rows: Array<unknown>): void {
@@ -306,7 +345,7 @@ export class PortalCursor implements Cursor {
     }
     const decodeFailure = this.decodeFailure
     if (decodeFailure !== undefined) return reader(undefined, rows, decodeFailure)
-    reader(undefined, rows)
+    reader(undefined, rows, undefined, this.state === "syncing" || this.state === "done")
   }
 }
 

@@ -523,17 +523,22 @@ export class Driver {
 
   /**
    * A server-side cursor over a query, read `batchSize` rows at a time; its
-   * first batch is asked for at once (see PortalCursor).
+   * first batch is asked for at once (see PortalCursor). A statement with a
+   * name is prepared once per session and counts in the session's statement
+   * cache, as a statement `submit` runs does (`mayEvict` as there).
    */
-  openCursor(client: DalClient, statement: Statement, batchSize: number): Cursor {
+  openCursor(client: DalClient, statement: Statement, batchSize: number, mayEvict = false): Cursor {
     const refused = unsendable(statement)
     if (refused !== undefined) return refusedCursor(refused)
+    const name = this.options.statementCacheSize > 0 ? statement.name : undefined
+    if (name !== undefined) this.remember(client, name, mayEvict)
     const cursor = new PortalCursor(
       statement.text,
       statement.values,
       Math.max(1, Math.floor(batchSize || ROW_CURSOR_BATCH)),
       statement.rowMode,
-      statement.decode
+      statement.decode,
+      name
     )
     client.query(cursor as never)
     return cursor
@@ -541,23 +546,33 @@ export class Driver {
 
   /**
    * The next batch of a cursor (none at its end), with what the statement's
-   * `decode` threw for a row of it, if it threw.
+   * `decode` threw for a row of it, if it threw, and whether it is the last.
+   * `stalePlan` says that the session's prepared statement was stale (see
+   * `send`): nothing ran, and the session is dropped when it is released.
    */
   readCursor(
     client: DalClient,
     cursor: Cursor,
     sql: string,
-    callback: (error: DatabaseError.DatabaseError | undefined, rows: Array<any>, decodeFailure?: unknown) => void
+    callback: (
+      error: DatabaseError.DatabaseError | undefined,
+      rows: Array<any>,
+      decodeFailure?: unknown,
+      last?: boolean,
+      stalePlan?: boolean
+    ) => void
   ): void {
-    cursor.read((error, rows, decodeFailure) => {
-      if (error === undefined) return callback(undefined, rows, decodeFailure)
+    cursor.read((error, rows, decodeFailure, last) => {
+      if (error === undefined) return callback(undefined, rows, decodeFailure, last)
+      const stalePlan = cursor.name !== undefined && (error as pg.DatabaseError).routine === "RevalidateCachedQuery"
+      if (stalePlan) client.dalError ??= error
       const classified = this.classify(error, sql, "statement")
       // As for a statement: a session that a FATAL error (or a broken
       // connection) ended is not given back to the pool.
       if ((error as pg.DatabaseError).severity === "FATAL" || classified._tag === "ConnectionError") {
         client.dalError ??= error
       }
-      callback(classified, [])
+      callback(classified, [], undefined, false, stalePlan)
     })
   }
 
@@ -662,6 +677,7 @@ const makeQuery = (
 
 // A cursor that was never opened on the server: its first read reports why.
 const refusedCursor = (error: DatabaseError.QueryError): Cursor => ({
+  name: undefined,
   read: (callback) => callback(error, []),
   close: (callback) => callback()
 })

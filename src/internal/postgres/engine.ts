@@ -6,10 +6,12 @@
  * the driver as they arrive.
  */
 import type { Statement as SqlStatement } from "@effect/sql/Statement"
+import * as Channel from "effect/Channel"
+import * as Chunk from "effect/Chunk"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import type pg from "pg"
 import type * as DatabaseError from "../../DatabaseError.js"
 import type * as Table from "../../Table.js"
@@ -23,7 +25,7 @@ import { compileExpr, keysSubquery, limitClause, orderClause, Params, selectSql,
 import { arrayLiteral } from "./arrayLiteral.js"
 import type { TransactionOptions } from "../transaction.js"
 import { ColumnParsers, treeDecoder, treeStatement } from "./tree.js"
-import { unwrapStream } from "../unwrap.js"
+import { channelOf, unwrapChannel, unwrapStream } from "../unwrap.js"
 
 /** @internal What the PostgreSQL engine runs on. */
 export interface Connection {
@@ -285,14 +287,23 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
     }, ({ text, values }) => Effect.map(run(text, values), (result) => result.rows[0]!.v))
 
   // A query that does not compile fails the stream before anything is sent.
+  // A query whose LIMIT fits in one batch is one statement, as findMany
+  // runs it (prepared, on a connection held for its round trip only): its
+  // rows are one batch, and a cursor would only add round trips. Other
+  // queries are read through a cursor over the same prepared statement,
+  // their rows decoded as they come.
   const stream: TableEngine["stream"] = (query, batchSize) =>
-    unwrapStream(
-      Effect.map(
-        compile(() => selectStatement(query, {})),
-        // Rows come as values and are decoded a batch at a time.
-        (statement) => connection.stream({ ...statement, rowMode: "array", decode }, batchSize)
-      )
-    )
+    unwrapChannel(compileThen(
+      () => selectStatement(query, {}),
+      (statement) =>
+        query.limit !== undefined && query.limit <= batchSize
+          ? Effect.map(runRows(statement.text, statement.values), oneBatch)
+          : channelOf(connection.stream({ ...statement, name: nameFor(statement.text), rowMode: "array", decode }, batchSize))
+    ))
+  const oneBatch = (result: DecodedResult) => {
+    const rows = rowsOf(result)
+    return rows.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(rows))
+  }
 
   // -- inserts ----------------------------------------------------------------
 

@@ -2,10 +2,11 @@ import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import type * as DatabaseError from "../../DatabaseError.js"
 import type { Cursor } from "./cursor.js"
-import { acquireClient, type DalClient, type DecodedResult, destroySocket, type Driver, type Statement } from "./driver.js"
+import { type DalClient, type DecodedResult, destroySocket, type Driver, type Statement } from "./driver.js"
+import { unwrapChannel } from "../unwrap.js"
 import { currentSession, type Session } from "./session.js"
 
 /**
@@ -30,13 +31,13 @@ export const stream = <A = any>(
   // released by the channel itself, and each batch is written as it comes.
   // Stream.unwrapScoped would add a scope, a stream of streams and its
   // flatMap, which cost more than a short read itself.
-  Stream.fromChannel(Channel.unwrap(Effect.withFiberRuntime<BatchChannel<A>>((fiber) => {
+  unwrapChannel(Effect.withFiberRuntime<BatchChannel<A>>((fiber) => {
     const session = pinned ?? currentSession(driver, fiber.currentContext)
     if (session?.level !== undefined) return Effect.succeed(fetchChannel<A>(session, statement, batchSize))
     return Effect.succeed(cursorChannel<A>(driver, session?.client, statement, batchSize))
-  })))
+  }))
 
-type BatchChannel<A> = Channel.Channel<Chunk.Chunk<A>, unknown, DatabaseError.DatabaseError, unknown, void, unknown>
+type BatchChannel<A> = Channel.Channel<Chunk.Chunk<A>, unknown, DatabaseError.DatabaseError, unknown, unknown, unknown>
 
 /**
  * Opens a resource, writes the batches `pull` gives (until it gives none)
@@ -57,48 +58,95 @@ const batches = <R, A>(
     return loop
   }, close)
 
-interface Opened {
-  readonly client: DalClient
-  readonly cursor: Cursor
+/** A cursor's stream while it runs: its connection and cursor once it has them. */
+interface CursorState {
+  client: DalClient | undefined
+  cursor: Cursor | undefined
+  /** Whether the last batch read was the cursor's last one. */
+  last: boolean
 }
 
 // Outside a transaction: a connection of its own (unless the session's), and
 // a cursor on it. Rows are decoded by the statement's `decode` as they come;
 // a row that does not fit the model is a defect.
+//
+// The connection, the cursor and its first batch come in one wait (checking
+// out a client, opening the cursor, which sends its first Execute at once,
+// and reading), and a batch that the cursor says is its last ends the
+// channel without another read: a short stream is one suspension of the
+// fiber and a few channel steps. The connection and the cursor are the
+// state's as soon as they exist, and the channel's finalizer closes the
+// cursor and releases the connection however it ends: done, failed or
+// interrupted (while the client is awaited, the wait is abandoned).
 const cursorChannel = <A>(
   driver: Driver,
   sessionClient: DalClient | undefined,
   statement: Statement,
   batchSize: number
-): BatchChannel<A> => {
-  const openOn = (client: DalClient): Opened => ({ client, cursor: driver.openCursor(client, statement, batchSize) })
-  const open: Effect.Effect<Opened, DatabaseError.DatabaseError> = sessionClient !== undefined
-    ? Effect.sync(() => openOn(sessionClient))
-    : Effect.flatMap(acquireClient(driver), (client) =>
-      Effect.sync(() => {
-        try {
-          return openOn(client)
-        } catch (defect) {
-          driver.release(client)
-          throw defect
-        }
-      }))
-  return batches<Opened, A>(
-    open,
-    ({ client, cursor }) =>
-      Effect.async<Chunk.Chunk<A> | undefined, DatabaseError.DatabaseError>((resume) => {
-        driver.readCursor(client, cursor, statement.text, (error, rows, decodeFailure) => {
-          if (error !== undefined) resume(Effect.fail(error))
-          else if (decodeFailure !== undefined) resume(Effect.die(decodeFailure))
-          else resume(Effect.succeed(rows.length === 0 ? undefined : Chunk.unsafeFromArray(rows as Array<A>)))
+): BatchChannel<A> =>
+  Channel.suspend(() => {
+    const state: CursorState = { client: undefined, cursor: undefined, last: false }
+    type Resume = (effect: Effect.Effect<Chunk.Chunk<A> | undefined, DatabaseError.DatabaseError>) => void
+    const read = (client: DalClient, cursor: Cursor, resume: Resume, stale?: () => boolean) =>
+      driver.readCursor(client, cursor, statement.text, (error, rows, decodeFailure, last, stalePlan) => {
+        state.last = last === true
+        if (error !== undefined) {
+          if (stalePlan === true && stale !== undefined && stale()) return
+          resume(Effect.fail(error))
+        } else if (decodeFailure !== undefined) resume(Effect.die(decodeFailure))
+        else resume(Effect.succeed(rows.length === 0 ? undefined : Chunk.unsafeFromArray(rows as Array<A>)))
+      })
+    const first = Effect.async<Chunk.Chunk<A> | undefined, DatabaseError.DatabaseError>((resume) => {
+      let abandon = () => {}
+      // A pooled session whose prepared statement went stale (a migration
+      // changed the table under it) ran nothing: the session is dropped and
+      // the cursor opens on another, as runPooled sends a statement again.
+      let resends = driver.options.maxConnections
+      const retry = sessionClient !== undefined ? undefined : () => {
+        if (resends-- <= 0) return false
+        const { client, cursor } = state
+        cursor!.close(() => {
+          state.client = state.cursor = undefined
+          driver.release(client!)
+          acquire()
         })
-      }),
-    ({ client, cursor }) => {
+        return true
+      }
+      const start = (client: DalClient) => {
+        state.client = client
+        let cursor: Cursor
+        try {
+          cursor = state.cursor = driver.openCursor(client, statement, batchSize, sessionClient === undefined)
+        } catch (defect) {
+          return resume(Effect.die(defect))
+        }
+        read(client, cursor, resume, retry)
+      }
+      const acquire = () => {
+        abandon = driver.acquire((error, client) => error !== undefined ? resume(Effect.fail(error)) : start(client!))
+      }
+      if (sessionClient !== undefined) start(sessionClient)
+      else acquire()
+      return Effect.sync(() => abandon())
+    })
+    const next = Effect.async<Chunk.Chunk<A> | undefined, DatabaseError.DatabaseError>((resume) =>
+      read(state.client!, state.cursor!, resume)
+    )
+    const loop = (pull: typeof next): BatchChannel<A> =>
+      Channel.flatMap(
+        Channel.fromEffect(pull),
+        (batch) =>
+          batch === undefined ? Channel.void : state.last ? Channel.write(batch) : Channel.zipRight(Channel.write(batch), rest)
+      )
+    const rest = loop(next)
+    return Channel.ensuringWith(loop(first), () => {
+      const { client, cursor } = state
+      if (client === undefined) return Effect.void
+      if (cursor === undefined) return sessionClient !== undefined ? Effect.void : Effect.sync(() => driver.release(client))
       const closed = closeCursor(client, cursor)
       return sessionClient !== undefined ? closed : Effect.zipRight(closed, Effect.sync(() => driver.release(client)))
-    }
-  )
-}
+    })
+  })
 
 // Closing the portal ends the statement on the server. A cursor that cannot
 // be closed in time leaves the session unusable, so it is destroyed.
