@@ -56,8 +56,22 @@ class PostLabel extends Model.Class<PostLabel>("PostLabel")({
 const AuthorsTable = Table.make(Author, { name: "rel_authors", primaryKey: "id", softDelete: "deletedAt" })
 const PostsTable = Table.make(Post, { name: "rel_posts", primaryKey: "id", softDelete: "deletedAt" })
 const CommentsTable = Table.make(Comment, { name: "rel_comments", primaryKey: "id" })
-const Profiles = Table.make(Profile, { name: "rel_profiles", primaryKey: "id" })
-const Labels = Table.make(Label, { name: "rel_labels", primaryKey: "id" })
+/**
+ * Profiles, at most one per author.
+ *
+ * @since 0.1.0
+ * @category fixtures
+ * @internal
+ */
+export const Profiles = Table.make(Profile, { name: "rel_profiles", primaryKey: "id", uniqueKeys: [["authorId"]] })
+/**
+ * Labels, keyed by text.
+ *
+ * @since 0.1.0
+ * @category fixtures
+ * @internal
+ */
+export const Labels = Table.make(Label, { name: "rel_labels", primaryKey: "id" })
 // A join table keyed by both of its foreign keys.
 const PostLabelsTable = Table.make(PostLabel, { name: "rel_post_labels", primaryKey: ["postId", "labelId"] })
 
