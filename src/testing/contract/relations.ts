@@ -53,6 +53,29 @@ class PostLabel extends Model.Class<PostLabel>("PostLabel")({
   labelId: Schema.String
 }) {}
 
+class Attachment extends Model.Class<Attachment>("Attachment")({
+  id: Schema.UUID,
+  name: Schema.String
+}) {}
+class AttachmentTag extends Model.Class<AttachmentTag>("AttachmentTag")({
+  attachmentId: Schema.UUID,
+  tag: Schema.String
+}) {}
+
+const AttachmentTags = Table.make(AttachmentTag, { name: "rel_attachment_tags", primaryKey: ["attachmentId", "tag"] })
+
+/**
+ * Attachments, keyed by a uuid the caller chooses, with their tags (a
+ * composite key of a uuid and a text).
+ *
+ * @since 0.1.0
+ * @category fixtures
+ * @internal
+ */
+export const Attachments = Table.relations(Table.make(Attachment, { name: "rel_attachments", primaryKey: "id" }), (r) => ({
+  tags: r.hasMany(AttachmentTags, { foreignKey: "attachmentId" })
+}))
+
 const AuthorsTable = Table.make(Author, { name: "rel_authors", primaryKey: "id", softDelete: "deletedAt" })
 const PostsTable = Table.make(Post, { name: "rel_posts", primaryKey: "id", softDelete: "deletedAt" })
 const CommentsTable = Table.make(Comment, { name: "rel_comments", primaryKey: "id" })
@@ -161,6 +184,15 @@ export const relationsDdl: ReadonlyArray<string> = [
   `create table rel_labels (
     id text collate "C" primary key,
     name text collate "C" not null
+  )`,
+  `create table rel_attachments (
+    id uuid primary key,
+    name text collate "C" not null
+  )`,
+  `create table rel_attachment_tags (
+    attachment_id uuid not null references rel_attachments (id),
+    tag text collate "C" not null,
+    primary key (attachment_id, tag)
   )`,
   `create table rel_post_labels (
     post_id integer not null references rel_posts (id),
@@ -528,6 +560,50 @@ export const relations = (test: Test): void => {
         expect([unknown.part, unknown.field]).toEqual(["include", "friends"])
         const notAQuery = yield* Effect.flip(authors.getById(ann.id, (() => ({ includes: [] })) as never))
         expect(notAQuery._tag).toBe("InvalidQuery")
+      }))
+  })
+
+  describe("uuid values in any case, as PostgreSQL reads them", () => {
+    const upper = "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"
+    const lower = upper.toLowerCase()
+    const other = "0b6f6c3e-1d1a-4d59-8d8e-6a3a4a5b6c7d"
+    test("a uuid written in upper case is stored and read back in lower case; equality, IN and keys ignore the case", () =>
+      Effect.gen(function*() {
+        const attachments = yield* Repository.make(Attachments)
+        const inserted = yield* attachments.insert({ id: upper, name: "a" })
+        expect(inserted.id).toBe(lower)
+        yield* attachments.insert({ id: other.toUpperCase(), name: "b" })
+        expect((yield* attachments.getById(lower)).name).toBe("a")
+        expect((yield* attachments.getById(upper)).name).toBe("a")
+        const all = Query.make(Attachments)
+        expect((yield* attachments.findMany(all.pipe(Query.where({ id: upper })))).map((a) => a.name)).toEqual(["a"])
+        expect((yield* attachments.findMany(all.pipe(Query.where({ id: Query.in([upper, other.toUpperCase()]) }), Query.orderBy("id"))))
+          .map((a) => a.id)).toEqual([other, lower])
+        expect(yield* attachments.count(all.pipe(Query.where({ id: Query.gt(other.toUpperCase()) })))).toBe(1)
+        const duplicate = yield* Effect.flip(Database.transaction(attachments.insert({ id: lower, name: "again" })))
+        assert(duplicate._tag === "UniqueViolation")
+        expect(duplicate.constraint).toBe("rel_attachments_pkey")
+        expect((yield* attachments.update(upper, { name: "renamed" })).id).toBe(lower)
+      }))
+
+    test("relations and composite keys over uuid values match whatever case each side was written in", () =>
+      Effect.gen(function*() {
+        const attachments = yield* Repository.make(Attachments)
+        const tags = yield* Repository.make(AttachmentTags)
+        yield* attachments.insertMany([{ id: lower, name: "a" }, { id: other, name: "b" }])
+        yield* tags.insertMany([{ attachmentId: upper, tag: "t1" }, { attachmentId: lower, tag: "t2" }])
+        const duplicate = yield* Effect.flip(Database.transaction(tags.insert({ attachmentId: lower, tag: "t1" })))
+        expect(duplicate._tag).toBe("UniqueViolation")
+        expect((yield* tags.getById({ attachmentId: upper, tag: "t2" })).attachmentId).toBe(lower)
+        const loaded = yield* attachments.findMany(Query.make(Attachments).pipe(
+          Query.orderBy("name"),
+          Query.include("tags", (t) => t.pipe(Query.orderBy("tag")))
+        ))
+        expect(loaded.map((a) => [a.name, a.tags.map((t) => t.tag)])).toEqual([["a", ["t1", "t2"]], ["b", []]])
+        const tagged = yield* attachments.findMany(Query.make(Attachments).pipe(Query.whereRelated("tags", "some")))
+        expect(tagged.map((a) => a.name)).toEqual(["a"])
+        const byKey = yield* attachments.getById(upper, Query.include("tags"))
+        expect(byKey.tags.length).toBe(2)
       }))
   })
 
