@@ -688,6 +688,12 @@ type RelOp =
   | { readonly op: "setCommentAuthor"; readonly comment: number; readonly author: number | null }
   | { readonly op: "addProfile"; readonly author: number; readonly bio: string }
   | { readonly op: "linkLabel" | "unlinkLabel"; readonly post: number; readonly label: number }
+  // Profiles and label links to start with, each table in one statement (duplicates left out).
+  | {
+    readonly op: "seedLinks"
+    readonly profiles: ReadonlyArray<{ readonly author: number; readonly bio: string }>
+    readonly labels: ReadonlyArray<{ readonly post: number; readonly label: number }>
+  }
   | { readonly op: "deletePost" | "restorePost"; readonly post: number }
   | { readonly op: "deleteAuthor" | "restoreAuthor"; readonly author: number }
   | { readonly op: "dropComment"; readonly comment: number }
@@ -820,8 +826,7 @@ const relSequence = fc.record({
   ops: [
     ...posts.map((p): RelOp => ({ op: "addPost", ...p })),
     ...comments.map((c): RelOp => ({ op: "addComment", ...c })),
-    ...profiles.map((p): RelOp => ({ op: "addProfile", ...p })),
-    ...labels.map((l): RelOp => ({ op: "linkLabel", ...l })),
+    { op: "seedLinks", profiles, labels } satisfies RelOp,
     ...deleted.map((post): RelOp => ({ op: "deletePost", post })),
     ...ops
   ]
@@ -996,6 +1001,21 @@ const runRelations = (
           return onRow("authors", o.author, (a) => inSavepoint(authors.delete(a), deleted))
         case "restoreAuthor":
           return onRow("authors", o.author, (a) => inSavepoint(authors.restore(a), author))
+        case "seedLinks": {
+          const byAuthor = new Map(o.profiles.flatMap((p) => {
+            const a = pick("authors", p.author)
+            return a === undefined ? [] : [[a, { authorId: a, bio: p.bio }] as const]
+          }))
+          const links = new Map(o.labels.flatMap((l) => {
+            const p = pick("posts", l.post)
+            const labelId = labelIds[l.label % labelIds.length]!
+            return p === undefined ? [] : [[`${p}/${labelId}`, { postId: p, labelId }] as const]
+          }))
+          return outcome(
+            Effect.all([profiles.insertMany([...byAuthor.values()] as never), postLabels.insertMany([...links.values()])]),
+            ([ps, ls]) => [ps.map(profile), ls.map((l) => [ord("posts", l.postId), l.labelId])]
+          )
+        }
         case "dropComment":
           return onRow("comments", o.comment, (c) => inSavepoint(comments.hardDelete(c), deleted))
         case "authors": {
