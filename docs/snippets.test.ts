@@ -161,7 +161,8 @@ describe("README snippets", () => {
           author: "Ann",
           reacted: ["Ann"],
           silent: ["Bob"],
-          bob: "Bob"
+          bob: "Bob",
+          byId: [["hi 3"], 0, [3, 0]]
         })
       }))
   }

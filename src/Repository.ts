@@ -132,12 +132,26 @@ export type WriteError = DatabaseError.DatabaseError | ParseError | DatabaseErro
 export interface Repository<T extends Table.Table<any, any>> {
   readonly table: T
 
-  /** The row with this primary key, if there is one (and it is not soft-deleted). */
-  readonly findById: (id: Table.Id<T>) => Effect.Effect<Option.Option<Table.Row<T>>, WriteError>
-  /** The row with this primary key, or `NotFound`. */
-  readonly getById: (
-    id: Table.Id<T>
-  ) => Effect.Effect<Table.Row<T>, WriteError | DatabaseError.NotFound>
+  /**
+   * The row with this primary key, if there is one (and it is not
+   * soft-deleted), with the relations that `include` asks for (see
+   * {@link ByIdInclude}).
+   */
+  readonly findById: {
+    (id: Table.Id<T>): Effect.Effect<Option.Option<Table.Row<T>>, WriteError>
+    <I>(
+      id: Table.Id<T>,
+      include: ByIdInclude<T, I>
+    ): Effect.Effect<Option.Option<Query.Loaded<Table.Row<T>, I>>, WriteError>
+  }
+  /** The row with this primary key, or `NotFound`; with the relations that `include` asks for. */
+  readonly getById: {
+    (id: Table.Id<T>): Effect.Effect<Table.Row<T>, WriteError | DatabaseError.NotFound>
+    <I>(
+      id: Table.Id<T>,
+      include: ByIdInclude<T, I>
+    ): Effect.Effect<Query.Loaded<Table.Row<T>, I>, WriteError | DatabaseError.NotFound>
+  }
   /** The first row the query returns, with the relations it includes. */
   readonly findOne: <I = {}>(
     query?: Query.Query<Table.Row<T>, any, I>
@@ -243,6 +257,24 @@ export interface Repository<T extends Table.Table<any, any>> {
    */
   readonly raw: (statement: Statement<unknown>) => Effect.Effect<ReadonlyArray<Table.Row<T>>, DatabaseError.DatabaseError>
 }
+
+/**
+ * The relations a read by key loads with its row: a function from the
+ * table's query to a query with includes, such as
+ * `Query.include("messages", (m) => m.pipe(Query.limit(20)))` or
+ * `(q) => q.pipe(Query.include("messages"), Query.include("profile"))`.
+ * Only includes may be added: the key alone picks the row, so a filter,
+ * an ordering, a limit, an offset, DISTINCT ON or a soft-delete visibility
+ * in it is an `InvalidQuery` (part `"include"`), raised before any SQL is
+ * sent. The included relations' own queries (their filter, ordering,
+ * per-parent limit, nested includes) apply as with `findMany`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ByIdInclude<T extends Table.Table<any, any>, I> = (
+  query: Query.Query<Table.Row<T>, Table.RelationsOf<T>>
+) => Query.Query<Table.Row<T>, any, I>
 
 /**
  * The fields of `A` that hold numbers.

@@ -665,6 +665,8 @@ type PostsInclude = {
   readonly offset?: number
   readonly comments: CommentsInclude | undefined
   readonly author: boolean
+  // many-to-many through rel_post_labels (a composite primary key)
+  readonly labels?: { readonly direction: "asc" | "desc"; readonly limit?: number }
 }
 
 type RelatedFilter = {
@@ -675,9 +677,23 @@ type RelatedFilter = {
   readonly comments?: { readonly mode: Query.RelatedMode; readonly where?: RelFilter }
 }
 
+// An author's other relations: its comments (a nullable foreign key on
+// them) and its profile (has-one).
+type AuthorRelated = { readonly via: "comments" | "profile"; readonly mode: Query.RelatedMode; readonly where?: RelFilter }
+
 type RelOp =
   | { readonly op: "addPost"; readonly author: number; readonly title: string; readonly rank: number }
-  | { readonly op: "addComment"; readonly post: number; readonly body: string; readonly rank: number }
+  // `author` null: an anonymous comment (its foreign key is NULL)
+  | { readonly op: "addComment"; readonly post: number; readonly body: string; readonly rank: number; readonly author: number | null }
+  | { readonly op: "setCommentAuthor"; readonly comment: number; readonly author: number | null }
+  | { readonly op: "addProfile"; readonly author: number; readonly bio: string }
+  | { readonly op: "linkLabel" | "unlinkLabel"; readonly post: number; readonly label: number }
+  // Profiles and label links to start with, each table in one statement (duplicates left out).
+  | {
+    readonly op: "seedLinks"
+    readonly profiles: ReadonlyArray<{ readonly author: number; readonly bio: string }>
+    readonly labels: ReadonlyArray<{ readonly post: number; readonly label: number }>
+  }
   | { readonly op: "deletePost" | "restorePost"; readonly post: number }
   | { readonly op: "deleteAuthor" | "restoreAuthor"; readonly author: number }
   | { readonly op: "dropComment"; readonly comment: number }
@@ -685,14 +701,22 @@ type RelOp =
     readonly op: "authors"
     readonly deleted: "exclude" | "include"
     readonly related?: RelatedFilter
+    readonly otherRelated?: AuthorRelated
     readonly posts: PostsInclude | undefined
+    readonly profile: boolean
+    readonly comments?: CommentsInclude
     readonly limit?: number
+    // read by key with includes (getById) instead of findMany
+    readonly byKey: number | undefined
   }
   | {
     readonly op: "comments"
     readonly where?: RelFilter
     readonly post?: { readonly withDeleted: boolean; readonly author: boolean }
     readonly related?: RelatedFilter
+    // the comment's own author: a belongsTo over a nullable foreign key
+    readonly author?: { readonly withDeleted: boolean }
+    readonly byAuthor?: { readonly mode: Query.RelatedMode; readonly name?: string }
   }
   | { readonly op: "tick" }
 
@@ -719,10 +743,16 @@ const postsInclude: fc.Arbitrary<PostsInclude> = fc.record(
     order: fc.record({ field: fc.constantFrom<"rank" | "title">("rank", "title"), direction: directions }),
     ...perParent,
     comments: fc.option(commentsInclude, { nil: undefined, freq: 5 }),
-    author: fc.boolean()
+    author: fc.boolean(),
+    labels: fc.record({ direction: directions, limit: fc.integer({ min: 1, max: 2 }) }, { requiredKeys: ["direction"] })
   },
   { requiredKeys: ["withDeleted", "order", "comments", "author"] }
 )
+const authorRelated: fc.Arbitrary<AuthorRelated> = fc.record(
+  { via: fc.constantFrom<"comments" | "profile">("comments", "profile"), mode: modes, where: rankFilter },
+  { requiredKeys: ["via", "mode"] }
+)
+const authorNames = fc.constantFrom("Ann", "ann", "Bob", "Émile")
 const relatedFilter = (where: fc.Arbitrary<RelFilter>): fc.Arbitrary<RelatedFilter> =>
   fc.record(
     {
@@ -734,10 +764,17 @@ const relatedFilter = (where: fc.Arbitrary<RelFilter>): fc.Arbitrary<RelatedFilt
     { requiredKeys: ["mode", "withDeleted"] }
   )
 const relRef = fc.integer({ min: 0, max: 9 })
+const nullableRef = fc.option(relRef, { nil: null, freq: 3 })
 
 const relOp: fc.Arbitrary<RelOp> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ op: fc.constant("addPost" as const), author: relRef, title: relTitles, rank: relRanks }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant("addComment" as const), post: relRef, body: relTitles, rank: relRanks }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ op: fc.constant("addComment" as const), post: relRef, body: relTitles, rank: relRanks, author: nullableRef })
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("setCommentAuthor" as const), comment: relRef, author: nullableRef }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("addProfile" as const), author: relRef, bio: relTitles }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constantFrom("linkLabel" as const, "unlinkLabel" as const), post: relRef, label: relRef }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constantFrom("deletePost" as const, "restorePost" as const), post: relRef }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constantFrom("deleteAuthor" as const, "restoreAuthor" as const), author: relRef }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("dropComment" as const), comment: relRef }) },
@@ -748,10 +785,14 @@ const relOp: fc.Arbitrary<RelOp> = fc.oneof(
         op: fc.constant("authors" as const),
         deleted: fc.constantFrom<"exclude" | "include">("exclude", "include"),
         related: relatedFilter(relFilter),
+        otherRelated: authorRelated,
         posts: fc.option(postsInclude, { nil: undefined, freq: 6 }),
-        limit: fc.integer({ min: 1, max: 4 })
+        profile: fc.boolean(),
+        comments: commentsInclude,
+        limit: fc.integer({ min: 1, max: 4 }),
+        byKey: fc.option(relRef, { nil: undefined, freq: 4 })
       },
-      { requiredKeys: ["op", "deleted", "posts"] }
+      { requiredKeys: ["op", "deleted", "posts", "profile", "byKey"] }
     )
   },
   {
@@ -761,7 +802,9 @@ const relOp: fc.Arbitrary<RelOp> = fc.oneof(
         op: fc.constant("comments" as const),
         where: rankFilter,
         post: fc.record({ withDeleted: fc.boolean(), author: fc.boolean() }),
-        related: relatedFilter(relFilter)
+        related: relatedFilter(relFilter),
+        author: fc.record({ withDeleted: fc.boolean() }),
+        byAuthor: fc.record({ mode: modes, name: authorNames }, { requiredKeys: ["mode"] })
       },
       { requiredKeys: ["op"] }
     )
@@ -771,20 +814,26 @@ const relOp: fc.Arbitrary<RelOp> = fc.oneof(
 
 // A few authors, posts and comments (some soft-deleted), then the operations.
 const relSequence = fc.record({
-  authors: fc.array(fc.constantFrom("Ann", "ann", "Bob", "Émile"), { minLength: 1, maxLength: 3 }),
+  authors: fc.array(authorNames, { minLength: 1, maxLength: 3 }),
   posts: fc.array(fc.record({ author: relRef, title: relTitles, rank: relRanks }), { minLength: 1, maxLength: 5 }),
-  comments: fc.array(fc.record({ post: relRef, body: relTitles, rank: relRanks }), { minLength: 2, maxLength: 8 }),
+  comments: fc.array(fc.record({ post: relRef, body: relTitles, rank: relRanks, author: nullableRef }), { minLength: 2, maxLength: 8 }),
+  profiles: fc.array(fc.record({ author: relRef, bio: relTitles }), { maxLength: 2 }),
+  labels: fc.array(fc.record({ post: relRef, label: relRef }), { maxLength: 4 }),
   deleted: fc.array(relRef, { maxLength: 2 }),
   ops: fc.array(relOp, { minLength: 1, maxLength: 6 })
-}).map(({ authors, comments, deleted, ops, posts }) => ({
+}).map(({ authors, comments, deleted, labels, ops, posts, profiles }) => ({
   authors,
   ops: [
     ...posts.map((p): RelOp => ({ op: "addPost", ...p })),
     ...comments.map((c): RelOp => ({ op: "addComment", ...c })),
+    { op: "seedLinks", profiles, labels } satisfies RelOp,
     ...deleted.map((post): RelOp => ({ op: "deletePost", post })),
     ...ops
   ]
 }))
+
+// The labels every sequence starts with (text keys, "C" order).
+const labelIds = ["x", "Y", "y"]
 
 // Query, untyped: the generated queries are built field by field at run time.
 const Q: any = Query
@@ -792,7 +841,10 @@ const Q: any = Query
 const relRepositories = Effect.all({
   authors: Repository.make(Relations.Authors),
   posts: Repository.make(Relations.Posts),
-  comments: Repository.make(Relations.CommentsWithPost)
+  comments: Repository.make(Relations.CommentsWithPost),
+  profiles: Repository.make(Relations.Profiles),
+  labels: Repository.make(Relations.Labels),
+  postLabels: Repository.make(Relations.PostLabels)
 })
 type RelRepositories = Effect.Effect.Success<typeof relRepositories>
 
@@ -802,7 +854,7 @@ const relWhere = (f: RelFilter | undefined) => (q: any): any =>
 const runRelations = (
   seq: { readonly authors: ReadonlyArray<string>; readonly ops: ReadonlyArray<RelOp> },
   now: { millis: number },
-  { authors, comments, posts }: RelRepositories
+  { authors, comments, labels, postLabels, posts, profiles }: RelRepositories
 ) =>
   Effect.gen(function*() {
     // Ids in the order this database handed them out, per table (see above).
@@ -817,8 +869,11 @@ const runRelations = (
       id: ord("authors", a.id),
       name: a.name,
       deleted: a.deletedAt !== null,
-      ...(a.posts === undefined ? {} : { posts: a.posts.map(post) })
+      ...(a.posts === undefined ? {} : { posts: a.posts.map(post) }),
+      ...(a.comments === undefined ? {} : { comments: a.comments.map(comment) }),
+      ...(a.profile === undefined ? {} : { profile: a.profile === null ? null : profile(a.profile) })
     })
+    const profile = (p: any): unknown => ({ author: ord("authors", p.authorId), bio: p.bio })
     const post = (p: any): unknown => ({
       id: ord("posts", p.id),
       author: ord("authors", p.authorId),
@@ -826,14 +881,17 @@ const runRelations = (
       rank: p.rank,
       deleted: p.deletedAt !== null,
       ...(p.comments === undefined ? {} : { comments: p.comments.map(comment) }),
-      ...(p.author === undefined ? {} : { loadedAuthor: p.author === null ? null : author(p.author) })
+      ...(p.author === undefined ? {} : { loadedAuthor: p.author === null ? null : author(p.author) }),
+      ...(p.labels === undefined ? {} : { labels: p.labels.map((l: any) => [l.id, l.name]) })
     })
     const comment = (c: any): unknown => ({
       id: ord("comments", c.id),
       post: ord("posts", c.postId),
+      author: c.authorId === null ? null : ord("authors", c.authorId),
       body: c.body,
       rank: c.rank,
-      ...(c.post === undefined ? {} : { loadedPost: c.post === null ? null : post(c.post) })
+      ...(c.post === undefined ? {} : { loadedPost: c.post === null ? null : post(c.post) }),
+      ...(c.author === undefined ? {} : { loadedAuthor: c.author === null ? null : author(c.author) })
     })
     const outcome = <A, E, R>(effect: Effect.Effect<A, E, R>, show: (a: A) => unknown): Effect.Effect<Outcome, never, R> =>
       Effect.exit(effect).pipe(Effect.map((exit) => {
@@ -845,9 +903,11 @@ const runRelations = (
         return { error: String(error._tag ?? error), sqlState: error.sqlState }
       }))
     const skip: Effect.Effect<Outcome> = Effect.succeed({ ok: "skip" })
-    const related = (f: RelatedFilter | undefined) => (q: any): any => {
+    // A relation filter over posts: an author's (has-many) or a comment's
+    // post (belongs-to).
+    const relatedPosts = (relation: "posts" | "post", f: RelatedFilter | undefined) => (q: any): any => {
       if (f === undefined) return q
-      return Q.whereRelated("posts" as never, f.mode, (p: any) => {
+      return Q.whereRelated(relation as never, f.mode, (p: any) => {
         let r = relWhere(f.where)(p)
         if (f.withDeleted) r = Q.withDeleted(r)
         if (f.comments !== undefined) {
@@ -856,18 +916,14 @@ const runRelations = (
         return r
       })(q)
     }
-    // A comment's relation filter is on its post (belongs-to).
-    const relatedPost = (f: RelatedFilter | undefined) => (q: any): any => {
-      if (f === undefined) return q
-      return Q.whereRelated("post" as never, f.mode, (p: any) => {
-        let r = relWhere(f.where)(p)
-        if (f.withDeleted) r = Q.withDeleted(r)
-        if (f.comments !== undefined) {
-          r = Q.whereRelated("comments" as never, f.comments.mode, relWhere(f.comments.where) as never)(r)
-        }
-        return r
-      })(q)
-    }
+    // An author's comments (their foreign key is nullable) or profile (has-one).
+    const otherRelated = (f: AuthorRelated | undefined) => (q: any): any =>
+      f === undefined ? q : Q.whereRelated(f.via as never, f.mode, f.via === "comments" ? relWhere(f.where) as never : undefined)(q)
+    // A comment's own author, through its nullable foreign key.
+    const byAuthor = (f: { readonly mode: Query.RelatedMode; readonly name?: string } | undefined) => (q: any): any =>
+      f === undefined
+        ? q
+        : Q.whereRelated("author" as never, f.mode, f.name === undefined ? undefined : (a: any) => Q.where(a, { name: f.name }))(q)
     const perParentOf = (q: any, i: { readonly limit?: number; readonly offset?: number }) => {
       let r = q
       if (i.offset !== undefined) r = Q.offset(r, i.offset)
@@ -888,54 +944,105 @@ const runRelations = (
             perParentOf(Q.orderBy(Q.orderBy(relWhere(c.where)(cq), "rank", c.direction), "id", c.direction), c))(r)
         }
         if (i.author) r = Q.include("author" as never, (a: any) => Q.withDeleted(a))(r)
+        if (i.labels !== undefined) {
+          const l = i.labels
+          r = Q.include("labels" as never, (lq: any) => perParentOf(Q.orderBy(lq, "id", l.direction), l))(r)
+        }
         return r
       })(q)
     }
+    // Comments of each author, in a total order.
+    const includeComments = (c: CommentsInclude | undefined) => (q: any): any =>
+      c === undefined
+        ? q
+        : Q.include("comments" as never, (cq: any) =>
+          perParentOf(Q.orderBy(Q.orderBy(relWhere(c.where)(cq), "rank", c.direction), "id", c.direction), c))(q)
+
+    // A write on the row `r` picks (skipped while the table is empty), in
+    // its own savepoint so that a failing one leaves the transaction usable.
+    const onRow = (
+      table: keyof typeof ids,
+      r: number,
+      write: (id: number) => Effect.Effect<Outcome, never, Database.Database>
+    ): Effect.Effect<Outcome, never, Database.Database> => {
+      const id = pick(table, r)
+      return id === undefined ? skip : write(id)
+    }
+    const inSavepoint = <A, E, R>(effect: Effect.Effect<A, E, R>, show: (a: A) => unknown) =>
+      outcome(Database.transaction(effect), show)
+    const deleted = () => "deleted"
+    const authorOrNull = (r: number | null) => r === null ? null : pick("authors", r) ?? null
 
     const run = (o: RelOp): Effect.Effect<Outcome, never, Database.Database> => {
       switch (o.op) {
-        case "addPost": {
-          const a = pick("authors", o.author)
-          if (a === undefined) return skip
-          return outcome(posts.insert({ authorId: a, title: o.title, rank: o.rank } as never), post)
-        }
-        case "addComment": {
-          const p = pick("posts", o.post)
-          if (p === undefined) return skip
-          return outcome(comments.insert({ postId: p, body: o.body, rank: o.rank } as never), comment)
-        }
+        case "addPost":
+          return onRow("authors", o.author, (a) => outcome(posts.insert({ authorId: a, title: o.title, rank: o.rank } as never), post))
+        case "addComment":
+          return onRow("posts", o.post, (p) =>
+            outcome(comments.insert({ postId: p, authorId: authorOrNull(o.author), body: o.body, rank: o.rank } as never), comment))
+        case "setCommentAuthor":
+          return onRow("comments", o.comment, (c) => inSavepoint(comments.update(c, { authorId: authorOrNull(o.author) } as never), comment))
+        // A second profile of an author is a unique violation.
+        case "addProfile":
+          return onRow("authors", o.author, (a) => inSavepoint(profiles.insert({ authorId: a, bio: o.bio } as never), profile))
+        case "linkLabel":
+        case "unlinkLabel":
+          return onRow("posts", o.post, (p) => {
+            const key = { postId: p, labelId: labelIds[o.label % labelIds.length]! }
+            return o.op === "linkLabel"
+              ? inSavepoint(postLabels.insert(key), (l: any) => [ord("posts", l.postId), l.labelId])
+              : inSavepoint(postLabels.hardDelete(key), deleted)
+          })
         case "deletePost":
-        case "restorePost": {
-          const p = pick("posts", o.post)
-          if (p === undefined) return skip
-          return o.op === "deletePost"
-            ? outcome(Database.transaction(posts.delete(p)), () => "deleted")
-            : outcome(Database.transaction(posts.restore(p)), post)
-        }
+          return onRow("posts", o.post, (p) => inSavepoint(posts.delete(p), deleted))
+        case "restorePost":
+          return onRow("posts", o.post, (p) => inSavepoint(posts.restore(p), post))
         case "deleteAuthor":
-        case "restoreAuthor": {
-          const a = pick("authors", o.author)
-          if (a === undefined) return skip
-          return o.op === "deleteAuthor"
-            ? outcome(Database.transaction(authors.delete(a)), () => "deleted")
-            : outcome(Database.transaction(authors.restore(a)), author)
+          return onRow("authors", o.author, (a) => inSavepoint(authors.delete(a), deleted))
+        case "restoreAuthor":
+          return onRow("authors", o.author, (a) => inSavepoint(authors.restore(a), author))
+        case "seedLinks": {
+          const byAuthor = new Map(o.profiles.flatMap((p) => {
+            const a = pick("authors", p.author)
+            return a === undefined ? [] : [[a, { authorId: a, bio: p.bio }] as const]
+          }))
+          const links = new Map(o.labels.flatMap((l) => {
+            const p = pick("posts", l.post)
+            const labelId = labelIds[l.label % labelIds.length]!
+            return p === undefined ? [] : [[`${p}/${labelId}`, { postId: p, labelId }] as const]
+          }))
+          return outcome(
+            Effect.all([profiles.insertMany([...byAuthor.values()] as never), postLabels.insertMany([...links.values()])]),
+            ([ps, ls]) => [ps.map(profile), ls.map((l) => [ord("posts", l.postId), l.labelId])]
+          )
         }
-        case "dropComment": {
-          const c = pick("comments", o.comment)
-          if (c === undefined) return skip
-          return outcome(Database.transaction(comments.hardDelete(c)), () => "deleted")
-        }
+        case "dropComment":
+          return onRow("comments", o.comment, (c) => inSavepoint(comments.hardDelete(c), deleted))
         case "authors": {
+          const includes = (q: any): any => {
+            let r = includeComments(o.comments)(includePosts(o.posts)(q))
+            if (o.profile) r = Q.include("profile" as never)(r)
+            return r
+          }
+          if (o.byKey !== undefined) {
+            const a = pick("authors", o.byKey)
+            if (a === undefined) return skip
+            return outcome(authors.getById(a, includes), author)
+          }
           let q: any = Q.orderBy(Q.orderBy(Query.make(Relations.Authors), "name"), "id")
           if (o.deleted === "include") q = Q.withDeleted(q)
-          q = related(o.related)(q)
-          q = includePosts(o.posts)(q)
+          q = otherRelated(o.otherRelated)(relatedPosts("posts", o.related)(q))
+          q = includes(q)
           if (o.limit !== undefined) q = Q.limit(q, o.limit)
           return outcome(authors.findMany(q), (rows: ReadonlyArray<unknown>) => rows.map(author))
         }
         case "comments": {
           let q: any = Q.orderBy(Q.orderBy(relWhere(o.where)(Query.make(Relations.CommentsWithPost)), "rank"), "id")
-          q = relatedPost(o.related)(q)
+          q = byAuthor(o.byAuthor)(relatedPosts("post", o.related)(q))
+          if (o.author !== undefined) {
+            const withDeleted = o.author.withDeleted
+            q = Q.include("author" as never, (a: any) => withDeleted ? Q.withDeleted(a) : a)(q)
+          }
           if (o.post !== undefined) {
             const i = o.post
             q = Q.include("post" as never, (p: any) => {
@@ -955,6 +1062,7 @@ const runRelations = (
     }
 
     const outcomes: Array<Outcome> = []
+    yield* Effect.orDie(labels.insertMany(labelIds.map((id) => ({ id, name: id.toUpperCase() }))))
     outcomes.push(yield* outcome(authors.insertMany(seq.authors.map((name) => ({ name })) as never), (rows: ReadonlyArray<unknown>) => rows.map(author)))
     for (const o of seq.ops) outcomes.push(yield* run(o))
     return outcomes
@@ -993,14 +1101,20 @@ describe("differential: in-memory database vs PostgreSQL", () => {
     await memory?.dispose()
   })
 
-  const onBoth = async (ops: ReadonlyArray<Op>) => {
-    const program = (repos: Repositories) =>
+  // One sequence on both databases, each in a rolled-back transaction with
+  // a clock of its own.
+  const onBoth = async <Repos>(
+    run: (now: { millis: number }, repos: Repos) => Effect.Effect<ReadonlyArray<Outcome>, never, Database.Database>,
+    onPostgres: Repos,
+    inMemory: Repos
+  ) => {
+    const program = (repos: Repos) =>
       Effect.suspend(() => {
         const now = { millis: BASE_TIME }
-        return sandbox(runSequence(ops, now, repos)).pipe(Effect.withClock(manualClock(now)))
+        return sandbox(run(now, repos)).pipe(Effect.withClock(manualClock(now)))
       })
-    const expected = await pg.runPromise(program(pgRepositories))
-    const actual = await memory.runPromise(program(memoryRepositories))
+    const expected = await pg.runPromise(program(onPostgres))
+    const actual = await memory.runPromise(program(inMemory))
     return { expected, actual }
   }
 
@@ -1010,7 +1124,7 @@ describe("differential: in-memory database vs PostgreSQL", () => {
     await fc.assert(
       fc.asyncProperty(sequence, async (ops) => {
         runs++
-        const { actual, expected } = await onBoth(ops)
+        const { actual, expected } = await onBoth((now, repos) => runSequence(ops, now, repos), pgRepositories, memoryRepositories)
         for (let i = 0; i < ops.length; i++) {
           // Deep equality with a readable report: the operation, then both answers.
           expect({ op: i, memory: actual[i] }, JSON.stringify(ops[i])).toEqual({ op: i, memory: expected[i] })
@@ -1021,18 +1135,12 @@ describe("differential: in-memory database vs PostgreSQL", () => {
     expect(runs).toBeGreaterThanOrEqual(RUNS)
   }, 240_000)
 
-  it(`gives the same results with relations: includes, nested, per-parent limits, withDeleted, whereRelated (${RUNS} sequences, seed ${SEED})`, async () => {
+  it(`gives the same results with relations: has-many, belongs-to (a nullable foreign key too), has-one and many-to-many includes, nested, per-parent limits, withDeleted, getById with includes, whereRelated (${RUNS} sequences, seed ${SEED})`, async () => {
     let runs = 0
     await fc.assert(
       fc.asyncProperty(relSequence, async (seq) => {
         runs++
-        const program = (repos: RelRepositories) =>
-          Effect.suspend(() => {
-            const now = { millis: BASE_TIME }
-            return sandbox(runRelations(seq, now, repos)).pipe(Effect.withClock(manualClock(now)))
-          })
-        const expected = await pg.runPromise(program(pgRelations))
-        const actual = await memory.runPromise(program(memoryRelations))
+        const { actual, expected } = await onBoth((now, repos) => runRelations(seq, now, repos), pgRelations, memoryRelations)
         expect({ op: -1, memory: actual[0] }, "insert authors").toEqual({ op: -1, memory: expected[0] })
         for (let i = 0; i < seq.ops.length; i++) {
           expect({ op: i, memory: actual[i + 1] }, JSON.stringify(seq.ops[i])).toEqual({ op: i, memory: expected[i + 1] })

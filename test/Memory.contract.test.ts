@@ -75,6 +75,39 @@ const Entries = Table.make(Entry, {
   columnOverrides: { account: "account_code" }
 })
 
+/**
+ * A composite primary key of an integer and a text, soft delete, a version
+ * and a unique key; rows generated from the schema.
+ */
+class Membership extends Model.Class<Membership>("Membership")({
+  tenant: Schema.Int.pipe(Schema.between(0, 3)),
+  handle: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(12)),
+  email: Schema.String.pipe(Schema.maxLength(40)),
+  role: Schema.String,
+  version: Schema.Number,
+  leftAt: Schema.NullOr(Schema.DateFromSelf)
+}) {}
+
+const Memberships = Table.make(Membership, {
+  name: "memberships",
+  primaryKey: ["tenant", "handle"],
+  uniqueKeys: [["email"]],
+  softDelete: "leftAt",
+  version: "version"
+})
+
+/** A join table keyed by its two foreign keys and nothing else to update; rows from makeRow. */
+class Follow extends Model.Class<Follow>("Follow")({
+  follower: Schema.Int,
+  followed: Schema.Int,
+  since: Schema.DateFromSelf
+}) {}
+
+const Follows = Table.make(Follow, { name: "follows", primaryKey: ["follower", "followed"] })
+
+const follow = (n: number) =>
+  ({ follower: n % 3, followed: Math.floor(n / 3), since: new Date(Date.UTC(2024, 0, 1 + n)) }) as Table.Insert<typeof Follows>
+
 const entry = (n: number) =>
   ({
     account: `acct-${n % 3}`,
@@ -104,6 +137,21 @@ const ddl = [
     updated_at timestamptz not null,
     constraint pages_title_per_tenant unique (tenant, title)
   )`,
+  `create table memberships (
+    tenant integer not null,
+    handle text collate "C" not null,
+    email text collate "C" not null unique,
+    role text collate "C" not null,
+    version integer not null,
+    left_at timestamptz,
+    primary key (tenant, handle)
+  )`,
+  `create table follows (
+    follower integer not null,
+    followed integer not null,
+    since timestamptz not null,
+    primary key (follower, followed)
+  )`,
   `create table ledger_entries (
     id bigserial primary key,
     account_code text collate "C" not null,
@@ -130,5 +178,7 @@ for (const [name, layer] of [["PostgreSQL", postgres], ["in-memory", Database.la
   ContractSuite.suiteFor(name, Products, { layer })
   ContractSuite.suiteFor(name, Pages, { layer, makeRow: page })
   ContractSuite.suiteFor(name, Entries, { layer, makeRow: entry })
+  ContractSuite.suiteFor(name, Memberships, { layer })
+  ContractSuite.suiteFor(name, Follows, { layer, makeRow: follow })
 }
 // #endregion suiteFor

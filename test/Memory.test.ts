@@ -28,6 +28,7 @@ import * as Query from "../src/Query.js"
 import * as Repository from "../src/Repository.js"
 import * as Table from "../src/Table.js"
 import { Members, Notes, Settings } from "../src/testing/Fixtures.js"
+import * as Relations from "../src/testing/contract/relations.js"
 
 type MemberInsert = Table.Insert<typeof Members>
 const member = (n: number, overrides: Partial<MemberInsert> = {}): MemberInsert =>
@@ -392,5 +393,32 @@ describe("in-memory database: the rest of the Database service", () => {
       assert(named._tag === "QueryError")
       expect(named.sqlState).toBe("42809")
       expect(yield* defect(Database.deferConstraints())).toBe("Database.deferConstraints must run inside Database.transaction")
+    }).pipe(Effect.provide(Database.layerMemory())))
+})
+
+describe("in-memory database: reads by key with includes outside a transaction", () => {
+  it.effect("batched and single getById / findById load their includes, each caller its own", () =>
+    Effect.gen(function*() {
+      const authors = yield* Repository.make(Relations.Authors)
+      const posts = yield* Repository.make(Relations.Posts)
+      const [ann, bob] = yield* authors.insertMany([{ name: "Ann" }, { name: "Bob" }])
+      yield* posts.insertMany([
+        { authorId: ann!.id, title: "a2", rank: 2 },
+        { authorId: ann!.id, title: "a1", rank: 1 },
+        { authorId: bob!.id, title: "b1", rank: 1 }
+      ])
+      const byRank = (q: Query.Query<Table.Row<typeof Relations.Authors>, Table.RelationsOf<typeof Relations.Authors>>) =>
+        q.pipe(Query.include("posts", (p) => p.pipe(Query.orderBy("rank"))))
+      const single = yield* authors.getById(ann!.id, byRank)
+      expect(single.posts.map((p) => p.title)).toEqual(["a1", "a2"])
+      const batched = yield* Effect.forEach([bob!.id, ann!.id, 404], (id) => authors.findById(id, byRank), { batching: true })
+      expect(batched.map((row) => Option.getOrUndefined(Option.map(row, (a) => a.posts.map((p) => p.title))))).toEqual([
+        ["b1"],
+        ["a1", "a2"],
+        undefined
+      ])
+      const missing = yield* Effect.flip(authors.getById(404, byRank))
+      assert(missing._tag === "NotFound")
+      expect(missing.key).toBe(404)
     }).pipe(Effect.provide(Database.layerMemory())))
 })

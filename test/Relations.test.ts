@@ -148,6 +148,75 @@ layer(database, { timeout: 60_000 })("relations on PostgreSQL", (it) => {
       }))
   })
 
+  describe("reads by key with includes", () => {
+    const newest = (q: Query.Query<User, Table.RelationsOf<typeof Users>>) =>
+      q.pipe(Query.include("messages", (m) =>
+        m.pipe(Query.orderBy("createdAt", "desc"), Query.limit(20), Query.include("reactions", (r) => r.pipe(Query.orderBy("emoji"))))))
+    const batched = { concurrency: "unbounded", batching: true } as const
+
+    it.effect("getById with two include levels: 3 statements, outside and inside a transaction", () =>
+      Effect.gen(function*() {
+        const { users } = yield* seed
+        const first = (yield* users.findMany(Query.make(Users).pipe(Query.orderBy("id"), Query.limit(1))))[0]!
+        const outside = yield* sentBy(users.getById(first.id, newest))
+        expect(outside.sent.length).toBe(3)
+        expect(outside.sent[1]).toContain("= ANY($1)")
+        expect(outside.result.messages.map((m) => m.body).slice(0, 2)).toEqual([`${first.name} message 28`, `${first.name} message 27`])
+        expect(outside.result.messages[0]!.reactions.map((r) => r.emoji)).toEqual(["+1", "heart"])
+        const inside = yield* sentBy(Database.transaction(users.findById(first.id, newest)))
+        expect(inside.sent.length).toBe(3)
+        assert(inside.result._tag === "Some")
+        expect(inside.result.value.messages.length).toBe(20)
+      }))
+
+    it.effect("30 concurrent getById calls with the same includes: one statement per level for all of them", () =>
+      Effect.gen(function*() {
+        const { users } = yield* seed
+        const ids = (yield* users.findMany(Query.make(Users).pipe(Query.orderBy("id"), Query.limit(30)))).map((u) => u.id)
+        const outside = yield* sentBy(Effect.forEach(ids, (id) => users.getById(id, newest), batched))
+        expect(outside.sent.length).toBe(3)
+        expect(outside.result.map((u) => u.id)).toEqual(ids)
+        expect(outside.result.every((u) => u.messages.length === 20 && u.messages.every((m) => m.userId === u.id))).toBe(true)
+        const inside = yield* sentBy(Database.transaction(Effect.forEach(ids, (id) => users.getById(id, newest), batched)))
+        expect(inside.sent.length).toBe(3)
+        expect(inside.result.map((u) => u.messages[0]!.reactions.length)).toEqual(ids.map(() => 2))
+      }))
+
+    it.effect("callers with different includes share the statement for the rows; each include group loads on its own", () =>
+      Effect.gen(function*() {
+        const { users } = yield* seed
+        const ids = (yield* users.findMany(Query.make(Users).pipe(Query.orderBy("id"), Query.limit(6)))).map((u) => u.id)
+        const { result, sent } = yield* sentBy(Effect.forEach(ids, (id, i) =>
+          i % 3 === 0
+            ? users.getById(id)
+            : i % 3 === 1
+            ? users.getById(id, newest)
+            : users.getById(id, Query.include("messages", (m) => m.pipe(Query.orderBy("createdAt"), Query.limit(1)))), batched))
+        // The rows; messages and reactions for one group; messages for the other.
+        expect(sent.length).toBe(4)
+        expect(result.map((u) => "messages" in u ? (u.messages as ReadonlyArray<unknown>).length : undefined)).toEqual([
+          undefined,
+          20,
+          1,
+          undefined,
+          20,
+          1
+        ])
+      }))
+
+    it.effect("a filter in a read by key's include, or an unknown relation, sends nothing", () =>
+      Effect.gen(function*() {
+        const { users } = yield* seed
+        const filtered = yield* sentBy(Effect.flip(users.getById(1, Query.where({ name: "x" }))))
+        assert(filtered.result._tag === "InvalidQuery")
+        expect(filtered.result.part).toBe("include")
+        expect(filtered.sent).toEqual([])
+        const unknown = yield* sentBy(Effect.flip(users.findById(1, (Query.include as any)("secrets"))))
+        assert(unknown.result._tag === "InvalidQuery")
+        expect(unknown.sent).toEqual([])
+      }))
+  })
+
   describe("bad input sends nothing", () => {
     it.effect("an include of an unknown relation (from untyped JavaScript) is InvalidQuery", () =>
       Effect.gen(function*() {

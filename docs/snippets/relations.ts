@@ -86,6 +86,16 @@ export const program = Effect.gen(function*() {
   const author = withAuthor._tag === "Some" ? withAuthor.value.author?.name : undefined
   // #endregion
 
+  // #region byId
+  // A read by key takes its includes as a second argument: only includes
+  // (the key picks the row; a filter or limit there is InvalidQuery).
+  const annWithRecent = yield* users.getById(ann!.id, Query.include("messages", (m) => m.pipe(Query.orderBy("createdAt", "desc"), Query.limit(1))))
+  const bobWithAll = yield* users.findById(bob!.id, (q) => q.pipe(Query.include("messages", (m) => m.pipe(Query.include("reactions")))))
+  // Concurrent reads by key with the same includes are one statement for the
+  // rows and one per included relation for all of them.
+  const both = yield* Effect.forEach([ann!.id, bob!.id], (id) => users.getById(id, Query.include("messages")), { batching: true })
+  // #endregion
+
   // #region whereRelated
   // Users with at least one message that has a reaction, and users without messages.
   const reacted = yield* users.findMany(
@@ -100,6 +110,11 @@ export const program = Effect.gen(function*() {
     author,
     reacted: reacted.map((u) => u.name),
     silent: silent.map((u) => u.name),
-    bob: bob!.name
+    bob: bob!.name,
+    byId: [
+      annWithRecent.messages.map((m) => m.body),
+      bobWithAll._tag === "Some" ? bobWithAll.value.messages.length : -1,
+      both.map((u) => u.messages.length)
+    ]
   }
 })

@@ -133,6 +133,24 @@ export const checkQuery = <A>(codec: Codec, query: unknown): Query.Query<A> => {
 
 /**
  * @internal
+ * The includes of a read by key (`findById(id, include)`), from the query
+ * its include function returned: checked like any query's, and nothing
+ * else in it, since the key alone picks the row. Throws InvalidInput
+ * otherwise.
+ */
+export const byKeyIncludes = (codec: Codec, query: unknown): ReadonlyArray<Query.Include> => {
+  const checked = checkQuery<unknown>(codec, query)
+  if (
+    checked.filter !== undefined || checked.order.length > 0 || checked.limit !== undefined ||
+    checked.offset !== undefined || checked.distinctOn !== undefined || checked.deleted !== "exclude"
+  ) {
+    throw new InvalidInput("include", "a read by key takes only includes: its key picks the row, so a filter, ordering, limit, offset, distinct or soft-delete visibility has no place there")
+  }
+  return checked.includes
+}
+
+/**
+ * @internal
  * A relation resolved for loading: the related table and its codec, the
  * parent rows' field whose values are matched, and how the related rows
  * hold those values (a field of theirs, or a join table's).

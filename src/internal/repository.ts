@@ -26,10 +26,12 @@ import type * as Table from "../Table.js"
 import { type Codec, codecFor } from "./codec.js"
 import type { Assignment, Encoded, EncodedKey, Engine, Failure, SelectOptions, SetClause, Target, TableEngine } from "./engine.js"
 import { increment, isIncrement } from "./increment.js"
-import { selectWithIncludes, streamWithIncludes } from "./include.js"
+import { loadIncludes, selectWithIncludes, streamWithIncludes } from "./include.js"
+import { includesKey } from "./includeKey.js"
 import { finishPage, planPage } from "./keyset.js"
 import {
   batchSizeOf,
+  byKeyIncludes,
   checkConflictTarget,
   checkConflictUpdate,
   checkNumericField,
@@ -67,8 +69,15 @@ const toNumber = (value: unknown): Option.Option<number> =>
  */
 class ReadByKey extends Request.Class<
   Option.Option<unknown>,
-  DatabaseError.DatabaseError,
-  { readonly key: EncodedKey; readonly session: unknown; readonly context: Context.Context<never> }
+  Failure,
+  {
+    readonly key: EncodedKey
+    readonly session: unknown
+    readonly context: Context.Context<never>
+    /** The checked includes to load with the row, and their includesKey. */
+    readonly includes: ReadonlyArray<Query.Include> | undefined
+    readonly includesKey: string | undefined
+  }
 > {
   [Equal.symbol](that: Equal.Equal): boolean {
     return this === that
@@ -86,7 +95,10 @@ class ReadByKey extends Request.Class<
  * uncommitted rows, and reads of different transactions never share a
  * statement. A group of one is the plain read by key.
  */
-const makeReadResolver = (statements: TableEngine) =>
+const makeReadResolver = (
+  statements: TableEngine,
+  load: (includes: ReadonlyArray<Query.Include>, rows: ReadonlyArray<unknown>) => Effect.Effect<void, Failure>
+) =>
   RequestResolver.makeBatched((requests: Arr.NonEmptyArray<ReadByKey>) => {
     const groups = new Map<unknown, Array<ReadByKey>>()
     for (const request of requests) {
@@ -95,18 +107,67 @@ const makeReadResolver = (statements: TableEngine) =>
       else group.push(request)
     }
     return Effect.forEach(groups.values(), (group) => {
-      const read: Effect.Effect<ReadonlyArray<Option.Option<unknown>>, DatabaseError.DatabaseError> = group.length === 1
+      const read: Effect.Effect<ReadonlyArray<Option.Option<unknown>>, Failure> = group.length === 1
         ? Effect.map(statements.findByKey(group[0]!.key, "findById"), (row) => [row])
         : statements.findByKeys(group.map((request) => request.key), "findById")
+      const inContext = <A, E>(effect: Effect.Effect<A, E>) =>
+        Effect.mapInputContext(effect, (_: Context.Context<never>) => group[0]!.context)
       return Effect.flatMap(
-        Effect.exit(Effect.mapInputContext(read, (_: Context.Context<never>) => group[0]!.context)),
+        Effect.exit(inContext(read)),
         (exit) =>
-          Effect.forEach(group, (request, i) => Request.complete(request, Exit.map(exit, (rows) => rows[i]!)), {
-            discard: true
-          })
+          exit._tag === "Failure" || group.every((request) => request.includes === undefined)
+            ? Effect.forEach(group, (request, i) => Request.complete(request, Exit.map(exit, (rows) => rows[i]!)), {
+              discard: true
+            })
+            : completeWithIncludes(group, exit.value, (includes, rows) => inContext(load(includes, rows)))
       )
     }, { concurrency: "unbounded", discard: true })
   })
+
+// A row object handed to more than one caller is copied before relations
+// are loaded into it, so that each caller's row carries its own includes.
+const copyRow = (row: unknown): unknown => Object.assign(Object.create(Object.getPrototypeOf(row)), row)
+
+/**
+ * Completes a batch's reads by key whose rows were read, loading the
+ * includes: the callers asking for the same includes (by includesKey)
+ * load them together, one statement per included relation for all of
+ * their rows (include.ts).
+ */
+const completeWithIncludes = (
+  group: ReadonlyArray<ReadByKey>,
+  rows: ReadonlyArray<Option.Option<unknown>>,
+  load: (includes: ReadonlyArray<Query.Include>, rows: ReadonlyArray<unknown>) => Effect.Effect<void, Failure>
+) => {
+  const handed = new Set<unknown>()
+  const loads = new Map<unknown, { includes: ReadonlyArray<Query.Include>; requests: Array<ReadByKey>; rows: Array<unknown> }>()
+  const done: Array<Effect.Effect<void>> = []
+  group.forEach((request, i) => {
+    const found = rows[i]!
+    if (found._tag === "None" || request.includes === undefined) {
+      if (found._tag === "Some") handed.add(found.value)
+      done.push(Request.complete(request, Exit.succeed(found)))
+      return
+    }
+    const row = handed.has(found.value) ? copyRow(found.value) : found.value
+    handed.add(row)
+    const key = request.includesKey ?? request
+    const same = loads.get(key)
+    if (same === undefined) loads.set(key, { includes: request.includes, requests: [request], rows: [row] })
+    else {
+      same.requests.push(request)
+      same.rows.push(row)
+    }
+  })
+  return Effect.zipRight(
+    Effect.all(done, { discard: true }),
+    Effect.forEach(loads.values(), ({ includes, requests, rows }) =>
+      Effect.flatMap(Effect.exit(load(includes, rows)), (exit) =>
+        Effect.forEach(requests, (request, i) => Request.complete(request, Exit.as(exit, Option.some(rows[i]))), {
+          discard: true
+        })), { discard: true })
+  )
+}
 
 // Whether a request made now can be batched with others: only inside a
 // batching combinator (`forEach` / `all` with `batching`), which runs its
@@ -194,25 +255,48 @@ export const makeRepository = <T extends Table.Table<any, any>>(
   // batching `forEach` / `all` become one statement per session. With
   // request batching off (`Effect.withRequestBatching(false)`), each read
   // is its own statement, without the request machinery.
-  const resolver = makeReadResolver(statements)
-  const byKey = (id: Table.Id<T>, operation: string) =>
-    Effect.withFiberRuntime((fiber): Effect.Effect<Option.Option<Row>, DatabaseError.DatabaseError | ParseResult.ParseError> => {
+  const loadInto = (includes: ReadonlyArray<Query.Include>, rows: ReadonlyArray<unknown>) =>
+    loadIncludes(engine, codec, includes, rows)
+  const resolver = makeReadResolver(statements, loadInto)
+  const byKeyWith = (id: Table.Id<T>, operation: string, includes: ReadonlyArray<Query.Include> | undefined) =>
+    Effect.withFiberRuntime((fiber): Effect.Effect<Option.Option<Row>, Failure> => {
       const key = codec.encodeKey(id)
       if (key._tag === "Left") return Effect.fail(key.left)
       if (!fiber.getFiberRef(FiberRef.currentRequestBatchingEnabled) || !inBatchingStep(fiber)) {
-        return statements.findByKey(key.right, operation) as Effect.Effect<Option.Option<Row>, DatabaseError.DatabaseError>
+        const read = statements.findByKey(key.right, operation) as Effect.Effect<Option.Option<Row>, DatabaseError.DatabaseError>
+        return includes === undefined
+          ? read
+          : Effect.flatMap(read, (row): Effect.Effect<Option.Option<Row>, Failure> =>
+            row._tag === "None" ? Effect.succeed(row) : Effect.as(loadInto(includes, [row.value]), row))
       }
       const context = fiber.currentContext
       return Effect.request(
-        new ReadByKey({ key: key.right, session: engine.sessionOf(context), context }),
+        new ReadByKey({
+          key: key.right,
+          session: engine.sessionOf(context),
+          context,
+          includes,
+          includesKey: includes === undefined ? undefined : includesKey(includes)
+        }),
         resolver
-      ) as Effect.Effect<Option.Option<Row>, DatabaseError.DatabaseError>
+      ) as Effect.Effect<Option.Option<Row>, Failure>
     })
+  // The includes of a read by key (Repository.ByIdInclude): only includes,
+  // checked against the table before anything is sent. A second argument
+  // that is not a function (the index that `Effect.forEach` passes) is no
+  // include.
+  const byKey = (id: Table.Id<T>, operation: string, include: unknown) =>
+    typeof include !== "function"
+      ? byKeyWith(id, operation, undefined)
+      : compileThen(() => byKeyIncludes(codec, include(Query.make(table))), (includes) =>
+        byKeyWith(id, operation, includes.length === 0 ? undefined : includes))
   const spanFindById = span("findById")
   const spanGetById = span("getById")
-  const findById = (id: Table.Id<T>) => spanFindById(byKey(id, "findById"))
-  const getById = (id: Table.Id<T>) =>
-    spanGetById(Effect.flatMap(byKey(id, "getById"), (row) => row._tag === "None" ? Effect.fail(notFound(id)) : Effect.succeed(row.value)))
+  const findById = (id: Table.Id<T>, include?: unknown) => spanFindById(byKey(id, "findById", include))
+  const getById = (id: Table.Id<T>, include?: unknown) =>
+    spanGetById(
+      Effect.flatMap(byKey(id, "getById", include), (row) => row._tag === "None" ? Effect.fail(notFound(id)) : Effect.succeed(row.value))
+    )
 
   const everything = Query.make<Row>()
   const orAll = (query: Query.Query<Row> | undefined): Query.Query<Row> => query ?? everything
@@ -451,8 +535,9 @@ export const makeRepository = <T extends Table.Table<any, any>>(
 
   const repository: Repository.Repository<T> = {
     table,
-    findById,
-    getById,
+    // The rows carry the relations the include asks for.
+    findById: findById as Repository.Repository<T>["findById"],
+    getById: getById as Repository.Repository<T>["getById"],
     // The rows carry the relations the query includes (include.ts).
     findOne: findOne as Repository.Repository<T>["findOne"],
     findMany: findMany as Repository.Repository<T>["findMany"],

@@ -130,8 +130,10 @@ export interface SuiteForOptions<T extends Table.Table<any, any>, E = never> {
  * its own inserts and nothing else; soft delete and `restore`, the version
  * and `StaleVersion`, and timestamps from `Clock` when the table declares
  * them; and `UniqueViolation` with the constraint name for every unique
- * key. Run it on PostgreSQL and on `Database.layerMemory()` to know that
- * unit tests on the fake mean the same as on the database.
+ * key. A composite primary key works too: its rows are read, ordered,
+ * filtered and paginated by the whole key (a record of its fields). Run it
+ * on PostgreSQL and on `Database.layerMemory()` to know that unit tests on
+ * the fake mean the same as on the database.
  *
  * @example
  * ContractSuite.suiteFor("in-memory", Users, { layer: Database.layerMemory() })

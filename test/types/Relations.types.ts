@@ -98,3 +98,21 @@ Query.make(UsersTable).pipe(Query.include("messages"))
 Query.make(Users).pipe(Query.include("messages", (m) => m.pipe(Query.where({ bdy: "x" }))))
 // @ts-expect-error a nested misspelt relation
 Query.make(Users).pipe(Query.include("messages", (m) => m.pipe(Query.include("reaction"))))
+
+// findById and getById take the includes as a second argument: the row type carries them.
+declare const users: Repository.Repository<typeof Users>
+const byIdOne = users.getById(1, Query.include("messages", (m) => m.pipe(Query.limit(20), Query.include("reactions"))))
+export const byIdReactions: ReadonlyArray<Reaction> = (null as unknown as Effect.Effect.Success<typeof byIdOne>).messages[0]!.reactions
+const byIdTwo = users.findById(1, (q) => q.pipe(Query.include("messages"), Query.include("latest")))
+type ByIdTwo = Effect.Effect.Success<typeof byIdTwo>
+export const byIdLatest = (found: ByIdTwo): Message | null => found._tag === "Some" ? found.value.latest : null
+export const byIdMessages = (found: ByIdTwo): ReadonlyArray<Message> => found._tag === "Some" ? found.value.messages : []
+// Without includes the row is the plain row, and the repository still fits Effect.forEach's callback.
+export const plain: Effect.Effect<User, unknown> = users.getById(1)
+export const forEachCallback: (id: number, index: number) => Effect.Effect<unknown, unknown> = users.findById
+// @ts-expect-error a relation that was not included is not on the row
+export const byIdNotLoaded = (null as unknown as Effect.Effect.Success<typeof byIdOne>).latest
+// @ts-expect-error a misspelt relation in a read by key
+users.getById(1, Query.include("mesages"))
+// @ts-expect-error a key of the wrong type
+users.getById("1", Query.include("messages"))

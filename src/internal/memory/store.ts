@@ -15,6 +15,8 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
+import * as Schema from "effect/Schema"
+import * as SchemaAST from "effect/SchemaAST"
 import * as DatabaseError from "../../DatabaseError.js"
 import type * as Table from "../../Table.js"
 import type { Codec } from "../codec.js"
@@ -51,7 +53,7 @@ export class TableInfo {
         columns: (k.fields as ReadonlyArray<string>).map((f) => columns[f]!)
       }))
     ]
-    this.kinds = new Map((table.fields as ReadonlyArray<string>).map((f) => [f, kindOf(codec, f)]))
+    this.kinds = new Map((table.fields as ReadonlyArray<string>).map((f) => [f, kindOf(table, codec, f)]))
   }
 
   kind(field: string): Kind {
@@ -106,7 +108,8 @@ const unwrap = (value: unknown) => (Option.isOption(value) ? Option.getOrUndefin
 // the column reads: a timestamp the model writes as ISO text is parsed
 // (node-postgres reads it back as a Date), and numbers the model writes
 // as text (numeric, int8) compare as numbers.
-const kindOf = (codec: Codec, field: string): Kind => {
+const kindOf = (table: Table.Table<any, any>, codec: Codec, field: string): Kind => {
+  if (isUuidField(table, field)) return "uuid"
   if (Either.isRight(codec.decodeField(field, new Date(0)))) return "plain"
   const iso = codec.decodeField(field, "1970-01-01T00:00:00.000Z")
   if (Either.isRight(iso)) {
@@ -119,6 +122,30 @@ const kindOf = (codec: Codec, field: string): Kind => {
     if (typeof decoded === "number" || typeof decoded === "bigint") return "numeric-text"
   }
   return "plain"
+}
+
+// A uuid column: the field's encoded side is `Schema.UUID` (nullable or
+// not), or the table generates it as a uuid. PostgreSQL stores a uuid in
+// lowercase whatever case it was written in, so the fake must too.
+const isUuidField = (table: Table.Table<any, any>, field: string): boolean => {
+  if ((table.generated as Record<string, Table.Generator | undefined>)[field] === "uuid") return true
+  const schema = (table.model as unknown as { readonly fields: Record<string, unknown> }).fields[field]
+  return Schema.isSchema(schema) && isUuidAst(Schema.encodedBoundSchema(schema).ast)
+}
+
+const isUuidAst = (ast: SchemaAST.AST): boolean => {
+  switch (ast._tag) {
+    case "Refinement":
+      return ast.annotations[SchemaAST.SchemaIdAnnotationId] === Schema.UUIDSchemaId || isUuidAst(ast.from)
+    case "Suspend":
+      return isUuidAst(ast.f())
+    case "Union": {
+      const values = ast.types.filter((member) => !(member._tag === "Literal" && member.literal === null))
+      return values.length > 0 && values.every(isUuidAst)
+    }
+    default:
+      return false
+  }
 }
 
 /** @internal A table's rows by primary key, in insertion order, with its unique indexes. */

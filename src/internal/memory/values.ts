@@ -40,9 +40,12 @@ const hasLoneSurrogate = (s: string): boolean => !(s as unknown as { isWellForme
  * schema because the fake does not know column types: `timestamp-text` is a
  * timestamp the model writes as an ISO string (PostgreSQL parses it, and
  * node-postgres reads it back as a `Date`); `numeric-text` is a number the
- * model writes as a string (numeric, int8), compared as a number.
+ * model writes as a string (numeric, int8), compared as a number; `uuid` is
+ * a uuid column, which holds its value in lowercase (PostgreSQL's uuid
+ * input accepts either case and its output is lowercase), so that equality,
+ * IN, ordering, keys and relations ignore the case a caller wrote.
  */
-export type Kind = "plain" | "timestamp-text" | "numeric-text"
+export type Kind = "plain" | "timestamp-text" | "numeric-text" | "uuid"
 
 /**
  * @internal
@@ -68,6 +71,7 @@ export const bind = (
       }
       return { value: date }
     }
+    if (kind === "uuid" && typeof value === "string") return { value: bindText(value, sql).toLowerCase() }
     return { value: bindValue(value, sql) }
   } catch (error) {
     if (error instanceof StatementFailure) return { value: null, error: error.error }

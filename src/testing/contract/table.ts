@@ -62,8 +62,8 @@ const sanitize = (value: unknown): unknown => {
 const keyString = (value: unknown) => JSON.stringify(value, (_, v) => (typeof v === "bigint" ? `${v}n` : v))
 const sameValue = (a: unknown, b: unknown) => keyString(a) === keyString(b)
 
-// Orders primary keys the way the database does for the common key types.
-const compareKeys = (a: unknown, b: unknown): number =>
+// Orders key values the way the database does for the common key types.
+const compareValues = (a: unknown, b: unknown): number =>
   (typeof a === "number" || typeof a === "bigint") && (typeof b === "number" || typeof b === "bigint")
     ? (a < b ? -1 : a > b ? 1 : 0)
     : typeof a === "string" && typeof b === "string"
@@ -98,16 +98,40 @@ export const tableContract = <T extends Table.Table<any, any>>(
     softDelete: table.softDelete as string | undefined,
     columns: table.columns as Record<string, string>
   }
-  if (table.primaryKeyFields.length !== 1) {
-    throw new Error(`tableContract: table "${table.name}" has a composite primary key, which it does not support yet`)
+  // A composite key is a record of its fields (Table.Id), compared and
+  // filtered field by field.
+  const pkFields = table.primaryKeyFields as ReadonlyArray<string>
+  const composite = pkFields.length > 1
+  const pk = pkFields[0]!
+  const keyRecord = (id: unknown): Record<string, unknown> => composite ? id as Record<string, unknown> : { [pk]: id }
+  const compareKeys = (a: unknown, b: unknown): number => {
+    for (const field of pkFields) {
+      const order = compareValues(keyRecord(a)[field], keyRecord(b)[field])
+      if (order !== 0) return order
+    }
+    return 0
   }
-  const pk = table.primaryKey as string
+  const eqKey = (id: unknown) => composite ? keyRecord(id) : { [pk]: Query.eq(id) }
+  const neKey = (id: unknown) => composite ? Query.not(keyRecord(id) as never) : { [pk]: Query.ne(id) }
+  const inKeys = (ids: ReadonlyArray<unknown>) => composite ? Query.or(...ids.map((id) => keyRecord(id) as never)) : { [pk]: Query.in(ids) }
+  // The keys after this one in key order: (a > x) or (a = x and b > y) ...
+  const afterKey = (id: unknown) =>
+    composite
+      ? Query.or(...pkFields.map((field, i) =>
+        ({
+          ...Object.fromEntries(pkFields.slice(0, i).map((f) => [f, keyRecord(id)[f]])),
+          [field]: Query.gt(keyRecord(id)[field])
+        }) as never
+      ))
+      : { [pk]: Query.gt(id) }
+  const orderByKey = (direction: "asc" | "desc") =>
+    pkFields.reduce((q, field) => q.pipe(Query.orderBy(field as never, direction)), Query.make(table))
   const insertFields = Object.keys(model.insert.fields)
   const managed = new Set(
     [meta.created, meta.updated, meta.version, meta.softDelete].filter((f): f is string => f !== undefined)
   )
   const declaredKeys: ReadonlyArray<{ readonly fields: ReadonlyArray<string>; readonly constraint: string }> = [
-    ...(insertFields.includes(pk) ? [{ fields: [pk], constraint: table.primaryKeyConstraint }] : []),
+    ...(pkFields.every((f) => insertFields.includes(f)) ? [{ fields: pkFields, constraint: table.primaryKeyConstraint }] : []),
     ...table.uniqueKeys.map((k) => ({ fields: k.fields as ReadonlyArray<string>, constraint: k.constraint }))
   ]
   const keyFields = new Set(declaredKeys.flatMap((k) => k.fields))
@@ -155,7 +179,7 @@ export const tableContract = <T extends Table.Table<any, any>>(
 
   const updateFields = Object.keys(model.update.fields)
   const patchField = updateFields.find((f) =>
-    f !== pk && !managed.has(f) && !keyFields.has(f) && insertFields.includes(f) && !sameValue(rows[0]![f], rows[1]![f])
+    !pkFields.includes(f) && !managed.has(f) && !keyFields.has(f) && insertFields.includes(f) && !sameValue(rows[0]![f], rows[1]![f])
   )
   const makePatch = (current: Row): Record<string, unknown> | undefined =>
     options.patch !== undefined
@@ -165,8 +189,11 @@ export const tableContract = <T extends Table.Table<any, any>>(
       : { [patchField]: rows[1]![patchField] }
   const canPatch = options.patch !== undefined || patchField !== undefined
 
-  const idOf = (r: Row) => (r as Record<string, unknown>)[pk] as Table.Id<T>
-  const byKey = Query.make(table).pipe(Query.orderBy(pk as never))
+  const idOf = (r: Row) =>
+    (composite
+      ? Object.fromEntries(pkFields.map((f) => [f, (r as Record<string, unknown>)[f]]))
+      : (r as Record<string, unknown>)[pk]) as Table.Id<T>
+  const byKey = orderByKey("asc")
   const repository = Repository.make(table)
 
   return (test, it) => {
@@ -311,21 +338,18 @@ export const tableContract = <T extends Table.Table<any, any>>(
         const repo = yield* repository
         const inserted = yield* repo.insertMany(rows as ReadonlyArray<Insert>)
         const sorted = inserted.map(idOf).sort((a, b) => compareKeys(a, b))
-        const where = (filter: Record<string, unknown>) => Query.make(table).pipe(Query.where(filter as never))
+        const where = (filter: unknown) => Query.make(table).pipe(Query.where(filter as never))
         expect((yield* repo.findMany(byKey)).map(idOf)).toEqual(sorted)
-        expect((yield* repo.findMany(Query.make(table).pipe(Query.orderBy(pk as never, "desc")))).map(idOf)).toEqual(
-          [...sorted].reverse()
-        )
+        expect((yield* repo.findMany(orderByKey("desc"))).map(idOf)).toEqual([...sorted].reverse())
         const pivot = sorted[Math.floor(count / 2)]!
-        const exact = yield* repo.findMany(where({ [pk]: pivot }))
+        const exact = yield* repo.findMany(where(keyRecord(pivot)))
         expect(exact.map(idOf)).toEqual([pivot])
         expect(exact[0]).toEqual(yield* repo.getById(pivot))
-        expect(yield* repo.count(where({ [pk]: Query.eq(pivot) }))).toBe(1)
-        expect(yield* repo.count(where({ [pk]: Query.ne(pivot) }))).toBe(count - 1)
-        expect((yield* repo.findMany(where({ [pk]: Query.in([sorted[0], sorted[count - 1]]) }).pipe(
-          Query.orderBy(pk as never)
-        ))).map(idOf)).toEqual([sorted[0], sorted[count - 1]])
-        expect((yield* repo.findMany(where({ [pk]: Query.gt(pivot) }).pipe(Query.orderBy(pk as never)))).map(idOf))
+        expect(yield* repo.count(where(eqKey(pivot)))).toBe(1)
+        expect(yield* repo.count(where(neKey(pivot)))).toBe(count - 1)
+        expect((yield* repo.findMany(byKey.pipe(Query.where(inKeys([sorted[0], sorted[count - 1]]) as never)))).map(idOf))
+          .toEqual([sorted[0], sorted[count - 1]])
+        expect((yield* repo.findMany(byKey.pipe(Query.where(afterKey(pivot) as never)))).map(idOf))
           .toEqual(sorted.slice(Math.floor(count / 2) + 1))
         expect((yield* repo.findMany(byKey.pipe(Query.offset(1), Query.limit(2)))).map(idOf)).toEqual(sorted.slice(1, 3))
       }))
