@@ -590,5 +590,4 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
     versionOf,
     raw
   }
-
 }
