@@ -9,6 +9,7 @@
 import * as Effect from "effect/Effect"
 import * as net from "node:net"
 import type * as Scope from "effect/Scope"
+import { messages } from "./wireProxy.js"
 
 export interface StatementLog {
   /** A URL to the same database, through the proxy. */
@@ -21,52 +22,30 @@ export interface StatementLog {
   readonly runs: () => ReadonlyArray<string>
 }
 
-// Frontend messages after the startup packet: a type byte, then a 32-bit
-// length that counts itself. The startup packet (and an SSLRequest) has no
-// type byte: its first 32 bits are the length.
+// The client's messages: simple queries, Parse (remembering each prepared
+// statement's text by name) and Bind (a run of a prepared statement).
 const reader = (onStatement: (text: string) => void, onRun: (text: string) => void = () => {}) => {
   // Prepared statements by name, on this connection ("" is the unnamed one).
   const prepared = new Map<string, string>()
-  let buffer = Buffer.alloc(0)
-  let started = false
-  return (chunk: Buffer) => {
-    buffer = Buffer.concat([buffer, chunk])
-    while (true) {
-      if (!started) {
-        if (buffer.length < 8) return
-        const length = buffer.readInt32BE(0)
-        if (buffer.length < length) return
-        const code = buffer.readInt32BE(4)
-        buffer = buffer.subarray(length)
-        // An SSLRequest (80877103) is followed by the real startup packet.
-        if (code !== 80877103) started = true
-        continue
-      }
-      if (buffer.length < 5) return
-      const type = String.fromCharCode(buffer[0]!)
-      const length = buffer.readInt32BE(1)
-      if (buffer.length < 1 + length) return
-      const body = buffer.subarray(5, 1 + length)
-      if (type === "Q") {
-        const text = body.toString("utf8", 0, body.indexOf(0))
-        onStatement(text)
-        onRun(text)
-      }
-      if (type === "P") {
-        const nameEnd = body.indexOf(0)
-        const text = body.toString("utf8", nameEnd + 1, body.indexOf(0, nameEnd + 1))
-        prepared.set(body.toString("utf8", 0, nameEnd), text)
-        onStatement(text)
-      }
-      if (type === "B") {
-        // Bind: the portal's name, then the statement's.
-        const portalEnd = body.indexOf(0)
-        const name = body.toString("utf8", portalEnd + 1, body.indexOf(0, portalEnd + 1))
-        onRun(prepared.get(name) ?? `(unknown statement ${name})`)
-      }
-      buffer = buffer.subarray(1 + length)
+  return messages(true, (type, body) => {
+    if (type === "Q") {
+      const text = body.toString("utf8", 0, body.indexOf(0))
+      onStatement(text)
+      onRun(text)
     }
-  }
+    if (type === "P") {
+      const nameEnd = body.indexOf(0)
+      const text = body.toString("utf8", nameEnd + 1, body.indexOf(0, nameEnd + 1))
+      prepared.set(body.toString("utf8", 0, nameEnd), text)
+      onStatement(text)
+    }
+    if (type === "B") {
+      // Bind: the portal's name, then the statement's.
+      const portalEnd = body.indexOf(0)
+      const name = body.toString("utf8", portalEnd + 1, body.indexOf(0, portalEnd + 1))
+      onRun(prepared.get(name) ?? `(unknown statement ${name})`)
+    }
+  })
 }
 
 /** A statement-logging proxy to the database at `databaseUrl`, closed with the scope. */

@@ -19,8 +19,14 @@ export interface WireProxy {
   readonly received: (type: string) => number
 }
 
-// Counts the typed messages of one direction of one session.
-const counter = (counts: Map<string, number>, startup: boolean) => {
+/**
+ * Splits one direction of one session into protocol messages: a type byte,
+ * then a 32-bit length that counts itself. The client's side starts with
+ * the startup packet (and maybe an SSLRequest before it), which has no
+ * type byte: its first 32 bits are the length. Calls `onMessage` with each
+ * message's type and body.
+ */
+export const messages = (startup: boolean, onMessage: (type: string, body: Buffer) => void) => {
   let pending = Buffer.alloc(0)
   let started = !startup
   return (chunk: Buffer) => {
@@ -38,12 +44,15 @@ const counter = (counts: Map<string, number>, startup: boolean) => {
       if (pending.length < 5) return
       const length = pending.readInt32BE(1)
       if (pending.length < 1 + length) return
-      const type = String.fromCharCode(pending[0]!)
-      counts.set(type, (counts.get(type) ?? 0) + 1)
+      onMessage(String.fromCharCode(pending[0]!), pending.subarray(5, 1 + length))
       pending = pending.subarray(1 + length)
     }
   }
 }
+
+// Counts the typed messages of one direction of one session.
+const counter = (counts: Map<string, number>, startup: boolean) =>
+  messages(startup, (type) => counts.set(type, (counts.get(type) ?? 0) + 1))
 
 /** A counting proxy to the database at `databaseUrl`, closed with the scope. */
 export const wireProxy = (databaseUrl: string): Effect.Effect<WireProxy, never, Scope.Scope> =>
