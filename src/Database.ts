@@ -456,7 +456,7 @@ export const runPromise: {
     effect: Effect.Effect<A, E, R>,
     options?: { readonly signal?: AbortSignal | undefined }
   ): Promise<A>
-} = function(this: unknown, runtime: Run.AnyRuntime<any>, effect?: Effect.Effect<any, any, any>, options?: Run.RunOptions) {
+} = function(runtime: Run.AnyRuntime<any>, effect?: Effect.Effect<any, any, any>, options?: Run.RunOptions) {
   return effect === undefined
     ? (effect: Effect.Effect<any, any, any>, options?: Run.RunOptions) => Run.runPromise(runtime, effect, options)
     : Run.runPromise(runtime, effect, options)
