@@ -12,6 +12,9 @@ const WORKER = fileURLToPath(new URL(compiled ? "./worker.js" : "./worker.ts", i
 // Resolved here so the worker starts whatever the current directory is.
 const LOADER = compiled ? [] : ["--import", import.meta.resolve("tsx")]
 
+// BENCH_WORKER_FLAGS="--trace-gc-nvp": more Node flags for every worker, to look inside one (not for figures).
+const WORKER_FLAGS = (process.env["BENCH_WORKER_FLAGS"] ?? "").split(" ").filter((flag) => flag !== "")
+
 export class Child {
   private pending: { resolve: (reply: Reply) => void; reject: (error: Error) => void } | undefined
   private readonly exited: Promise<void>
@@ -39,7 +42,7 @@ export class Child {
     const child = new Child(
       implementation,
       mode,
-      spawn(process.execPath, [...LOADER, "--expose-gc", WORKER], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+      spawn(process.execPath, [...LOADER, "--expose-gc", ...WORKER_FLAGS, WORKER], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
     )
     try {
       const ready = await child.request({ type: "init", implementation, url, size, mode }, "ready")

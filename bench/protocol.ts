@@ -59,6 +59,8 @@ export interface CellResult {
   readonly elapsedMs: number
   /** User plus system CPU time of the worker process during the cell. */
   readonly cpuMicros: number
+  /** The process's peak RSS so far (KiB), read when the cell ended: which cell set a process's peak. */
+  readonly maxRssKb: number
 }
 
 /** process.memoryUsage() figures, in KiB, plus V8's heap spaces by name. */

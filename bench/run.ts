@@ -36,6 +36,8 @@ const config = fromEnv()
 // reference stays first). BENCH_ONLY="postgres.js,effect-dal" keeps the
 // named ones besides the reference and the baseline.
 const only = (process.env["BENCH_ONLY"] ?? "").split(",").map((name) => name.trim()).filter((name) => name !== "")
+// A name with a comma ("raw pg, Effect loaded") is named when each of its parts is.
+const named = (name: string): boolean => name.split(",").every((part) => only.includes(part.trim()))
 const implementations = [
   contenders[0]!,
   ...baselines,
@@ -43,7 +45,7 @@ const implementations = [
   ...(process.env["BENCH_INCLUDE_STRATEGIES"] === "1" ? strategyColumns : []),
   ...(process.env["BENCH_CONTROLS"] === "1" ? controls : [])
 ].filter((implementation, i) =>
-  i === 0 || only.length === 0 || only.includes(implementation.name) || baselines.includes(implementation)
+  i === 0 || only.length === 0 || named(implementation.name) || baselines.includes(implementation)
 )
 
 const rate = (result: CellResult) => result.ops / (result.elapsedMs / 1000)
@@ -134,7 +136,8 @@ const measureCells = async (url: string): Promise<{ modes: Array<ModeResults>; s
     for (const { child } of columns) {
       for (const op of config.operations) {
         for (const concurrency of CONCURRENCIES) {
-          await child.cell({ op: op.name, concurrency, durationMs: config.warmupMs, leadInMs: 0, seed: seedOf("warm-up", op.name) })
+          const warm = await child.cell({ op: op.name, concurrency, durationMs: config.warmupMs, leadInMs: 0, seed: seedOf("warm-up", op.name) })
+          console.error(`warm-up  ${op.name} ×${concurrency}  ${child.name}: peak RSS so far ${Math.round(warm.maxRssKb / 1024)} MB`)
           if (op.writes) await resetWrites(url)
         }
       }
@@ -156,7 +159,7 @@ const measureCells = async (url: string): Promise<{ modes: Array<ModeResults>; s
             samples.set(key(op.name, concurrency, i), [...samples.get(key(op.name, concurrency, i)) ?? [], result])
             console.error(
               `repetition ${repetition + 1}/${config.repetitions}  ${op.name} ×${concurrency}  ${label(column)}: ` +
-                `${Math.round(rate(result))} ops/s`
+                `${Math.round(rate(result))} ops/s, peak RSS so far ${Math.round(result.maxRssKb / 1024)} MB`
             )
           }
         }

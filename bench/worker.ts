@@ -55,7 +55,7 @@ const runCell = async (
     const ops = await runFrom(start, request.durationMs)
     const elapsedMs = performance.now() - start
     const used = process.cpuUsage(cpu)
-    return { ops, elapsedMs, cpuMicros: used.user + used.system }
+    return { ops, elapsedMs, cpuMicros: used.user + used.system, maxRssKb: process.resourceUsage().maxRSS }
   })
 }
 
