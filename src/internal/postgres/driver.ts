@@ -100,10 +100,14 @@ const unsentErrors = new WeakSet<DatabaseError.DatabaseError>()
 /** @internal Whether the statement an error is about reached the server (or may have). */
 export const wasSent = (error: DatabaseError.DatabaseError): boolean => !unsentErrors.has(error)
 
-// How often the driver notes that the event loop has read its sockets, and
-// how late that note may be before the loop counts as blocked.
+// How often the driver notes that the event loop has read its sockets when
+// nothing else prompts it, and how late that note may be before the loop
+// counts as blocked. A restart of a local server inside one blocked stretch
+// of the loop can take as little as 40 to 60 ms, so the threshold is well
+// below that; an idle loop woken after more than this waits three turns
+// (microseconds when idle) before its first statement.
 const HEARTBEAT_MILLIS = 50
-const BLOCKED_AFTER_MILLIS = 100
+const BLOCKED_AFTER_MILLIS = 20
 
 // The minimum of connections comes back this fast while the server is away.
 const REFILL_FIRST_DELAY_MILLIS = 50
@@ -163,6 +167,8 @@ export class Driver {
    * seen by pg.
    */
   private settledAt = performance.now()
+  /** Whether a note (`markTurns`) is under way. */
+  private marking = false
   private readonly heartbeat: ReturnType<typeof setInterval>
   private refilling = false
   private refillDelay = 0
@@ -174,16 +180,7 @@ export class Driver {
   constructor(readonly options: DriverOptions, pool?: pg.Pool) {
     this.poolInfo = { acquireTimeoutMillis: options.acquireTimeoutMillis, maxConnections: options.maxConnections }
     this.borrowed = pool !== undefined
-    // The interval callback runs in the timers phase of a turn of the event
-    // loop, the immediate in the check phase of the same turn, after the
-    // poll phase has read every socket that was ready: from then on, a close
-    // that reached the process before `at` is known to pg.
-    this.heartbeat = setInterval(() => {
-      const at = performance.now()
-      setImmediate(() => {
-        this.settledAt = at
-      })
-    }, HEARTBEAT_MILLIS)
+    this.heartbeat = setInterval(() => this.markTurns(), HEARTBEAT_MILLIS)
     this.heartbeat.unref()
     if (pool !== undefined) {
       this.pool = pool
@@ -355,6 +352,29 @@ export class Driver {
   }
 
   /**
+   * Notes the time now, and makes it `settledAt` three check phases later:
+   * by then the poll phases of two whole turns of the event loop have begun
+   * after it and read every socket that was ready, so a close that reached
+   * the process before it is known to pg (libuv reads a socket once per poll
+   * phase and may need two when the server's last words came before its
+   * close). Called by the heartbeat and by every statement, one note at a
+   * time, so that a busy loop keeps `settledAt` a few turns old.
+   */
+  private markTurns(): void {
+    if (this.marking) return
+    this.marking = true
+    const at = performance.now()
+    setImmediate(() =>
+      setImmediate(() =>
+        setImmediate(() => {
+          this.marking = false
+          this.settledAt = at
+        })
+      )
+    )
+  }
+
+  /**
    * Sends one statement on a client. The callback runs exactly once. While it
    * runs, `client.dalRunning` lets `cancel` find and wait for it.
    */
@@ -371,7 +391,9 @@ export class Driver {
     if (refused !== undefined) return callback(refused, undefined)
     const running: Running = { done: false, waiters: undefined }
     client.dalRunning = running
-    if (performance.now() - this.settledAt <= BLOCKED_AFTER_MILLIS) {
+    const blocked = performance.now() - this.settledAt > BLOCKED_AFTER_MILLIS
+    this.markTurns()
+    if (!blocked) {
       return this.send(client, statement, phase, mayEvict, running, callback)
     }
     // The event loop was blocked: a socket may have closed in the meantime
