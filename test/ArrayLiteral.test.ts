@@ -11,7 +11,7 @@ import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
 import { createRequire } from "node:module"
 import * as Database from "../src/Database.js"
-import { arrayLiteral } from "../src/internal/postgres/arrayLiteral.js"
+import { arrayLiteral, arrayParameter } from "../src/internal/postgres/arrayLiteral.js"
 import * as Query from "../src/Query.js"
 import * as Repository from "../src/Repository.js"
 import * as Fixtures from "../src/testing/Fixtures.js"
@@ -50,6 +50,28 @@ describe("arrayLiteral", () => {
     expect(arrayLiteral([Buffer.from("x")])).toBeUndefined()
     expect(arrayLiteral([{ a: 1 }])).toBeUndefined()
     expect(arrayLiteral([["a"]])).toBeUndefined()
+  })
+
+  it("as a parameter, is written only when pg binds it, to the text pg writes for the column", () => {
+    let reads = 0
+    const watched = new Proxy(["a\"b", "c"], {
+      get: (target, key, receiver) => {
+        if (key === "0") reads++
+        return Reflect.get(target, key, receiver)
+      }
+    })
+    const parameter = arrayParameter(watched)
+    expect(reads).toBe(0)
+    expect(prepareValue(parameter)).toBe("{\"a\\\"b\",\"c\"}")
+    expect(reads).toBe(1)
+    FastCheck.assert(
+      FastCheck.property(FastCheck.array(scalar, { maxLength: 40 }), (values) => {
+        expect(prepareValue(arrayParameter(values))).toBe(prepareValue(values))
+      }),
+      { numRuns: 500, seed: 23 }
+    )
+    const mixed = ["a", new Date(Date.UTC(2020, 0, 2, 3, 4, 5)), null]
+    expect(prepareValue(arrayParameter(mixed))).toBe(prepareValue(mixed))
   })
 })
 

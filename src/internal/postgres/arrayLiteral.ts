@@ -42,3 +42,17 @@ export const arrayLiteral = (values: ReadonlyArray<unknown>): string | undefined
   }
   return `{${parts.join(",")}}`
 }
+
+/**
+ * @internal
+ * A column as an array parameter whose text is written when pg binds the
+ * statement on a connection (pg calls `toPostgres` then), not when the
+ * statement is built. The literal of a 1,000-row text column passes
+ * 128 KB, which V8 places in its large-object space: built early, it
+ * outlived the wait for a connection, was promoted, and only a full
+ * collection freed it (about 94 MB of large objects at 32 concurrent
+ * batches). Written into the Bind message and dropped, it dies young.
+ */
+export const arrayParameter = (values: ReadonlyArray<unknown>): { readonly toPostgres: () => unknown } => ({
+  toPostgres: () => arrayLiteral(values) ?? values
+})

@@ -22,7 +22,7 @@ import type { Engine, IncludeStrategy, SetClause, TableEngine, Target } from "..
 import { isIncrement } from "../increment.js"
 import { compile as compileFor, compileThen as compileThenFor, effectiveFilter, effectiveOrder, MAX_PARAMETERS, needsSubquery } from "../plan.js"
 import { compileExpr, keysSubquery, limitClause, orderClause, Params, selectSql, whereClause } from "./sql.js"
-import { arrayLiteral } from "./arrayLiteral.js"
+import { arrayParameter } from "./arrayLiteral.js"
 import type { TransactionOptions } from "../transaction.js"
 import { ColumnParsers, treeDecoder, treeStatement } from "./tree.js"
 import { channelOf, unwrapChannel, unwrapStream } from "../unwrap.js"
@@ -451,7 +451,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
       const text = `INSERT INTO ${name} (${columns.map(col).join(", ")}) SELECT * FROM unnest(${
         typed.map((type, i) => `$${i + 1}::${type}[]`).join(", ")
       })${withReturning ? returning : ""}`
-      const literals = values.map((column) => arrayLiteral(column) ?? column)
+      const literals = values.map(arrayParameter)
       return Effect.map(exec(text, literals), (result) => [result])
     }
     if (columns.length === 0) {
