@@ -96,6 +96,8 @@ interface Group {
   readonly columns: ReadonlyArray<string>
   readonly values: Array<Array<unknown>>
   readonly at: Array<number>
+  /** Rows in the group while it is being filled. */
+  size: number
 }
 
 const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Connection, parsers: ColumnParsers): TableEngine => {
@@ -399,14 +401,23 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
       let group = byColumns.get(groupKey)
       if (group === undefined) {
         const columns = insertFields.filter((f) => encoded[f] !== undefined)
-        group = { columns, values: columns.map(() => []), at: [] }
+        // Sized for every row left, and cut to length below: a 1,000-row
+        // batch grown by push would copy each array about ten times.
+        const room = rows.length - i
+        group = { columns, values: columns.map(() => new Array(room)), at: new Array(room), size: 0 }
         byColumns.set(groupKey, group)
       }
       const { columns, values } = group
-      for (let c = 0; c < columns.length; c++) values[c]!.push(encoded[columns[c]!])
-      group.at.push(i)
+      const k = group.size++
+      for (let c = 0; c < columns.length; c++) values[c]![k] = encoded[columns[c]!]
+      group.at[k] = i
     }
-    return [...byColumns.values()]
+    const groups = [...byColumns.values()]
+    for (const group of groups) {
+      for (const column of group.values) column.length = group.size
+      group.at.length = group.size
+    }
+    return groups
   }
 
   // unnest() takes one array per column, so a group is one statement
