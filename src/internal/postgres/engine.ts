@@ -401,9 +401,11 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
       let group = byColumns.get(groupKey)
       if (group === undefined) {
         const columns = insertFields.filter((f) => encoded[f] !== undefined)
-        // Sized for every row left, and cut to length below: a 1,000-row
-        // batch grown by push would copy each array about ten times.
-        const room = rows.length - i
+        // The first group (usually the only one) is sized for every row
+        // and cut to length below: a 1,000-row batch grown one value at a
+        // time would copy each array about ten times. Later groups grow,
+        // so that many shapes of row never reserve rows × groups slots.
+        const room = byColumns.size === 0 ? rows.length : 0
         group = { columns, values: columns.map(() => new Array(room)), at: new Array(room), size: 0 }
         byColumns.set(groupKey, group)
       }
