@@ -5,6 +5,7 @@ import PgResult from "pg/lib/result.js"
 // node-postgres's own text form of parameter values (no types published).
 // @ts-expect-error: pg ships no declarations for pg/lib/utils.js
 import pgUtils from "pg/lib/utils.js"
+import { type FieldDescription, rowParsers, type TypeParsers } from "./parsers.js"
 
 /** The protocol messages a portal needs, as pg's Connection writes them. */
 interface PortalConnection {
@@ -23,13 +24,8 @@ interface PortalConnection {
   once(event: "readyForQuery", listener: () => void): void
 }
 
-interface FieldDescription {
-  readonly dataTypeID: number
-  readonly format: "text" | "binary"
-}
-
 interface RowBuilder {
-  _types: { getTypeParser(oid: number, format: "text" | "binary"): (raw: string) => unknown } | undefined
+  _types: TypeParsers | undefined
   addFields(fields: Array<FieldDescription>): void
   parseRow(fields: Array<string | null>): unknown
 }
@@ -198,12 +194,7 @@ export class PortalCursor implements Cursor {
   handleRowDescription(message: { fields: Array<FieldDescription> }): void {
     const fields = message.fields
     if (this.decode === undefined) return this._result.addFields(fields)
-    const types = this._result._types ?? pg.types
-    const parsers = new Array<(raw: string) => unknown>(fields.length)
-    for (let i = 0; i < fields.length; i++) {
-      parsers[i] = types.getTypeParser(fields[i]!.dataTypeID, fields[i]!.format || "text")
-    }
-    this.parsers = parsers
+    this.parsers = rowParsers(this._result._types, fields)
   }
 
   handleDataRow(message: { fields: Array<string | null> }): void {

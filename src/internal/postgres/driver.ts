@@ -8,6 +8,7 @@ import pgUtils from "pg/lib/utils.js"
 import * as DatabaseError from "../../DatabaseError.js"
 import { classify, type Phase, type Target } from "./classify.js"
 import { type Cursor, PortalCursor } from "./cursor.js"
+import { type FieldDescription, rowParsers, type TypeParsers } from "./parsers.js"
 import { MAX_PARAMETERS } from "../plan.js"
 
 /** @internal Options after defaults and parsing. */
@@ -730,13 +731,8 @@ interface QueryInternals {
   _checkForMultirow(): void
   _result: DecodedResult & {
     _parsers: Array<(raw: string) => unknown> | undefined
-    _types: { getTypeParser(oid: number, format: "text" | "binary"): (raw: string) => unknown } | undefined
+    _types: TypeParsers | undefined
   }
-}
-
-interface FieldDescription {
-  readonly dataTypeID: number
-  readonly format: "text" | "binary"
 }
 
 const base = pg.Query.prototype as unknown as {
@@ -809,12 +805,7 @@ class DalQuery extends pg.Query {
     const result = internals._result
     const fields = message.fields
     result.fields = fields as never
-    const parsers = new Array<(raw: string) => unknown>(fields.length)
-    const types = result._types ?? pg.types
-    for (let i = 0; i < fields.length; i++) {
-      parsers[i] = types.getTypeParser(fields[i]!.dataTypeID, fields[i]!.format || "text")
-    }
-    result._parsers = parsers
+    result._parsers = rowParsers(result._types, fields)
   }
 
   handleDataRow(message: { fields: Array<string | null> }): void {
