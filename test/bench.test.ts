@@ -364,5 +364,9 @@ describe("the read N rows group", () => {
       "stream CPU/row ≤ 1.30× findMany at 10,000 rows",
       "stream (cursor) CPU/row ≤ 1.30× findMany at 10,000 rows"
     ]))
+    // The stream's fixed cost is shown next to what any Effect stream over the same read costs.
+    const fixed = readTargets(result).filter((t) => t.target.startsWith("stream fixed cost")).map((t) => t.measured)
+    expect(fixed).toHaveLength(2)
+    for (const measured of fixed) expect(measured).toMatch(/^[\d.]+ ms \(Stream floor [\d.]+ ms\)$/)
   })
 })

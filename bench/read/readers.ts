@@ -60,20 +60,45 @@ const postgresJs: ReaderRegistration["make"] = async (url) => {
   }
 }
 
-/** The thinnest Effect there is around pg's read: what any Effect API pays on this stack. */
-const effectFloor: ReaderRegistration["make"] = async (url) => {
+// pg's read as a bare Effect.async, in a runtime of its own.
+const effectRead = async (url: string) => {
   const p = await pool(url)
   const runtime = ManagedRuntime.make(Layer.empty)
   const query = (n: number) =>
     Effect.async<pg.QueryResult<WideRowRaw>, Error>((resume) => {
       p.query<WideRowRaw>(READ_SQL, [n], (error, result) => resume(error ? Effect.fail(error) : Effect.succeed(result)))
     })
+  const close = async () => {
+    await runtime.dispose()
+    await p.end()
+  }
+  return { runtime, query, close }
+}
+
+/** The thinnest Effect there is around pg's read: what any Effect API pays on this stack. */
+const effectFloor: ReaderRegistration["make"] = async (url) => {
+  const { close, query, runtime } = await effectRead(url)
+  return { read: (n) => runtime.runPromise(Effect.map(query(n), ({ rows }) => rows.map(toWide).length)), close }
+}
+
+/**
+ * The thinnest Effect stream over the Effect floor's read: its rows as one
+ * chunk, consumed as effect-dal's stream is. What any Effect 3 stream pays
+ * on this stack before a data layer adds anything.
+ */
+const streamFloor: ReaderRegistration["make"] = async (url) => {
+  const { close, query, runtime } = await effectRead(url)
   return {
-    read: (n) => runtime.runPromise(Effect.map(query(n), ({ rows }) => rows.map(toWide).length)),
-    close: async () => {
-      await runtime.dispose()
-      await p.end()
-    }
+    read: (n) => {
+      let rows = 0
+      return runtime.runPromise(
+        Stream.fromIterableEffect(Effect.map(query(n), ({ rows }) => rows.map(toWide))).pipe(
+          Stream.runForEachChunk((chunk) => Effect.sync(() => void (rows += chunk.length))),
+          Effect.map(() => rows)
+        )
+      )
+    },
+    close
   }
 }
 
@@ -109,5 +134,6 @@ export const readers: ReadonlyArray<ReaderRegistration> = [
   { name: "Effect floor", make: effectFloor },
   { name: "effect-dal findMany", make: effectDal("findMany") },
   { name: "effect-dal stream", make: effectDal("stream") },
-  { name: "effect-dal stream (cursor)", make: effectDal("cursor") }
+  { name: "effect-dal stream (cursor)", make: effectDal("cursor") },
+  { name: "Stream floor", make: streamFloor }
 ]
