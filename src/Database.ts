@@ -409,12 +409,16 @@ export const transaction: {
   if (Effect.isEffect(arguments[0])) {
     const effect = arguments[0] as Effect.Effect<unknown, unknown, unknown>
     const options = arguments[1] as TransactionOptions | undefined
-    return Effect.flatMap(Database, (db) => db.transaction(effect, options))
+    return withDatabase((db) => db.transaction(effect, options))
   }
   const options = arguments[0] as TransactionOptions | undefined
-  return (effect: Effect.Effect<unknown, unknown, unknown>) =>
-    Effect.flatMap(Database, (db) => db.transaction(effect, options))
+  return (effect: Effect.Effect<unknown, unknown, unknown>) => withDatabase((db) => db.transaction(effect, options))
 } as never
+
+// The fiber's Database in one step of the fiber (Effect.flatMap on the tag
+// takes three): every transaction starts here.
+const withDatabase = <A, E, R>(f: (db: Service) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R | Database> =>
+  Effect.withFiberRuntime((fiber) => f(Context.unsafeGet(fiber.currentContext, Database)))
 
 /**
  * Pins one connection for session-level work (advisory locks, `SET`,
@@ -428,7 +432,7 @@ export const transaction: {
 export const withConnection = <A, E, R>(
   effect: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | DatabaseError.DatabaseError, R | Database> =>
-  Effect.flatMap(Database, (db) => db.withConnection(effect))
+  withDatabase((db) => db.withConnection(effect))
 
 /**
  * Runs an effect from promise code (an Express handler, a Next.js route, a

@@ -7,15 +7,19 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Model from "@effect/sql/Model"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { expect } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Database from "../../src/Database.js"
+import * as DatabaseError from "../../src/DatabaseError.js"
 import * as Repository from "../../src/Repository.js"
 import * as Table from "../../src/Table.js"
 import * as TestDatabase from "../support/TestDatabase.js"
@@ -146,4 +150,72 @@ onBoth("sql.reactive with a Reactivity provided to the layer", withOwnReactivity
         database: [0, 1]
       }))
     }))
+})
+
+// A Reactivity that records every key it is asked to invalidate, in order.
+const recording = Effect.map(Reactivity.make, (base) => {
+  const invalidated: Array<string> = []
+  const service = Reactivity.Reactivity.of({
+    ...base,
+    unsafeInvalidate: (keys) => {
+      invalidated.push(...(Array.isArray(keys) ? keys.map(String) : Object.keys(keys)))
+      base.unsafeInvalidate(keys)
+    }
+  })
+  return { invalidated, service }
+})
+
+describe("Database.layer's invalidations across retries and savepoints", () => {
+  const withRecording = Effect.gen(function*() {
+    const { invalidated, service } = yield* recording
+    const url = yield* TestDatabase.TestUrl
+    const context = yield* Layer.build(Database.layer({ url }).pipe(Layer.provide(Layer.succeed(Reactivity.Reactivity, service))))
+    return { context, invalidated }
+  })
+
+  it.scoped("a retried transaction invalidates once, for the attempt that committed, and nothing before COMMIT", () =>
+    Effect.gen(function*() {
+      const { context, invalidated } = yield* withRecording
+      yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL)`
+        const notes = yield* Repository.make(Notes)
+        let attempts = 0
+        const seenInside: Array<number> = []
+        yield* Database.transaction(
+          Effect.gen(function*() {
+            attempts++
+            yield* notes.insert({ body: `attempt ${attempts}` })
+            // A savepoint's write waits for the outermost COMMIT as well.
+            yield* Database.transaction(notes.insert({ body: `nested ${attempts}` }))
+            seenInside.push(invalidated.length)
+            if (attempts === 1) yield* Effect.fail(new DatabaseError.SerializationFailure({ sqlState: "40001" }))
+          }),
+          { retry: Schedule.recurs(2) }
+        )
+        expect(attempts).toBe(2)
+        expect(seenInside).toEqual([0, 0])
+        // Two writes of the second attempt; the first attempt's two were rolled back.
+        expect(invalidated).toEqual(["notes", "notes"])
+        expect((yield* notes.findMany()).map((n) => n.body)).toEqual(["attempt 2", "nested 2"])
+      }).pipe(Effect.provide(context))
+    }).pipe(Effect.provide(TestDatabase.layerUrl)))
+
+  it.scoped("a transaction that fails after its retries invalidates nothing", () =>
+    Effect.gen(function*() {
+      const { context, invalidated } = yield* withRecording
+      const exit = yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL)`
+        const notes = yield* Repository.make(Notes)
+        return yield* Database.transaction(
+          Effect.zipRight(notes.insert({ body: "lost" }), Effect.fail(new DatabaseError.SerializationFailure({ sqlState: "40001" }))),
+          { retry: Schedule.recurs(1) }
+        )
+      }).pipe(Effect.provide(context), Effect.exit)
+      expect(exit._tag === "Failure" && Cause.failureOption(exit.cause).pipe(Option.map((e) => e._tag), Option.getOrNull)).toBe(
+        "SerializationFailure"
+      )
+      expect(invalidated).toEqual([])
+    }).pipe(Effect.provide(TestDatabase.layerUrl)))
 })

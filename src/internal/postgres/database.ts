@@ -82,11 +82,17 @@ export const start = (
       ).pipe(Effect.tap((clients) => clients.forEach((c) => driver.release(c))))
     }
 
-    const provide: Provide = (session) => {
+    const provide: Provide = (session, extend) => {
       // The @effect/sql connection of a session is made once per session.
       const connection = [CompatConnection.of(session), session.level?.depth ?? 0] as const
-      return (context) =>
-        Context.add(Context.add(context, SessionTag, session), SqlClient.TransactionConnection, connection)
+      // One copy of the context for all that a transaction adds to it.
+      return (context) => {
+        const services = new Map(context.unsafeMap)
+        services.set(SessionTag.key, session)
+        services.set(SqlClient.TransactionConnection.key, connection)
+        if (extend !== undefined) extend(services)
+        return Context.unsafeMake(services)
+      }
     }
 
     // The user's Reactivity when the layer was given one, so that
@@ -107,7 +113,7 @@ export const start = (
       transaction: (effect, transactionOptions) =>
         deferInvalidations(
           effect,
-          (body) => transaction(driver, serverDefaults, provide, body, transactionOptions),
+          (body, hooks) => transaction(driver, serverDefaults, provide, body, transactionOptions, undefined, hooks),
           reactivity
         ),
       withConnection: (effect) => withConnection(driver, provide, effect),
@@ -141,7 +147,7 @@ export const start = (
       transaction: (effect) =>
         deferInvalidations(
           effect,
-          (body) => transaction(driver, serverDefaults, provide, body, {}, DatabaseError.toSqlError),
+          (body, hooks) => transaction(driver, serverDefaults, provide, body, {}, DatabaseError.toSqlError, hooks),
           reactivity
         )
     })

@@ -2,6 +2,7 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type { ReadonlyRecord } from "effect/Record"
+import type { Hooks } from "./session.js"
 
 type Keys = ReadonlyArray<unknown> | ReadonlyRecord<string, ReadonlyArray<unknown>>
 
@@ -20,19 +21,14 @@ const pendingOf = (context: Context.Context<never>): Pending | undefined => {
   return pending?.open === true ? pending : undefined
 }
 
-/**
- * @internal
- * Invalidates `keys` now, or, inside a transaction, once it has committed:
- * a query that re-runs before COMMIT would read the old rows and not run
- * again.
- */
-export const invalidate = (reactivity: Reactivity.Reactivity.Service, keys: Keys): Effect.Effect<void> =>
-  Effect.withFiberRuntime((fiber) => {
-    const pending = pendingOf(fiber.currentContext)
-    if (pending === undefined) reactivity.unsafeInvalidate(keys)
-    else pending.thunks.push(() => reactivity.unsafeInvalidate(keys))
-    return Effect.void
-  })
+// Invalidates `keys` now or, inside a transaction, once it has committed:
+// a query that re-runs before COMMIT would read the old rows and not run
+// again.
+const invalidateIn = (context: Context.Context<never>, reactivity: Reactivity.Reactivity.Service, keys: Keys) => {
+  const pending = pendingOf(context)
+  if (pending === undefined) reactivity.unsafeInvalidate(keys)
+  else pending.thunks.push(() => reactivity.unsafeInvalidate(keys))
+}
 
 // The Reactivity a transaction's body sees: the same queries, but its
 // invalidations wait for the end of the transaction.
@@ -50,36 +46,41 @@ const deferred = (base: Reactivity.Reactivity.Service, pending: Pending): Reacti
 
 /**
  * @internal
- * Runs `transaction(effect)` so that invalidations made inside it, by
- * repository writes and through the context's `Reactivity`
+ * Runs `transaction(effect, hooks)` so that invalidations made inside it,
+ * by repository writes and through the context's `Reactivity`
  * (`Reactivity.mutation`, `Reactivity.invalidate`), happen after COMMIT,
  * and not at all when it rolls back. A nested transaction leaves them to the
  * outermost one. `fallback` is the Reactivity to defer when the context has
- * none.
+ * none. The transaction runs the hooks itself: what `extend` adds goes
+ * into the body's context with its session, in the same copy of the
+ * context (Effect.mapInputContext and Effect.onExit around it cost some
+ * twenty steps of the fiber on every transaction).
  */
 export const deferInvalidations = <A, E, R, A2, E2, R2>(
   effect: Effect.Effect<A, E, R>,
-  transaction: (body: Effect.Effect<A, E, R>) => Effect.Effect<A2, E2, R2>,
+  transaction: (body: Effect.Effect<A, E, R>, hooks: Hooks | undefined) => Effect.Effect<A2, E2, R2>,
   fallback: Reactivity.Reactivity.Service
 ): Effect.Effect<A2, E2, R2> =>
   Effect.withFiberRuntime((fiber) => {
     const context = fiber.currentContext
-    if (pendingOf(context) !== undefined) return transaction(effect)
+    if (pendingOf(context) !== undefined) return transaction(effect, undefined)
     const pending = new Pending()
     const base = (context.unsafeMap.get(Reactivity.Reactivity.key) as Reactivity.Reactivity.Service | undefined) ??
       fallback
     const reactivity = deferred(base, pending)
-    const body = Effect.mapInputContext(
-      // A retried transaction runs its body again: only the last attempt's
-      // writes were committed.
-      Effect.zipRight(Effect.sync(() => pending.thunks.splice(0)), effect),
-      (inner: Context.Context<R>) => Context.add(Context.add(inner, PendingTag, pending), Reactivity.Reactivity, reactivity)
-    )
-    return Effect.onExit(transaction(body), (exit) =>
-      Effect.sync(() => {
+    return transaction(effect, {
+      extend: (services) => {
+        // Called at the start of each attempt: a retried transaction runs
+        // its body again, and only the last attempt's writes were committed.
+        pending.thunks.length = 0
+        services.set(PendingTag.key, pending)
+        services.set(Reactivity.Reactivity.key, reactivity)
+      },
+      ended: (committed) => {
         pending.open = false
-        if (exit._tag === "Success") for (const thunk of pending.thunks.splice(0)) thunk()
-      }))
+        if (committed) for (const thunk of pending.thunks.splice(0)) thunk()
+      }
+    })
   })
 
 /** The repository operations that write. */
@@ -106,11 +107,17 @@ export const invalidatingWrites = <Repo extends object>(
   reactivity: Reactivity.Reactivity.Service,
   keys: Keys
 ): Repo => {
-  const after = invalidate(reactivity, keys)
+  // One step after the write, which hands its result on (Effect.zipLeft
+  // with `invalidate` takes two more, on every write).
+  const after = (result: unknown) =>
+    Effect.withFiberRuntime((fiber) => {
+      invalidateIn(fiber.currentContext, reactivity, keys)
+      return Effect.succeed(result)
+    })
   const wrapped: Record<string, unknown> = { ...(repository as Record<string, unknown>) }
   for (const operation of writeOperations) {
     const run = (repository as Record<string, (...args: Array<unknown>) => Effect.Effect<unknown, unknown, unknown>>)[operation]
-    if (run !== undefined) wrapped[operation] = (...args: Array<unknown>) => Effect.zipLeft(run(...args), after)
+    if (run !== undefined) wrapped[operation] = (...args: Array<unknown>) => Effect.flatMap(run(...args), after)
   }
   return wrapped as Repo
 }

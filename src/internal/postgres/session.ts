@@ -153,12 +153,26 @@ const noteFailure = (level: Level, error: DatabaseError.DatabaseError): Database
 /** @internal The session of the current fiber, if it belongs to this driver. */
 export const SessionTag = Context.GenericTag<Session>("effect-dal/internal/Session")
 
-/** @internal Adds a session, and whatever else callers attach, to a context. */
-export type Provide = (session: Session) => (context: Context.Context<never>) => Context.Context<never>
+/**
+ * @internal
+ * What a transaction adds around its body (the pending invalidations,
+ * reactive.ts), without a step of the fiber of its own: `extend` writes
+ * into the one copy of the context that `Provide` makes, once per attempt;
+ * `ended` runs once the transaction has ended, after its last attempt.
+ */
+export interface Hooks {
+  readonly extend: (services: Map<string, unknown>) => void
+  readonly ended: (committed: boolean) => void
+}
+/** @internal */
+export type Extend = Hooks["extend"]
+
+/** @internal Adds a session, what `extend` adds, and whatever else callers attach, to a context. */
+export type Provide = (session: Session, extend?: Extend) => (context: Context.Context<never>) => Context.Context<never>
 
 /** @internal Runs `effect` with the session in its context. */
-const withSession = <A, E, R>(provide: Provide, session: Session, effect: Effect.Effect<A, E, R>) =>
-  Effect.mapInputContext(effect, provide(session) as unknown as (context: Context.Context<R>) => Context.Context<R>)
+const withSession = <A, E, R>(provide: Provide, session: Session, effect: Effect.Effect<A, E, R>, extend?: Extend) =>
+  Effect.mapInputContext(effect, provide(session, extend) as unknown as (context: Context.Context<R>) => Context.Context<R>)
 
 /** @internal */
 export const currentSession = (driver: Driver, context: Context.Context<never>): Session | undefined => {
@@ -203,16 +217,22 @@ export const transaction = <A, E, R, E2 = DatabaseError.DatabaseError>(
   provide: Provide,
   effect: Effect.Effect<A, E, R>,
   options: TransactionOptions = {},
-  mapOwnError?: (error: DatabaseError.DatabaseError) => E2
+  mapOwnError?: (error: DatabaseError.DatabaseError) => E2,
+  hooks?: Hooks
 ): Effect.Effect<A, E | E2, R> =>
   // Without mapOwnError, E2 is DatabaseError; with it, every error of the
   // machinery is mapped to E2.
   Effect.withFiberRuntime<A, E | E2 | DatabaseError.DatabaseError, R>((fiber) => {
     const session = currentSession(driver, fiber.currentContext)
     if (session?.level !== undefined) {
-      return nested(session, session.level, provide, effect, options, mapOwnError)
+      // A savepoint in a transaction the hooks were not given to (one the
+      // engine opened itself): they end with the savepoint.
+      const inner = nested(session, session.level, provide, effect, options, mapOwnError, hooks?.extend)
+      return hooks === undefined
+        ? inner
+        : Effect.onExit(inner, (exit) => Effect.sync(() => hooks.ended(exit._tag === "Success")))
     }
-    return topLevel(driver, defaults, session, provide, effect, options, mapOwnError)
+    return topLevel(driver, defaults, session, provide, effect, options, mapOwnError, hooks)
   }) as Effect.Effect<A, E | E2, R>
 
 const topLevel = <A, E, R, E2>(
@@ -222,9 +242,11 @@ const topLevel = <A, E, R, E2>(
   provide: Provide,
   effect: Effect.Effect<A, E, R>,
   options: TransactionOptions,
-  mapOwnError: ((error: DatabaseError.DatabaseError) => E2) | undefined
+  mapOwnError: ((error: DatabaseError.DatabaseError) => E2) | undefined,
+  hooks: Hooks | undefined
 ): Effect.Effect<A, E | E2 | DatabaseError.DatabaseError, R> => {
   const begin = beginSql(options)
+  const extend = hooks?.extend
   // One uninterruptible region from start to return, so that once COMMIT or
   // ROLLBACK is sent it runs to its answer and the connection goes back in a
   // known state. Only the wait for a connection, the body and the backoff
@@ -235,7 +257,7 @@ const topLevel = <A, E, R, E2>(
   // finishTop). Every transaction runs this code, so it is written with few
   // Effect steps: each costs allocations that add up under load.
   return Effect.uninterruptibleMask((restore) =>
-    Rules.topLevel("postgresql", options, defaults, restore, (settings, counted) =>
+    ended(hooks, Rules.topLevel("postgresql", options, defaults, restore, (settings, counted) =>
     Effect.withFiberRuntime<A, E | E2 | DatabaseError.DatabaseError, R>((fiber) => {
       counted()
       const outer = fiber.currentContext
@@ -272,16 +294,30 @@ const topLevel = <A, E, R, E2>(
         // do the same through acquireUseRelease, at several times the cost).
         const resetContext = FiberRef.set(FiberRef.currentContext, outer)
         return Effect.zipRight(
-          FiberRef.set(FiberRef.currentContext, provide(session)(outer)),
+          FiberRef.set(FiberRef.currentContext, provide(session, extend)(outer)),
           Effect.matchCauseEffect(restore(effect), {
             onFailure: (cause) => Effect.zipRight(resetContext, finish(Exit.failCause(cause))),
             onSuccess: (value) => Effect.zipRight(resetContext, finish(Exit.succeed(value)))
           })
         )
       })
-    }))
+    })))
   )
 }
+
+// Calls the hooks' `ended` when `effect` ends, in the transaction's
+// uninterruptible region.
+const ended = <A, E, R>(hooks: Hooks | undefined, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  hooks === undefined ? effect : Effect.matchCauseEffect(effect, {
+    onFailure: (cause) => {
+      hooks.ended(false)
+      return Effect.failCause(cause)
+    },
+    onSuccess: (value) => {
+      hooks.ended(true)
+      return Effect.succeed(value)
+    }
+  })
 
 // Errors raised by the transaction machinery carry a marker so that the
 // body's own DatabaseErrors are never passed through mapOwnError. It is a
@@ -379,7 +415,8 @@ const nested = <A, E, R, E2>(
   provide: Provide,
   effect: Effect.Effect<A, E, R>,
   options: TransactionOptions,
-  mapOwnError: ((error: DatabaseError.DatabaseError) => E2) | undefined
+  mapOwnError: ((error: DatabaseError.DatabaseError) => E2) | undefined,
+  extend: Extend | undefined
 ): Effect.Effect<A, E | E2 | DatabaseError.DatabaseError, R> => {
   const root = parent.root
   const body = Effect.uninterruptibleMask((restore) => {
@@ -420,7 +457,7 @@ const nested = <A, E, R, E2>(
     }
     return Effect.flatMap(
       Effect.mapError(parentSession.runAtLevel(parent, { text: `SAVEPOINT ${name}`, values: [] }), markOwn),
-      () => Effect.flatMap(Effect.exit(restore(withSession(provide, session, effect))), finish)
+      () => Effect.flatMap(Effect.exit(restore(withSession(provide, session, effect, extend))), finish)
     )
   })
   return Rules.nested(
