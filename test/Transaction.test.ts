@@ -731,6 +731,18 @@ describe("Database.withConnection", () => {
       })
     ))
 
+  it.live("after withConnection the fiber is back on the pool: the next withConnection pins and resets a session of its own", () =>
+    withPoolOfOne((url) =>
+      Effect.gen(function*() {
+        const first = yield* Database.withConnection(dirtySession)
+        // Were the first session still in the fiber's context, this one
+        // would run on it as a nested call, and nothing would reset it.
+        const second = yield* Database.withConnection(dirtySession)
+        expect(second).toBe(first)
+        yield* expectCleanSession(url, second)
+      })
+    ))
+
   it.live("session state does not leak after the body fails", () =>
     withPoolOfOne((url) =>
       Effect.gen(function*() {

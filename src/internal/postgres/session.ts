@@ -170,9 +170,15 @@ export type Extend = Hooks["extend"]
 /** @internal Adds a session, what `extend` adds, and whatever else callers attach, to a context. */
 export type Provide = (session: Session, extend?: Extend) => (context: Context.Context<never>) => Context.Context<never>
 
-/** @internal Runs `effect` with the session in its context. */
-const withSession = <A, E, R>(provide: Provide, session: Session, effect: Effect.Effect<A, E, R>, extend?: Extend) =>
-  Effect.mapInputContext(effect, provide(session, extend) as unknown as (context: Context.Context<R>) => Context.Context<R>)
+/**
+ * @internal
+ * Puts the session into the fiber's context, and gives back an effect that
+ * puts `outer` back. Two `FiberRef.set`s cost about half of what
+ * `Effect.mapInputContext` costs (a FiberRef scope, an acquireUseRelease);
+ * the caller makes sure the reset runs however its body ends.
+ */
+const enterSession = (provide: Provide, session: Session, outer: Context.Context<never>, extend?: Extend) =>
+  FiberRef.set(FiberRef.currentContext, provide(session, extend)(outer))
 
 /** @internal */
 export const currentSession = (driver: Driver, context: Context.Context<never>): Session | undefined => {
@@ -457,7 +463,19 @@ const nested = <A, E, R, E2>(
     }
     return Effect.flatMap(
       Effect.mapError(parentSession.runAtLevel(parent, { text: `SAVEPOINT ${name}`, values: [] }), markOwn),
-      () => Effect.flatMap(Effect.exit(restore(withSession(provide, session, effect, extend))), finish)
+      // The region is uninterruptible around the body, so the context is
+      // always put back before `finish`.
+      () =>
+        Effect.withFiberRuntime<A, E | DatabaseError.DatabaseError, R>((fiber) => {
+          const outer = fiber.currentContext
+          return Effect.zipRight(
+            enterSession(provide, session, outer, extend),
+            Effect.flatMap(
+              Effect.exit(restore(effect)),
+              (exit) => Effect.zipRight(FiberRef.set(FiberRef.currentContext, outer), finish(exit))
+            )
+          )
+        })
     )
   })
   return Rules.nested(
@@ -482,11 +500,13 @@ export const withConnection = <A, E, R>(
   effect: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | DatabaseError.DatabaseError, R> =>
   Effect.withFiberRuntime((fiber) => {
-    if (currentSession(driver, fiber.currentContext) !== undefined) return effect
+    const outer = fiber.currentContext
+    if (currentSession(driver, outer) !== undefined) return effect
+    // The release puts the context back first, however the body ended.
     return Effect.acquireUseRelease(
       acquireClient(driver),
-      (client) => withSession(provide, new Session(driver, client, undefined), effect),
-      (client) => resetSession(driver, client)
+      (client) => Effect.zipRight(enterSession(provide, new Session(driver, client, undefined), outer), effect),
+      (client) => Effect.zipRight(FiberRef.set(FiberRef.currentContext, outer), resetSession(driver, client))
     )
   })
 
