@@ -172,13 +172,13 @@ export type Provide = (session: Session, extend?: Extend) => (context: Context.C
 
 /**
  * @internal
- * Puts the session into the fiber's context, and gives back an effect that
- * puts `outer` back. Two `FiberRef.set`s cost about half of what
- * `Effect.mapInputContext` costs (a FiberRef scope, an acquireUseRelease);
- * the caller makes sure the reset runs however its body ends.
+ * Sets the fiber's context. A session goes in with one `setContext` and the
+ * outer context comes back with another, which the caller runs however its
+ * body ends (in an uninterruptible region, or a release): two `FiberRef.set`s
+ * cost about half of `Effect.mapInputContext` (a FiberRef scope, an
+ * acquireUseRelease), and `Effect.provide` more.
  */
-const enterSession = (provide: Provide, session: Session, outer: Context.Context<never>, extend?: Extend) =>
-  FiberRef.set(FiberRef.currentContext, provide(session, extend)(outer))
+const setContext = (context: Context.Context<never>) => FiberRef.set(FiberRef.currentContext, context)
 
 /** @internal */
 export const currentSession = (driver: Driver, context: Context.Context<never>): Session | undefined => {
@@ -296,11 +296,10 @@ const topLevel = <A, E, R, E2>(
               return Effect.succeed(value)
             }
           })
-        // The body sees the session in its context (Effect.provide would
-        // do the same through acquireUseRelease, at several times the cost).
-        const resetContext = FiberRef.set(FiberRef.currentContext, outer)
+        // The body sees the session in its context.
+        const resetContext = setContext(outer)
         return Effect.zipRight(
-          FiberRef.set(FiberRef.currentContext, provide(session, extend)(outer)),
+          setContext(provide(session, extend)(outer)),
           Effect.matchCauseEffect(restore(effect), {
             onFailure: (cause) => Effect.zipRight(resetContext, finish(Exit.failCause(cause))),
             onSuccess: (value) => Effect.zipRight(resetContext, finish(Exit.succeed(value)))
@@ -469,11 +468,8 @@ const nested = <A, E, R, E2>(
         Effect.withFiberRuntime<A, E | DatabaseError.DatabaseError, R>((fiber) => {
           const outer = fiber.currentContext
           return Effect.zipRight(
-            enterSession(provide, session, outer, extend),
-            Effect.flatMap(
-              Effect.exit(restore(effect)),
-              (exit) => Effect.zipRight(FiberRef.set(FiberRef.currentContext, outer), finish(exit))
-            )
+            setContext(provide(session, extend)(outer)),
+            Effect.flatMap(Effect.exit(restore(effect)), (exit) => Effect.zipRight(setContext(outer), finish(exit)))
           )
         })
     )
@@ -505,8 +501,8 @@ export const withConnection = <A, E, R>(
     // The release puts the context back first, however the body ended.
     return Effect.acquireUseRelease(
       acquireClient(driver),
-      (client) => Effect.zipRight(enterSession(provide, new Session(driver, client, undefined), outer), effect),
-      (client) => Effect.zipRight(FiberRef.set(FiberRef.currentContext, outer), resetSession(driver, client))
+      (client) => Effect.zipRight(setContext(provide(new Session(driver, client, undefined))(outer)), effect),
+      (client) => Effect.zipRight(setContext(outer), resetSession(driver, client))
     )
   })
 
