@@ -263,7 +263,7 @@ const topLevel = <A, E, R, E2>(
   // finishTop). Every transaction runs this code, so it is written with few
   // Effect steps: each costs allocations that add up under load.
   return Effect.uninterruptibleMask((restore) =>
-    ended(hooks, Rules.topLevel("postgresql", options, defaults, restore, (settings, counted) =>
+    callEnded(hooks, Rules.topLevel("postgresql", options, defaults, restore, (settings, counted) =>
     Effect.withFiberRuntime<A, E | E2 | DatabaseError.DatabaseError, R>((fiber) => {
       counted()
       const outer = fiber.currentContext
@@ -312,7 +312,7 @@ const topLevel = <A, E, R, E2>(
 
 // Calls the hooks' `ended` when `effect` ends, in the transaction's
 // uninterruptible region.
-const ended = <A, E, R>(hooks: Hooks | undefined, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+const callEnded = <A, E, R>(hooks: Hooks | undefined, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   hooks === undefined ? effect : Effect.matchCauseEffect(effect, {
     onFailure: (cause) => {
       hooks.ended(false)
