@@ -4,6 +4,7 @@ import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -477,6 +478,33 @@ describe("Database layer", () => {
       const refused = yield* Effect.flip(Effect.provide(Database.ping, context))
       assert(refused._tag === "ConnectionError")
       expect(refused.reason).toBe("closed")
+    }).pipe(Effect.scoped))
+
+  it.live("closing the layer fails the callers still waiting for a connection with ConnectionError reason closed", () =>
+    Effect.gen(function*() {
+      const url = yield* TestDatabase.url
+      const app = Admin.appName("waiters")
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        Database.layer({ url, applicationName: app, maxConnections: 1, shutdownGracePeriod: "10 seconds" }),
+        scope
+      )
+      const sql = Effect.runSync(Effect.provide(SqlClient.SqlClient, context))
+      const running = yield* Effect.forkDaemon(sql<{ done: number }>`select 1 as done from pg_sleep(0.4)`)
+      yield* Admin.eventually(Admin.sessions(url, app), (rows) => rows.some((r) => r.state === "active"))
+      const waiters = yield* Effect.forkDaemon(
+        Effect.all([Database.ping, Database.ping], { concurrency: "unbounded", mode: "either" }).pipe(
+          Effect.provide(context)
+        )
+      )
+      yield* Admin.eventually(Effect.provide(Database.stats, context), (s) => s.waiting === 2)
+      yield* Scope.close(scope, Exit.void)
+      const results = yield* Fiber.join(waiters)
+      expect(results.map((result) =>
+        Either.isLeft(result) && result.left._tag === "ConnectionError" ? result.left.reason : "not failed"
+      )).toEqual(["closed", "closed"])
+      // The statement that held the connection finished within the grace period.
+      expect(yield* Fiber.join(running)).toEqual([{ done: 1 }])
     }).pipe(Effect.scoped))
 
   it.live("an idle connection killed by pg_terminate_backend does not crash the process; the next query gets a fresh one", () =>

@@ -10,6 +10,7 @@ import { classify, type Phase, type Target } from "./classify.js"
 import { type Cursor, PortalCursor } from "./cursor.js"
 import { type FieldDescription, rowParsers, type TypeParsers } from "./parsers.js"
 import { MAX_PARAMETERS } from "../plan.js"
+import { Slots } from "../slots.js"
 
 /** @internal Options after defaults and parsing. */
 export interface DriverOptions {
@@ -75,6 +76,8 @@ export interface DalClient extends pg.PoolClient {
    * the transaction's first statement, in the same round trip.
    */
   dalBegin: string | undefined
+  /** The slot of this client in `Driver.leased` while it is checked out. */
+  dalLease: number | undefined
   /** The backend's process id, from BackendKeyData. */
   readonly processID: number | null
 }
@@ -156,9 +159,9 @@ const unsendable = (statement: Statement): DatabaseError.QueryError | undefined 
 export class Driver {
   readonly pool: pg.Pool
   /** Clients checked out of the pool right now. */
-  readonly leased = new Set<DalClient>()
+  readonly leased = new Slots<DalClient>()
   /** Callers waiting for a client, so close() can fail them. */
-  private readonly waiting = new Set<(error: DatabaseError.DatabaseError) => void>()
+  private readonly waiting = new Slots<(error: DatabaseError.DatabaseError) => void>()
   private readonly onLeasedEmpty: Array<() => void> = []
   closing = false
   private readonly poolInfo: { readonly acquireTimeoutMillis: number; readonly maxConnections: number }
@@ -200,6 +203,7 @@ export class Driver {
       dalRunning: Running | undefined = undefined
       dalCancelling: Promise<void> | undefined = undefined
       dalBegin: string | undefined = undefined
+      dalLease: number | undefined = undefined
       constructor(config: pg.ClientConfig) {
         // pg-pool makes `password` non-enumerable, so a spread would drop it.
         super({ ...config, password: config.password, connectionTimeoutMillis: connectTimeoutMillis } as pg.ClientConfig)
@@ -298,10 +302,10 @@ export class Driver {
     const fail = (error: DatabaseError.DatabaseError) => {
       if (state !== "waiting") return
       state = "done"
-      this.waiting.delete(fail)
+      this.waiting.delete(slot, fail)
       callback(error, undefined)
     }
-    this.waiting.add(fail)
+    const slot = this.waiting.add(fail)
     this.pool.connect((error, client) => {
       if (state !== "waiting") {
         // The caller was interrupted or the pool closed while we waited.
@@ -309,7 +313,7 @@ export class Driver {
         return
       }
       state = "done"
-      this.waiting.delete(fail)
+      this.waiting.delete(slot, fail)
       if (error || !client) {
         callback(this.classify(error ?? new Error("no client"), "", "connect"), undefined)
         return
@@ -318,13 +322,13 @@ export class Driver {
       // A borrowed pool's clients are plain pg clients: they get the
       // bookkeeping on their first lease, and keep it.
       if (dal.dalStatements === undefined) adopt(dal)
-      this.leased.add(dal)
+      dal.dalLease = this.leased.add(dal)
       callback(undefined, dal)
     })
     return () => {
       if (state === "waiting") {
         state = "abandoned"
-        this.waiting.delete(fail)
+        this.waiting.delete(slot, fail)
       }
     }
   }
@@ -338,7 +342,9 @@ export class Driver {
       client.dalCancelling.then(() => this.release(client, destroy))
       return
     }
-    if (!this.leased.delete(client)) return
+    if (client.dalLease === undefined) return
+    this.leased.delete(client.dalLease, client)
+    client.dalLease = undefined
     // A transaction that never sent a statement never began on the server.
     discardUnsentBegin(client)
     // _txStatus is the status byte of the last ReadyForQuery ('I' idle, 'T' in
@@ -619,12 +625,12 @@ export class Driver {
     this.closing = true
     clearInterval(this.heartbeat)
     clearTimeout(this.refillTimer)
-    for (const fail of [...this.waiting]) fail(this.classify(new Error("pool is closed"), "", "connect"))
+    for (const fail of this.waiting.values()) fail(this.classify(new Error("pool is closed"), "", "connect"))
     if (!(await this.leasedEmpty(this.options.shutdownGraceMillis))) {
-      await Promise.all([...this.leased].map((client) => this.cancel(client, 2_000)))
+      await Promise.all(this.leased.values().map((client) => this.cancel(client, 2_000)))
       if (!(await this.leasedEmpty(2_000))) {
-        await this.terminate([...this.leased])
-        for (const client of [...this.leased]) {
+        await this.terminate(this.leased.values())
+        for (const client of this.leased.values()) {
           destroySocket(client)
           this.release(client, true)
         }
@@ -936,6 +942,7 @@ const adopt = (client: DalClient) => {
   client.dalRunning = undefined
   client.dalCancelling = undefined
   client.dalBegin = undefined
+  client.dalLease = undefined
   client.on("error", (error) => {
     client.dalError ??= error
   })
