@@ -364,15 +364,21 @@ export const makeRepository = <T extends Table.Table<any, any>>(
       return statements.insert(encoded.right) as Effect.Effect<Row, DatabaseError.DatabaseError>
     }).pipe(enrich, span("insert"))
 
-  // Every row is encoded (and may fail) before anything is sent.
+  // Every row is encoded (and may fail) before anything is sent. Nothing
+  // here holds the encoded rows once the engine has them (a generator's
+  // frame would, while the statement waits): the engine keeps what it needs.
   const insertRows = (input: ReadonlyArray<Table.Insert<T>>, returning: boolean, operation: string) =>
-    Effect.gen(function*() {
-      const rows = yield* compile(() => checkRows(input))
-      if (rows.length === 0) return [] as ReadonlyArray<Row>
-      const now = yield* clockMillis
-      const encoded = yield* compile(() => rows.map((row): Encoded => orThrow(codec.encodeInsert(row, now))))
-      return (yield* statements.insertMany(encoded, returning, operation)) as ReadonlyArray<Row>
-    }).pipe(enrich)
+    Effect.flatMap(compile(() => checkRows(input)), (rows) =>
+      rows.length === 0
+        ? Effect.succeed([] as ReadonlyArray<Row>)
+        : Effect.flatMap(
+          clockMillis,
+          (now) =>
+            Effect.flatMap(
+              compile(() => rows.map((row): Encoded => orThrow(codec.encodeInsert(row, now)))),
+              (encoded) => statements.insertMany(encoded, returning, operation) as Effect.Effect<ReadonlyArray<Row>, DatabaseError.DatabaseError>
+            )
+        )).pipe(enrich)
 
   const insertMany = (rows: ReadonlyArray<Table.Insert<T>>) => insertRows(rows, true, "insertMany").pipe(span("insertMany"))
   const insertManyDiscard = (rows: ReadonlyArray<Table.Insert<T>>) =>

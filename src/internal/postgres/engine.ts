@@ -482,9 +482,15 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
     return Effect.forEach(chunks, (flat) => exec(insertSql(columns, flat.length / columns.length, withReturning), flat))
   }
 
-  const insertMany: TableEngine["insertMany"] = (rows, withReturning) =>
-    Effect.gen(function*() {
-      const groups = groupRows(rows)
+  // The rows are grouped into columns before anything waits, and the
+  // effect keeps only the groups: the encoded rows are garbage by the time
+  // the statement waits for a connection. Under load (32 batches of 1,000
+  // rows on 10 connections) a waiting batch otherwise kept them alive
+  // across young-generation GCs, and each was promoted to the old generation.
+  const insertMany: TableEngine["insertMany"] = (rows, withReturning) => {
+    const groups = groupRows(rows)
+    const count = rows.length
+    return Effect.gen(function*() {
       const catalog = yield* loadCatalog
       const work = Effect.forEach(groups, (group) =>
         Effect.map(insertGroup(group, catalog, withReturning), (results) => ({ group, results })))
@@ -492,7 +498,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
       const statements = groups.reduce((n, group) => n + statementCount(group, catalog, withReturning), 0)
       const outcome = yield* (statements === 1 ? work : connection.transaction(work))
       if (!withReturning) return []
-      const out = new Array<unknown>(rows.length)
+      const out = new Array<unknown>(count)
       for (const { group, results } of outcome) {
         let k = 0
         for (const result of results) {
@@ -501,6 +507,7 @@ const makeTable = (table: Table.Table<any, any>, codec: Codec, connection: Conne
       }
       return out
     })
+  }
 
   const upsert: TableEngine["upsert"] = (encoded, target, assigned, bump) =>
     Effect.gen(function*() {
