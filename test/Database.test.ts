@@ -49,16 +49,23 @@ const configPaths = (error: ConfigError.ConfigError): Array<string> => {
 
 const configFrom = (entries: Record<string, string>) => ConfigProvider.fromMap(new Map(Object.entries(entries)))
 
+/**
+ * A Database layer built in a scope of its own, which the test closes; its
+ * sessions carry a fresh application name, for Admin.sessions.
+ */
+const openLayer = (name: string, options: Omit<Database.Options, "url" | "applicationName">) =>
+  Effect.gen(function*() {
+    const url = yield* TestDatabase.url
+    const app = Admin.appName(name)
+    const scope = yield* Scope.make()
+    const context = yield* Layer.buildWithScope(Database.layer({ url, applicationName: app, ...options }), scope)
+    return { url, app, scope, context }
+  })
+
 describe("Database layer", () => {
   it.live("starts, opens minConnections, and closes every session when its scope closes", () =>
     Effect.gen(function*() {
-      const url = yield* TestDatabase.url
-      const app = Admin.appName("lifecycle")
-      const scope = yield* Scope.make()
-      const context = yield* Layer.buildWithScope(
-        Database.layer({ url, minConnections: 2, applicationName: app }),
-        scope
-      )
+      const { app, context, scope, url } = yield* openLayer("lifecycle", { minConnections: 2 })
       const stats = yield* Effect.provide(Database.stats, context)
       expect(stats.total).toBe(2)
       expect(stats.idle).toBe(2)
@@ -440,13 +447,7 @@ describe("Database layer", () => {
 
   it.live("closing the layer cancels a statement that outlives the grace period; none keeps running", () =>
     Effect.gen(function*() {
-      const url = yield* TestDatabase.url
-      const app = Admin.appName("shutdown")
-      const scope = yield* Scope.make()
-      const context = yield* Layer.buildWithScope(
-        Database.layer({ url, applicationName: app, shutdownGracePeriod: "200 millis" }),
-        scope
-      )
+      const { app, context, scope, url } = yield* openLayer("shutdown", { shutdownGracePeriod: "200 millis" })
       const sql = Effect.runSync(Effect.provide(SqlClient.SqlClient, context))
       const running = yield* Effect.forkDaemon(sql`select pg_sleep(30)`.pipe(Effect.mapError(DatabaseError.fromSqlError)))
       yield* Admin.eventually(Admin.sessions(url, app), (rows) => rows.some((r) => r.state === "active"))
@@ -461,13 +462,7 @@ describe("Database layer", () => {
 
   it.live("closing the layer lets in-flight work that ends within the grace period finish", () =>
     Effect.gen(function*() {
-      const url = yield* TestDatabase.url
-      const app = Admin.appName("grace")
-      const scope = yield* Scope.make()
-      const context = yield* Layer.buildWithScope(
-        Database.layer({ url, applicationName: app, shutdownGracePeriod: "10 seconds" }),
-        scope
-      )
+      const { app, context, scope, url } = yield* openLayer("grace", { shutdownGracePeriod: "10 seconds" })
       const sql = Effect.runSync(Effect.provide(SqlClient.SqlClient, context))
       const running = yield* Effect.forkDaemon(sql<{ done: number }>`select 1 as done from pg_sleep(0.4)`)
       yield* Admin.eventually(Admin.sessions(url, app), (rows) => rows.some((r) => r.state === "active"))
@@ -482,13 +477,7 @@ describe("Database layer", () => {
 
   it.live("closing the layer fails the callers still waiting for a connection with ConnectionError reason closed", () =>
     Effect.gen(function*() {
-      const url = yield* TestDatabase.url
-      const app = Admin.appName("waiters")
-      const scope = yield* Scope.make()
-      const context = yield* Layer.buildWithScope(
-        Database.layer({ url, applicationName: app, maxConnections: 1, shutdownGracePeriod: "10 seconds" }),
-        scope
-      )
+      const { app, context, scope, url } = yield* openLayer("waiters", { maxConnections: 1, shutdownGracePeriod: "10 seconds" })
       const sql = Effect.runSync(Effect.provide(SqlClient.SqlClient, context))
       const running = yield* Effect.forkDaemon(sql<{ done: number }>`select 1 as done from pg_sleep(0.4)`)
       yield* Admin.eventually(Admin.sessions(url, app), (rows) => rows.some((r) => r.state === "active"))
